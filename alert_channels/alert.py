@@ -1,0 +1,141 @@
+"""The alert record: what the engine writes to ``kestrel.alerts`` and what channels deliver.
+
+Timestamps are epoch seconds (float, UTC). An alert is identified by a stable ``fingerprint`` of its
+series and detector; one incident is one ``fingerprint`` + ``started_at``.
+
+>>> a = Alert(
+...     fingerprint=fingerprint("latency_ms", {"service": "api"}, "zscore"),
+...     status=AlertStatus.FIRING, severity=Severity.WARNING, series="latency_ms",
+...     labels={"service": "api"}, detector="zscore", value=950.0, expected=120.0, score=8.5,
+...     started_at=1700000000.0, ended_at=None, summary="latency_ms{service=api} is 950 (expected 120)",
+... )
+>>> Alert.from_dict(a.to_dict()) == a
+True
+>>> a.fingerprint
+'438fe56f6f6f643b'
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Alert", "AlertStatus", "Severity", "fingerprint", "series_id"]
+
+
+class AlertStatus(enum.StrEnum):
+    """Whether an incident is going on or over."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class Severity(enum.StrEnum):
+    """How urgent an alert is, most urgent first."""
+
+    CRITICAL = "critical"
+    WARNING = "warning"
+    INFO = "info"
+
+
+def series_id(name: str, labels: Mapping[str, str]) -> str:
+    """The canonical text of a series: ``name{k1=v1,k2=v2}`` with labels sorted by key.
+
+    >>> series_id("cpu", {"host": "b", "dc": "x"})
+    'cpu{dc=x,host=b}'
+    >>> series_id("cpu", {})
+    'cpu'
+    """
+    if not labels:
+        return name
+    inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return f"{name}{{{inner}}}"
+
+
+def fingerprint(name: str, labels: Mapping[str, str], detector: str) -> str:
+    """A stable 16-hex-digit id of (series, detector), the same on every worker and every run."""
+    text = f"{series_id(name, labels)}\x00{detector}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert transition (firing, repeated while firing, or resolved) for one incident.
+
+    Attributes
+    ----------
+    fingerprint: id of (series, detector), see :func:`fingerprint`.
+    status: firing or resolved.
+    severity: critical, warning or info.
+    series: the series name (metric name, or e.g. ``log.error_ratio`` for log-derived series).
+    labels: the series labels (strings).
+    detector: registry name of the detector that raised it.
+    value: the observed value that caused this transition, in the series' units.
+    expected: the baseline the value was compared with (``nan`` if none).
+    score: the detector's anomaly score (higher = more anomalous).
+    started_at: event time the incident started (epoch seconds).
+    ended_at: event time it resolved, or ``None`` while firing.
+    summary: one line for humans.
+    repeat: 0 for the first firing notification of an incident, n for the n-th repeat.
+    silenced: whether a silence matched it when it was recorded.
+    """
+
+    fingerprint: str
+    status: AlertStatus
+    severity: Severity
+    series: str
+    labels: Mapping[str, str]
+    detector: str
+    value: float
+    expected: float
+    score: float
+    started_at: float
+    ended_at: float | None
+    summary: str
+    repeat: int = 0
+    silenced: bool = False
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def series_id(self) -> str:
+        """The canonical ``name{labels}`` text of the alert's series."""
+        return series_id(self.series, self.labels)
+
+    @property
+    def notification_id(self) -> str:
+        """Idempotency key of this notification: the same alert transition always gets the same id."""
+        return f"{self.fingerprint}-{int(self.started_at * 1000)}-{self.status.value}-{self.repeat}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (the format of ``kestrel.alerts`` records)."""
+        out = asdict(self)
+        out["status"] = self.status.value
+        out["severity"] = self.severity.value
+        out["labels"] = dict(self.labels)
+        out["annotations"] = dict(self.annotations)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Alert:
+        """Parse what :meth:`to_dict` produced; raises ``KeyError``/``ValueError`` on bad input."""
+        ended = data.get("ended_at")
+        return cls(
+            fingerprint=str(data["fingerprint"]),
+            status=AlertStatus(data["status"]),
+            severity=Severity(data["severity"]),
+            series=str(data["series"]),
+            labels={str(k): str(v) for k, v in dict(data["labels"]).items()},
+            detector=str(data["detector"]),
+            value=float(data["value"]),
+            expected=float(data["expected"]),
+            score=float(data["score"]),
+            started_at=float(data["started_at"]),
+            ended_at=None if ended is None else float(ended),
+            summary=str(data["summary"]),
+            repeat=int(data.get("repeat", 0)),
+            silenced=bool(data.get("silenced", False)),
+            annotations={str(k): str(v) for k, v in dict(data.get("annotations", {})).items()},
+        )

@@ -1,0 +1,415 @@
+"""Kestrel's one config file (TOML): typed sections, validation, secrets from the environment.
+
+The file is found from ``--config FILE`` or ``KESTREL_CONFIG``; without either, defaults apply.
+Every problem is reported as ``<file>: <key.path>: <what is wrong>`` and all problems are reported
+at once (:class:`ConfigError`). Unknown keys are errors.
+
+Strings may reference environment variables as ``${NAME}``. Values of secret keys (``url``,
+``secret``, ``routing_key``, ``token``) are held as :class:`pydantic.SecretStr` and never printed;
+an error about such a key shows ``<redacted>`` instead of the value.
+
+Detector parameters live in ``[detectors.<kind>]`` tables and are validated by the detector's own
+parameter model (see :mod:`detectors.registry`); ``[[overrides]]`` change them for series whose id
+(``name{label=value,...}``) or name matches a glob.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from alert_channels.alert import Severity
+from detectors.base import DetectorParams
+from detectors.registry import DETECTORS, params_for
+
+__all__ = [
+    "AlertSettings",
+    "ChannelSettings",
+    "Config",
+    "ConfigError",
+    "DetectorChoice",
+    "KafkaSettings",
+    "Override",
+    "RedisSettings",
+    "SeriesSettings",
+    "TopicSettings",
+    "WindowSettings",
+    "WorkerSettings",
+    "load_config",
+    "parse_config",
+]
+
+CONFIG_ENV = "KESTREL_CONFIG"
+SECRET_KEYS = frozenset({"url", "secret", "routing_key", "token"})
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+DEFAULT_HOT_TYPES = (
+    "thought",
+    "stream_delta",
+    "tool_progress",
+    "websocket_message",
+    "user_interaction",
+    "llm_request",
+    "executor_heartbeat",
+)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; ``problems`` holds one line per error."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """How to reach Kafka and how the worker behaves as a consumer."""
+
+    broker: str = Field("kafka://127.0.0.1:9092", description="Faust broker URL(s), kafka://host:port;...")
+    app_id: str = Field("kestrel", min_length=1, description="Consumer group and table prefix.")
+    partitions: int = Field(4, ge=1, description="Partitions of the topics Kestrel creates.")
+    replication_factor: int = Field(1, ge=1)
+    session_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    fetch_max_wait_seconds: float = Field(
+        0.05, gt=0, le=10, description="Longest a fetch waits for data: bounds added latency."
+    )
+
+
+class TopicSettings(_Section):
+    """Topic names."""
+
+    logs: str = Field("logs", min_length=1)
+    metrics: str = Field("metrics", min_length=1)
+    alerts: str = Field("kestrel.alerts", min_length=1)
+    dlq: str = Field("kestrel.dlq", min_length=1)
+
+
+class RedisSettings(_Section):
+    """The hot-event mirror (Redis Streams)."""
+
+    enabled: bool = True
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = Field("kestrel:", description="Prefix of every key Kestrel writes.")
+    hot_types: tuple[str, ...] = DEFAULT_HOT_TYPES
+    retention_seconds: float = Field(86400.0, gt=0, description="Stream entries older than this are trimmed.")
+    timeout_seconds: float = Field(0.5, gt=0, description="Socket timeout of each Redis call.")
+    retry_after_seconds: float = Field(
+        2.0, ge=0, description="After a failure, writes are skipped (and counted) for this long."
+    )
+
+
+class WorkerSettings(_Section):
+    """Batching, checkpointing, input limits and the HTTP endpoint."""
+
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(6066, ge=0, le=65535)
+    batch_max_messages: int = Field(1000, ge=1)
+    batch_within_seconds: float = Field(0.05, gt=0)
+    checkpoint_interval_seconds: float = Field(
+        5.0, gt=0, description="How often changed series state is written to the changelog."
+    )
+    max_message_bytes: int = Field(1_048_576, ge=1, description="Larger messages go to the DLQ.")
+    max_series: int = Field(
+        1_000_000, ge=1, description="Series kept in memory per worker; the least recent are evicted."
+    )
+
+
+class WindowSettings(_Section):
+    """Tumbling event-time windows over logs."""
+
+    size_seconds: float = Field(60.0, gt=0)
+    allowed_lateness_seconds: float = Field(30.0, ge=0)
+    idle_advance_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="With no new events for this long (wall clock), event time is advanced by the "
+        "wall-clock time elapsed, so the last windows close.",
+    )
+
+
+class AlertSettings(_Section):
+    """Alert lifecycle."""
+
+    severity: Severity = Severity.WARNING
+    repeat_interval_seconds: float = Field(
+        3600.0, gt=0, description="A firing alert is re-sent after this much event time."
+    )
+
+
+class SeriesSettings(_Section):
+    """Which detectors run on which kind of series."""
+
+    metric_detectors: tuple[str, ...] = ("zscore",)
+    latency_detectors: tuple[str, ...] = ("zscore",)
+    event_count_detectors: tuple[str, ...] = ("zscore",)
+    error_detectors: tuple[str, ...] = ("error_spike",)
+
+
+class Override(_Section):
+    """Settings for the series whose id or name matches ``match`` (a glob)."""
+
+    match: str = Field(min_length=1)
+    severity: Severity | None = None
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    use: tuple[str, ...] | None = Field(None, description="Replace the detector list for these series.")
+
+    def matches(self, name: str, sid: str) -> bool:
+        """Whether this override applies to series ``name`` / full id ``sid``."""
+        return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
+
+
+ChannelType = Literal["console", "webhook", "slack", "pagerduty", "alertmanager"]
+
+
+class ChannelSettings(_Section):
+    """One alert destination."""
+
+    name: str = Field(min_length=1)
+    type: ChannelType
+    url: SecretStr | None = None
+    secret: SecretStr | None = None
+    routing_key: SecretStr | None = None
+    timeout_seconds: float = Field(5.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _needs_url(self) -> ChannelSettings:
+        if self.type != "console" and self.url is None and self.type != "pagerduty":
+            raise ValueError(f"url: required for a {self.type} channel")
+        if self.type == "pagerduty" and self.routing_key is None:
+            raise ValueError("routing_key: required for a pagerduty channel")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorChoice:
+    """A detector to run on a series, with its resolved parameters."""
+
+    kind: str
+    params: DetectorParams
+
+
+class Config(_Section):
+    """The whole validated configuration."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    redis: RedisSettings = RedisSettings()
+    worker: WorkerSettings = WorkerSettings()
+    windows: WindowSettings = WindowSettings()
+    alerts: AlertSettings = AlertSettings()
+    series: SeriesSettings = SeriesSettings()
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    overrides: tuple[Override, ...] = ()
+    channels: tuple[ChannelSettings, ...] = ()
+    source: str = Field("<defaults>", exclude=True)
+
+    def detector_params(self, kind: str) -> DetectorParams:
+        """The configured (or default) parameters of detector ``kind``."""
+        return _base_params(self, kind)
+
+    def plan(self, role: str, name: str, sid: str) -> tuple[tuple[DetectorChoice, ...], Severity]:
+        """Detectors and severity for a series.
+
+        ``role`` is one of ``metric``, ``latency``, ``event_count``, ``error``; ``name`` is the series
+        name and ``sid`` its full id. Later matching overrides win over earlier ones.
+        """
+        return _plan(self, role, name, sid)
+
+
+def _plan(cfg: Config, role: str, name: str, sid: str) -> tuple[tuple[DetectorChoice, ...], Severity]:
+    kinds: tuple[str, ...] = getattr(cfg.series, f"{role}_detectors")
+    severity = cfg.alerts.severity
+    patches: dict[str, dict[str, Any]] = {}
+    for ov in cfg.overrides:
+        if not ov.matches(name, sid):
+            continue
+        if ov.use is not None:
+            kinds = ov.use
+        if ov.severity is not None:
+            severity = ov.severity
+        for kind, table in ov.detectors.items():
+            patches.setdefault(kind, {}).update(table)
+    choices = tuple(
+        DetectorChoice(kind, _params_with(cfg, kind, tuple(sorted(patches.get(kind, {}).items()))))
+        for kind in kinds
+    )
+    return choices, severity
+
+
+def _base_params(cfg: Config, kind: str) -> DetectorParams:
+    return _params_with(cfg, kind, ())
+
+
+@lru_cache(maxsize=4096)
+def _cached_params(kind: str, items: tuple[tuple[str, Any], ...]) -> DetectorParams:
+    return params_for(kind, dict(items))
+
+
+def _params_with(cfg: Config, kind: str, patch: tuple[tuple[str, Any], ...]) -> DetectorParams:
+    merged = {**cfg.detectors.get(kind, {}), **dict(patch)}
+    return _cached_params(kind, tuple(sorted((k, _freeze(v)) for k, v in merged.items())))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read and validate the config file at ``path`` (or ``$KESTREL_CONFIG``, or defaults).
+
+    Raises
+    ------
+    ConfigError
+        With one line per problem, each naming the file and the key path.
+    """
+    environ = os.environ if env is None else env
+    if path is None:
+        path = environ.get(CONFIG_ENV) or None
+    if path is None:
+        return parse_config({}, "<defaults>", environ)
+    source = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(source, [f"cannot read: {exc.strerror}"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(source, ["not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, [f"not valid TOML: {exc}"]) from None
+    return parse_config(data, source, environ)
+
+
+def parse_config(data: Mapping[str, Any], source: str, env: Mapping[str, str] | None = None) -> Config:
+    """Validate an already-parsed TOML document (see :func:`load_config`)."""
+    environ = os.environ if env is None else env
+    problems: list[str] = []
+    expanded = _expand_env(data, (), environ, problems)
+    cfg: Config | None = None
+    try:
+        cfg = Config.model_validate({**expanded, "source": source})
+    except ValidationError as exc:
+        problems.extend(_format_errors(exc, ()))
+    if cfg is not None:
+        problems.extend(_check_detectors(cfg))
+    if problems or cfg is None:
+        raise ConfigError(source, problems)
+    return cfg
+
+
+def _expand_env(
+    value: Any, path: tuple[str | int, ...], env: Mapping[str, str], problems: list[str]
+) -> Any:
+    """Replace ``${NAME}`` in every string; a missing variable is a problem naming the key."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in env:
+                problems.append(f"{_dotted(path)}: environment variable {name} is not set")
+                return ""
+            return env[name]
+
+        return _ENV_REF.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: _expand_env(v, (*path, k), env, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, (*path, i), env, problems) for i, v in enumerate(value)]
+    return value
+
+
+def _dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<root>"
+
+
+_MESSAGES = {
+    "greater_than": "must be > {gt}",
+    "greater_than_equal": "must be >= {ge}",
+    "less_than": "must be < {lt}",
+    "less_than_equal": "must be <= {le}",
+    "extra_forbidden": "unknown key",
+    "missing": "required key is missing",
+}
+
+
+def _format_errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[str]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(p for p in (*prefix, *err["loc"]) if not (isinstance(p, str) and "[" in p))
+        secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
+        template = _MESSAGES.get(err["type"])
+        ctx = err.get("ctx") or {}
+        msg = template.format(**ctx) if template else err["msg"]
+        if err["type"] == "value_error":
+            # Our own validators phrase their messages as "<key>: <problem>".
+            msg = str(ctx.get("error", msg))
+            key, sep, rest = msg.partition(": ")
+            if sep and " " not in key:
+                loc, msg = (*loc, key), rest
+                secret = secret or key in SECRET_KEYS
+        if err["type"] not in ("extra_forbidden", "missing") and "input" in err:
+            shown = "<redacted>" if secret else repr(err["input"])
+            if err["type"] != "value_error":
+                msg = f"{msg}, got {shown}"
+        out.append(f"{_dotted(loc)}: {msg}")
+    return out
+
+
+def _check_detectors(cfg: Config) -> list[str]:
+    problems: list[str] = []
+    known = ", ".join(sorted(DETECTORS))
+
+    def check(path: tuple[str | int, ...], kind: str, table: Mapping[str, Any]) -> None:
+        if kind not in DETECTORS:
+            problems.append(f"{_dotted(path)}: unknown detector {kind!r} (known: {known})")
+            return
+        try:
+            params_for(kind, {**cfg.detectors.get(kind, {}), **table})
+        except ValidationError as exc:
+            problems.extend(_format_errors(exc, path))
+
+    for kind, table in cfg.detectors.items():
+        check(("detectors", kind), kind, table)
+    for role in ("metric", "latency", "event_count", "error"):
+        for i, kind in enumerate(getattr(cfg.series, f"{role}_detectors")):
+            if kind not in DETECTORS:
+                problems.append(f"series.{role}_detectors[{i}]: unknown detector {kind!r} (known: {known})")
+    for n, ov in enumerate(cfg.overrides):
+        for kind, table in ov.detectors.items():
+            check(("overrides", n, "detectors", kind), kind, table)
+        for i, kind in enumerate(ov.use or ()):
+            if kind not in DETECTORS:
+                problems.append(f"overrides[{n}].use[{i}]: unknown detector {kind!r} (known: {known})")
+    names = [c.name for c in cfg.channels]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            problems.append(f"channels[{i}].name: duplicate channel name {name!r}")
+    return problems

@@ -1,0 +1,301 @@
+"""Decoding and validating what users publish: log events and metric samples.
+
+A Kafka message carries one JSON object, a JSON array of objects, or newline-delimited JSON.
+:func:`decode_message` turns one message into valid events plus :class:`Rejected` items, each
+with a reason from :data:`REASONS` (the label of the invalid-events counter) and a human message.
+Nothing here does I/O; timestamps become epoch seconds (float, UTC).
+
+>>> batch = decode_message(b'{"name": "cpu", "value": 0.5, "timestamp": 1700000000}', METRIC, 1 << 20)
+>>> batch.events[0].name, batch.events[0].value, batch.events[0].ts
+('cpu', 0.5, 1700000000.0)
+>>> decode_message(b'{"name": "cpu", "value": "high", "timestamp": 1}', METRIC, 1 << 20).rejected[0].reason
+'wrong_type'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+import orjson
+
+__all__ = [
+    "LOG",
+    "METRIC",
+    "REASONS",
+    "Decoded",
+    "LogEvent",
+    "MetricSample",
+    "Rejected",
+    "decode_message",
+    "parse_timestamp",
+]
+
+LOG: Final = "log"
+METRIC: Final = "metric"
+Kind = Literal["log", "metric"]
+
+#: Every reason an input can be rejected for (bounded label set of the invalid-events counter).
+REASONS: Final = (
+    "too_large",
+    "not_utf8",
+    "invalid_json",
+    "not_an_object",
+    "missing_field",
+    "wrong_type",
+    "not_finite",
+    "bad_timestamp",
+    "bad_level",
+)
+
+#: Accepted level spellings (case-insensitive) and their canonical names.
+LEVELS: Final = {
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warning": "WARNING",
+    "warn": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+    "fatal": "CRITICAL",
+}
+ERROR_LEVELS: Final = frozenset({"ERROR", "CRITICAL"})
+
+# Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
+_MS_THRESHOLD: Final = 1e11
+
+
+class InvalidEvent(ValueError):
+    """One event failed validation: ``reason`` is from :data:`REASONS`."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class MetricSample:
+    """One metric sample: ``name``, ``value`` (finite float), ``ts`` (epoch s), ``labels``."""
+
+    name: str
+    value: float
+    ts: float
+    labels: dict[str, str]
+
+
+@dataclass(slots=True)
+class LogEvent:
+    """One structured log event.
+
+    ``service`` is the ``service`` field, else ``component``. ``duration_ms`` and ``operation``
+    come from ``performance_data``. ``raw`` is the whole decoded object, unknown fields included.
+    """
+
+    ts: float
+    level: str
+    service: str
+    message: str
+    type: str | None
+    operation: str | None
+    duration_ms: float | None
+    raw: dict[str, Any]
+
+    @property
+    def is_error(self) -> bool:
+        """ERROR or CRITICAL."""
+        return self.level in ERROR_LEVELS
+
+
+@dataclass(slots=True)
+class Rejected:
+    """An input that could not be used.
+
+    ``original`` holds its bytes: the whole message, or for one item of a batch that item
+    (the NDJSON line as sent, or the array element re-encoded). ``index`` is the item's
+    position in its batch (``None`` for a whole message).
+    """
+
+    reason: str
+    message: str
+    original: bytes
+    index: int | None = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    """The valid events and the rejected items of one Kafka message."""
+
+    events: list[Any] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def parse_timestamp(value: Any) -> float:
+    """Epoch seconds (UTC) from ISO 8601 (zone optional, UTC assumed) or epoch s/ms.
+
+    >>> parse_timestamp("2024-01-02T03:04:05Z"), parse_timestamp("2024-01-02 03:04:05")
+    (1704164645.0, 1704164645.0)
+    >>> parse_timestamp(1704164645123), parse_timestamp("1704164645.5")
+    (1704164645.123, 1704164645.5)
+    """
+    if isinstance(value, bool):
+        raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {value!r}")
+    if isinstance(value, int | float):
+        ts = float(value)
+    elif isinstance(value, str):
+        try:
+            ts = float(value)
+        except ValueError:
+            try:
+                dt = datetime.fromisoformat(value)
+            except ValueError:
+                raise InvalidEvent(
+                    "bad_timestamp", f"timestamp: cannot parse {value[:64]!r}"
+                ) from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return dt.timestamp()
+    else:
+        raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}")
+    if not math.isfinite(ts) or ts < 0:
+        raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
+    return ts / 1000.0 if ts > _MS_THRESHOLD else ts
+
+
+def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
+    value = obj[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEvent("wrong_type", f"{where}{key}: expected a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidEvent("not_finite", f"{where}{key}: must be finite, got {value!r}")
+    return number
+
+
+def _text(obj: Mapping[str, Any], key: str) -> str:
+    value = obj[key]
+    if not isinstance(value, str):
+        raise InvalidEvent("wrong_type", f"{key}: expected a string, got {type(value).__name__}")
+    return value
+
+
+def _metric(obj: dict[str, Any]) -> MetricSample:
+    for key in ("name", "value", "timestamp"):
+        if key not in obj:
+            raise InvalidEvent("missing_field", f"{key}: required field is missing")
+    name = _text(obj, "name")
+    if not name:
+        raise InvalidEvent("wrong_type", "name: must not be empty")
+    labels = obj.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidEvent("wrong_type", f"labels: expected an object, got {type(labels).__name__}")
+    for k, v in labels.items():
+        if not isinstance(v, str):
+            raise InvalidEvent("wrong_type", f"labels.{k}: expected a string, got {type(v).__name__}")
+    return MetricSample(name, _number(obj, "value", ""), parse_timestamp(obj["timestamp"]), labels)
+
+
+def _log(obj: dict[str, Any]) -> LogEvent:
+    for key in ("timestamp", "level", "message"):
+        if key not in obj:
+            raise InvalidEvent("missing_field", f"{key}: required field is missing")
+    service = obj.get("service") or obj.get("component")
+    if service is None:
+        raise InvalidEvent("missing_field", "service: required field is missing (or component)")
+    if not isinstance(service, str):
+        raise InvalidEvent("wrong_type", f"service: expected a string, got {type(service).__name__}")
+    level_text = _text(obj, "level")
+    level = LEVELS.get(level_text.lower())
+    if level is None:
+        raise InvalidEvent("bad_level", f"level: unknown level {level_text[:32]!r}")
+    message = _text(obj, "message")
+    etype = obj.get("type")
+    if etype is not None and not isinstance(etype, str):
+        raise InvalidEvent("wrong_type", f"type: expected a string, got {type(etype).__name__}")
+    operation: str | None = None
+    duration: float | None = None
+    perf = obj.get("performance_data")
+    if perf is not None:
+        if not isinstance(perf, dict):
+            raise InvalidEvent(
+                "wrong_type", f"performance_data: expected an object, got {type(perf).__name__}"
+            )
+        if "duration_ms" in perf:
+            duration = _number(perf, "duration_ms", "performance_data.")
+            op = perf.get("operation", "default")
+            operation = op if isinstance(op, str) else str(op)
+    return LogEvent(
+        parse_timestamp(obj["timestamp"]), level, service, message, etype, operation, duration, obj
+    )
+
+
+_PARSERS = {LOG: _log, METRIC: _metric}
+
+
+def _item(obj: Any, parse: Any, original: bytes | None, index: int | None, out: Decoded) -> None:
+    try:
+        if not isinstance(obj, dict):
+            raise InvalidEvent("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
+        out.events.append(parse(obj))
+    except InvalidEvent as exc:
+        raw = original if original is not None else orjson.dumps(obj)
+        out.rejected.append(Rejected(exc.reason, str(exc), raw, index))
+
+
+def _json_type(obj: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(obj), "number"
+    )
+
+
+def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
+    """Decode one Kafka message value into events (``kind`` says log or metric).
+
+    Never raises on bad input: each bad part becomes a :class:`Rejected` and the rest is kept.
+    """
+    out = Decoded()
+    if len(data) > max_bytes:
+        out.rejected.append(
+            Rejected("too_large", f"message is {len(data)} bytes, limit is {max_bytes}", data)
+        )
+        return out
+    parse = _PARSERS[kind]
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        doc = None
+        if b"\n" not in data.strip():
+            out.rejected.append(_undecodable(data))
+            return out
+    if doc is not None:
+        if isinstance(doc, list):
+            for i, obj in enumerate(doc):
+                _item(obj, parse, None, i, out)
+        else:
+            _item(doc, parse, data, None, out)
+        return out
+    for i, line in enumerate(data.split(b"\n")):
+        if not line.strip():
+            continue
+        try:
+            obj = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            bad = _undecodable(line)
+            bad.index = i
+            out.rejected.append(bad)
+            continue
+        _item(obj, parse, line, i, out)
+    return out
+
+
+def _undecodable(data: bytes) -> Rejected:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejected("not_utf8", f"not UTF-8 at byte {exc.start}", data)
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        return Rejected("invalid_json", f"invalid JSON: {exc}", data)
+    return Rejected("invalid_json", "invalid JSON", data)  # pragma: no cover

@@ -1,0 +1,326 @@
+"""The decision code: events in, series updates, verdicts, alert transitions out.
+
+Pure and synchronous: no Kafka, Faust, Redis or clocks. The Faust agent feeds it decoded events in
+batches and does the I/O with what it returns; tests drive it directly.
+
+State is kept per *state key*, the unit that is checkpointed to the changelog table:
+
+- ``m|<series id>``: a metric series (its detectors and alert trackers);
+- ``l|<service>``: a service's log windows and its ``log.error_ratio`` and ``log.events`` series;
+- ``p|<service>|<operation>``: a service operation's ``log.latency_ms`` series.
+
+States live in an LRU cache of at most ``worker.max_series`` entries; a missing one is loaded with
+the injected ``loader`` (the changelog-backed table) or created fresh. Changed states are marked
+dirty with the Kafka partition their events came from, and :meth:`Pipeline.checkpoint` hands them
+out for writing to that changelog partition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from alert_channels.alert import Alert, series_id
+from detectors.base import Detector, DetectorParams
+from detectors.registry import build, restore
+from engine.alerts import AlertTracker
+from engine.config import Config, DetectorChoice
+from engine.events import LogEvent, MetricSample
+from engine.windows import WindowCounter
+
+__all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "Pipeline", "StateWrite"]
+
+#: Names of the series Kestrel derives from logs.
+ERROR_RATIO = "log.error_ratio"
+EVENT_COUNT = "log.events"
+LATENCY = "log.latency_ms"
+
+STATE_VERSION = 1
+Loader = Callable[[bytes], bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class StateWrite:
+    """One state to write to the changelog: ``key`` and ``value`` bytes, source ``partition``."""
+
+    key: bytes
+    partition: int
+    value: bytes
+
+
+def _params_hash(params: DetectorParams) -> str:
+    return hashlib.sha1(params.model_dump_json().encode()).hexdigest()[:12]
+
+
+class _Watch:
+    """One detector on one series, with its alert tracker."""
+
+    __slots__ = ("detector", "kind", "phash", "tracker")
+
+    def __init__(self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None) -> None:
+        self.kind = choice.kind
+        self.phash = _params_hash(choice.params)
+        self.tracker = tracker
+        self.detector: Detector[Any]
+        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
+            self.detector = restore(self.kind, choice.params, saved["state"])
+            tracker.load_state(saved["alert"])
+        else:
+            self.detector = build(self.kind, choice.params)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "phash": self.phash,
+            "state": self.detector.to_state(),
+            "alert": self.tracker.to_state(),
+        }
+
+
+class _Series:
+    """The detectors watching one series."""
+
+    __slots__ = ("last_ts", "name", "labels", "watches")
+
+    def __init__(
+        self, cfg: Config, role: str, name: str, labels: dict[str, str], saved: Mapping[str, Any] | None
+    ) -> None:
+        self.name = name
+        self.labels = labels
+        sid = series_id(name, labels)
+        choices, severity = cfg.plan(role, name, sid)
+        by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
+        repeat = cfg.alerts.repeat_interval_seconds
+        self.watches = [
+            _Watch(c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind))
+            for c in choices
+        ]
+        self.last_ts: float | None = saved["last_ts"] if saved else None
+
+    def observe(self, value: float, ts: float, out: list[Alert]) -> None:
+        self.last_ts = ts
+        for w in self.watches:
+            alert = w.tracker.observe(w.detector.update(value, ts), value, ts)
+            if alert is not None:
+                out.append(alert)
+
+    def to_state(self) -> dict[str, Any]:
+        return {"last_ts": self.last_ts, "watches": [w.to_state() for w in self.watches]}
+
+
+class _ErrorSeries(_Series):
+    """``log.error_ratio``: error-count detectors fed one closed window at a time."""
+
+    __slots__ = ()
+
+    def observe_window(self, errors: int, total: int, ts: float, out: list[Alert]) -> None:
+        self.last_ts = ts
+        ratio = errors / total if total else 0.0
+        for w in self.watches:
+            update_window = getattr(w.detector, "update_window", None)
+            verdict = (
+                update_window(errors, total, ts)
+                if update_window is not None
+                else w.detector.update(ratio, ts)
+            )
+            alert = w.tracker.observe(verdict, ratio, ts)
+            if alert is not None:
+                out.append(alert)
+
+
+class _Service:
+    """A service's log windows and the two window-level series."""
+
+    __slots__ = ("count", "errors", "idle_since", "windows")
+
+    def __init__(self, cfg: Config, service: str, saved: Mapping[str, Any] | None) -> None:
+        labels = {"service": service}
+        w = cfg.windows
+        self.windows = WindowCounter(w.size_seconds, w.allowed_lateness_seconds)
+        if saved:
+            self.windows.load_state(saved["windows"])
+        self.errors = _ErrorSeries(cfg, "error", ERROR_RATIO, labels, saved["errors"] if saved else None)
+        self.count = _Series(cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None)
+        self.idle_since = 0.0  # wall-clock seconds, not saved
+
+    def close(self, closed: Iterable[Any], out: list[Alert]) -> None:
+        for win in closed:
+            self.errors.observe_window(win.errors, win.total, win.end, out)
+            self.count.observe(float(win.total), win.end, out)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "windows": self.windows.to_state(),
+            "errors": self.errors.to_state(),
+            "count": self.count.to_state(),
+        }
+
+
+class _Entry:
+    __slots__ = ("dirty", "kind", "obj", "partition")
+
+    def __init__(self, kind: str, obj: _Series | _Service, partition: int) -> None:
+        self.kind = kind
+        self.obj = obj
+        self.partition = partition
+        self.dirty = False
+
+
+class Pipeline:
+    """Per-worker series state and the decisions made on each event (see the module docstring).
+
+    Parameters
+    ----------
+    config:
+        The validated configuration.
+    loader:
+        Returns the last checkpointed state bytes of a state key, or ``None``.
+    """
+
+    def __init__(self, config: Config, loader: Loader | None = None) -> None:
+        self.config = config
+        self._loader: Loader = loader or (lambda key: None)
+        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._evicted: dict[bytes, StateWrite] = {}
+        self._max = config.worker.max_series
+        self._lateness = config.windows.allowed_lateness_seconds
+        self._idle = config.windows.idle_advance_seconds
+        self.late_events = 0
+
+    # -- state cache -----------------------------------------------------------------------
+
+    def _entry(self, key: bytes, kind: str, partition: int, make: Callable[[Any], _Series | _Service]) -> _Entry:
+        entry = self._cache.get(key)
+        if entry is not None:
+            self._cache.move_to_end(key)
+            entry.partition = partition
+            return entry
+        pending = self._evicted.pop(key, None)
+        raw = pending.value if pending is not None else self._loader(key)
+        saved = None
+        if raw is not None:
+            doc = orjson.loads(raw)
+            if doc.get("v") == STATE_VERSION:
+                saved = doc["s"]
+        entry = _Entry(kind, make(saved), partition)
+        entry.dirty = pending is not None
+        self._cache[key] = entry
+        if len(self._cache) > self._max:
+            old_key, old = self._cache.popitem(last=False)
+            if old.dirty:
+                self._evicted[old_key] = self._write(old_key, old)
+        return entry
+
+    @staticmethod
+    def _write(key: bytes, entry: _Entry) -> StateWrite:
+        doc = {"v": STATE_VERSION, "kind": entry.kind, "s": entry.obj.to_state()}
+        return StateWrite(key, entry.partition, orjson.dumps(doc))
+
+    def checkpoint(self) -> list[StateWrite]:
+        """The changed states since the last call, to write to the changelog."""
+        writes = list(self._evicted.values())
+        self._evicted.clear()
+        for key, entry in self._cache.items():
+            if entry.dirty:
+                writes.append(self._write(key, entry))
+                entry.dirty = False
+        return writes
+
+    def release(self, partitions: Iterable[int]) -> list[StateWrite]:
+        """Forget the states of ``partitions`` (revoked); returns their unsaved changes."""
+        parts = set(partitions)
+        writes = []
+        for key in [k for k, e in self._cache.items() if e.partition in parts]:
+            entry = self._cache.pop(key)
+            if entry.dirty:
+                writes.append(self._write(key, entry))
+        writes.extend(w for k, w in list(self._evicted.items()) if w.partition in parts)
+        for w in writes:
+            self._evicted.pop(w.key, None)
+        return writes
+
+    def series_counts(self) -> dict[str, int]:
+        """Series held in memory by kind (``metric``, ``latency``, ``service``)."""
+        counts = {"metric": 0, "latency": 0, "service": 0}
+        for entry in self._cache.values():
+            counts[entry.kind] += 1
+        return counts
+
+    # -- events ----------------------------------------------------------------------------
+
+    def metric(self, sample: MetricSample, partition: int, out: list[Alert]) -> bool:
+        """Score and learn one metric sample; returns ``False`` if it was too late to use."""
+        labels = sample.labels
+        key = b"m|" + series_id(sample.name, labels).encode()
+        cfg = self.config
+        entry = self._entry(
+            key, "metric", partition, lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved)
+        )
+        return self._point(entry, sample.value, sample.ts, out)
+
+    def _point(self, entry: _Entry, value: float, ts: float, out: list[Alert]) -> bool:
+        series = entry.obj
+        assert isinstance(series, _Series)
+        if series.last_ts is not None and ts < series.last_ts - self._lateness:
+            self.late_events += 1
+            return False
+        series.observe(value, ts, out)
+        entry.dirty = True
+        return True
+
+    def log(self, event: LogEvent, partition: int, now: float, out: list[Alert]) -> bool:
+        """Count one log event in its window (and its latency); ``False`` if too late to count.
+
+        ``now`` is the wall clock (epoch seconds), used only to notice idle services.
+        """
+        service = event.service
+        cfg = self.config
+        entry = self._entry(
+            b"l|" + service.encode(), "service", partition, lambda saved: _Service(cfg, service, saved)
+        )
+        svc = entry.obj
+        assert isinstance(svc, _Service)
+        svc.idle_since = now
+        entry.dirty = True
+        windows = svc.windows
+        if not windows.add(event.ts, event.is_error):
+            self.late_events += 1
+            return False
+        if windows.watermark >= windows.next_close_at:
+            svc.close(windows.advance(), out)
+        if event.duration_ms is not None:
+            op = event.operation or "default"
+            labels = {"service": service, "operation": op}
+            lat = self._entry(
+                b"p|" + service.encode() + b"|" + op.encode(),
+                "latency",
+                partition,
+                lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
+            )
+            self._point(lat, event.duration_ms, event.ts, out)
+        return True
+
+    def tick(self, now: float) -> list[Alert]:
+        """Advance the event time of services idle for ``windows.idle_advance_seconds``.
+
+        Call it periodically with the wall clock; closes their pending windows.
+        """
+        out: list[Alert] = []
+        for entry in self._cache.values():
+            svc = entry.obj
+            if not isinstance(svc, _Service):
+                continue
+            idle = now - svc.idle_since
+            if idle >= self._idle and svc.windows.next_close_at != float("inf"):
+                closed = svc.windows.advance(idle)
+                svc.idle_since = now
+                if closed:
+                    svc.close(closed, out)
+                    entry.dirty = True
+        return out
+

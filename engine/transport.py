@@ -1,0 +1,33 @@
+"""Faust's aiokafka transport with a configurable fetch wait.
+
+Faust hard-codes ``fetch_max_wait_ms=1500`` for worker consumers, which adds up to 1.5 s of latency
+whenever a partition is quiet. Kestrel bounds it (default 50 ms) through the app attribute
+``fetch_max_wait_ms`` (see :class:`engine.app.KestrelApp`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+__all__ = ["Transport"]
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # aiokafka reads this attribute when the consumer starts and builds its fetcher.
+        consumer._fetch_max_wait_ms = int(getattr(self.app, "fetch_max_wait_ms", 1500))
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class Transport(faust_aiokafka.Transport):  # type: ignore[misc]
+    """The aiokafka transport, with :class:`_Consumer`."""
+
+    Consumer = _Consumer

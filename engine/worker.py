@@ -1,0 +1,63 @@
+"""Running a worker process: logging, event loop, clients, channels, then Faust's worker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import faust
+import uvloop
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from engine.app import build_worker
+from engine.channels import build_routes
+from engine.config import Config
+from engine.metrics import KestrelMetrics
+from engine.mirror import RedisMirror
+
+__all__ = ["run_worker"]
+
+
+def _mirror_factory(cfg: Config) -> object:
+    rc = cfg.redis
+
+    def make(metrics: KestrelMetrics) -> RedisMirror | None:
+        if not rc.enabled:
+            return None
+        client = Redis.from_url(
+            rc.url.get_secret_value(),
+            socket_timeout=rc.timeout_seconds,
+            socket_connect_timeout=rc.timeout_seconds,
+        )
+        return RedisMirror(
+            client,
+            prefix=rc.key_prefix,
+            hot_types=rc.hot_types,
+            retention_seconds=rc.retention_seconds,
+            retry_after_seconds=rc.retry_after_seconds,
+            metrics=metrics,
+            clock=time.time,
+        )
+
+    return make
+
+
+def run_worker(cfg: Config, *, log_level: str = "info") -> int:
+    """Run a detection worker in the foreground until it is stopped (SIGTERM/SIGINT)."""
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    worker = build_worker(
+        cfg,
+        registry=CollectorRegistry(),
+        routes=build_routes(cfg),
+        mirror_factory=_mirror_factory(cfg),  # type: ignore[arg-type]
+    )
+    level = getattr(logging, log_level.upper())
+    fw = faust.Worker(worker.app, loglevel=level, loop=loop, quiet=True)
+    for noisy in ("faust", "mode", "aiokafka", "faust.transport"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    fw.execute_from_commandline()
+    return 0
