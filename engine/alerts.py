@@ -33,14 +33,13 @@ def _fmt(x: float) -> str:
     return "n/a" if math.isnan(x) else f"{x:.4g}"
 
 
-def summarize(sid: str, detector: str, status: AlertStatus, value: float, expected: float, score: float) -> str:
+def summarize(sid: str, detector: str, value: float, expected: float, score: float) -> str:
     """The one-line human summary of an alert.
 
-    >>> summarize("cpu{host=a}", "zscore", AlertStatus.FIRING, 97.0, 20.0, 8.25)
+    >>> summarize("cpu{host=a}", "zscore", 97.0, 20.0, 8.25)
     'cpu{host=a}: 97 vs expected 20 (zscore score 8.2)'
     """
-    prefix = "resolved: " if status is AlertStatus.RESOLVED else ""
-    return f"{prefix}{sid}: {_fmt(value)} vs expected {_fmt(expected)} ({detector} score {score:.1f})"
+    return f"{sid}: {_fmt(value)} vs expected {_fmt(expected)} ({detector} score {score:.1f})"
 
 
 class AlertTracker:
@@ -114,7 +113,7 @@ class AlertTracker:
             score=verdict.score,
             started_at=self.started_at,
             ended_at=ended,
-            summary=summarize(self.sid, self.detector, status, value, verdict.expected, verdict.score),
+            summary=summarize(self.sid, self.detector, value, verdict.expected, verdict.score),
             repeat=self.repeat,
         )
 

@@ -2,41 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import httpx
 
-from alert_channels.base import RetryPolicy
+from alert_channels.alertmanager import AlertmanagerChannel
+from alert_channels.base import Channel, RetryPolicy
 from alert_channels.console import ConsoleChannel
+from alert_channels.pagerduty import DEFAULT_EVENTS_URL, PagerDutyChannel
+from alert_channels.slack import SlackChannel
 from alert_channels.webhook import WebhookChannel
 from engine.config import ChannelSettings, Config
 from engine.delivery import ChannelRoute
 
-__all__ = ["build_routes"]
-
-
-def _secret(value: object) -> str | None:
-    get = getattr(value, "get_secret_value", None)
-    return None if get is None else str(get())
+__all__ = ["build_channel", "build_routes"]
 
 
 def build_routes(cfg: Config, client: httpx.AsyncClient | None = None) -> list[ChannelRoute]:
     """One :class:`ChannelRoute` per configured channel, sharing one HTTP client."""
     http = client or httpx.AsyncClient()
-    return [_route(c, http) for c in cfg.channels]
-
-
-def _route(c: ChannelSettings, http: httpx.AsyncClient) -> ChannelRoute:
-    policy = RetryPolicy(max_attempts=c.max_attempts, base_delay_seconds=0.5, max_delay_seconds=30.0)
-    if c.type == "console":
-        return ChannelRoute(ConsoleChannel(c.name), policy, c.send_resolved)
-    if c.type == "webhook":
-        url = _secret(c.url)
-        assert url is not None
-        channel = WebhookChannel(
-            c.name, url, client=http, secret=_secret(c.secret), timeout=c.timeout_seconds
+    return [
+        ChannelRoute(
+            build_channel(c, http),
+            RetryPolicy(max_attempts=c.max_attempts, base_delay_seconds=0.5, max_delay_seconds=30.0),
+            c.send_resolved,
         )
-        return ChannelRoute(channel, policy, c.send_resolved)
-    raise NotImplementedError(f"channels: type {c.type!r} is not wired yet")
+        for c in cfg.channels
+    ]
 
 
+def build_channel(c: ChannelSettings, http: httpx.AsyncClient) -> Channel:
+    """The channel object for one config entry (validation already ensured its required keys)."""
+    url = c.url.get_secret_value() if c.url is not None else None
+    timeout = c.timeout_seconds
+    if c.type == "console":
+        return ConsoleChannel(c.name)
+    if c.type == "pagerduty":
+        assert c.routing_key is not None
+        return PagerDutyChannel(
+            c.name,
+            c.routing_key.get_secret_value(),
+            client=http,
+            url=url or DEFAULT_EVENTS_URL,
+            timeout_seconds=timeout,
+        )
+    assert url is not None
+    if c.type == "webhook":
+        secret = c.secret.get_secret_value() if c.secret is not None else None
+        return WebhookChannel(c.name, url, client=http, secret=secret, timeout_seconds=timeout)
+    if c.type == "slack":
+        return SlackChannel(c.name, url, client=http, timeout_seconds=timeout)
+    return AlertmanagerChannel(c.name, url, client=http, timeout_seconds=timeout)
