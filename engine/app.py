@@ -265,7 +265,8 @@ def _wire(worker: Worker) -> None:
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
-        return web.bytes(generate_latest(worker.registry), content_type=CONTENT_TYPE_LATEST)
+        # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
+        return web.bytes(generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     @app.page("/health")
     async def health_view(web: Any, request: Any) -> Any:

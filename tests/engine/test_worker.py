@@ -1,0 +1,258 @@
+"""The worker end to end: real embedded broker, real Redis, real HTTP receiver, worker processes."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from conftest import WorkerProcess, collect, producer, run, write_config
+from engine.broker import EmbeddedBroker, free_port
+
+T0 = 1_779_999_960.0  # event time of the first sample (2026-05-28), on a minute boundary
+STEP = 10.0
+
+
+class _Receiver(http.server.ThreadingHTTPServer):
+    def __init__(self) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        super().__init__(("127.0.0.1", free_port()), _Handler)
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Receiver
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.bodies.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[_Receiver]:
+    server = _Receiver()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def setup(
+    broker: EmbeddedBroker, redis_url: str, receiver: _Receiver, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    unique = f"w{random.randrange(1 << 30):x}"
+    tmp = tmp_path_factory.mktemp("worker")
+    cfg = tmp / "kestrel.toml"
+    extra = f"""
+[windows]
+size_seconds = 60
+allowed_lateness_seconds = 0
+idle_advance_seconds = 1
+
+[[channels]]
+name = "hook"
+type = "webhook"
+url = "http://127.0.0.1:{receiver.server_address[1]}/hook"
+max_attempts = 3
+"""
+    port = write_config(cfg, broker, unique, redis_url, extra)
+    worker = WorkerProcess(cfg, port, tmp / "worker.log").start()
+    worker.wait_ready()
+    r = redis.Redis.from_url(redis_url)
+    info = {"unique": unique, "worker": worker, "cfg": cfg, "port": port, "tmp": tmp, "redis": r}
+    run(_publish_first_round(broker.bootstrap, unique))
+    yield info
+    worker.stop()
+    keys = list(r.scan_iter(f"kestrel-test-{unique}:*"))
+    if keys:
+        r.delete(*keys)
+
+
+def _metric(name: str, value: float, i: int, **labels: str) -> bytes:
+    return orjson.dumps({"name": name, "value": value, "timestamp": T0 + i * STEP, "labels": labels})
+
+
+def _log(service: str, i: float, level: str = "INFO", **extra: Any) -> dict[str, Any]:
+    return {"timestamp": T0 + i, "level": level, "service": service, "message": "m", **extra}
+
+
+async def _publish_first_round(bootstrap: str, unique: str) -> None:
+    rng = random.Random(3)
+    metrics, logs = f"metrics-{unique}", f"logs-{unique}"
+    async with producer(bootstrap) as p:
+        for i in range(200):
+            await p.send(metrics, _metric("steady", rng.gauss(50, 2), i, host="a"), key=b"steady")
+            spike = 150 <= i < 156
+            value = 500.0 if spike else rng.gauss(100, 3)
+            await p.send(metrics, _metric("spiky", value, i, host="a"), key=b"spiky")
+        # 30 one-minute windows of 40 events; windows 20-22 are 60% errors.
+        for w in range(30):
+            batch = []
+            for j in range(40):
+                error = (j % 10 < 6) if 20 <= w < 23 else (j == 0 and w % 2 == 0)
+                batch.append(_log("svc-burst", w * 60 + j, "ERROR" if error else "INFO"))
+            await p.send(logs, orjson.dumps(batch), key=b"svc-burst")  # one message, a batch
+        hot = [_log("svc-hot", k, type="thought", context={"step": k}) for k in range(5)]
+        await p.send(logs, b"\n".join(orjson.dumps(e) for e in hot), key=b"svc-hot")  # NDJSON
+        # Bad input: whole messages and one bad item inside an otherwise good batch.
+        await p.send(metrics, b"{not json", key=b"bad")
+        await p.send(metrics, b"\xff\xfe\x00", key=b"bad")
+        await p.send(metrics, b'{"name": "x", "value": 1e999, "timestamp": 1}', key=b"bad")
+        await p.send(metrics, b'{"value": 1, "timestamp": 1}', key=b"bad")
+        good_and_bad = [
+            {"name": "batch_ok", "value": 1.0, "timestamp": T0},
+            {"name": "batch_bad", "value": "high", "timestamp": T0},
+            {"name": "batch_ok", "value": 2.0, "timestamp": T0 + 1},
+        ]
+        await p.send(metrics, orjson.dumps(good_and_bad), key=b"batch")
+
+
+def _alerts(broker: EmbeddedBroker, unique: str, until: Any, timeout: float = 45) -> list[dict[str, Any]]:
+    records = run(
+        collect(
+            broker.bootstrap,
+            f"alerts-{unique}",
+            lambda rs: until([orjson.loads(r.value) for r in rs]),
+            timeout,
+        )
+    )
+    return [orjson.loads(r.value) for r in records]
+
+
+def _has(alerts: list[dict[str, Any]], series: str, status: str) -> bool:
+    return any(a["series"] == series and a["status"] == status for a in alerts)
+
+
+def test_spike_and_error_burst_fire_and_resolve(broker: EmbeddedBroker, setup: dict[str, Any]) -> None:
+    def done(alerts: list[dict[str, Any]]) -> bool:
+        return all(
+            _has(alerts, s, st) for s in ("spiky", "log.error_ratio") for st in ("firing", "resolved")
+        )
+
+    alerts = _alerts(broker, setup["unique"], done)
+    assert done(alerts), f"alerts seen: {[(a['series'], a['status']) for a in alerts]}"
+    spiky = [a for a in alerts if a["series"] == "spiky"]
+    firing = [a for a in spiky if a["status"] == "firing" and a["repeat"] == 0]
+    assert len(firing) == 1, spiky  # one incident, one firing notification
+    assert firing[0]["started_at"] >= T0 + 150 * STEP  # judged in event time
+    assert firing[0]["value"] == 500.0 and firing[0]["expected"] == pytest.approx(100, abs=5)
+    assert firing[0]["labels"] == {"host": "a"} and firing[0]["detector"] == "zscore"
+    errors = next(a for a in alerts if a["series"] == "log.error_ratio" and a["status"] == "firing")
+    assert errors["labels"] == {"service": "svc-burst"} and errors["detector"] == "error_spike"
+    assert errors["value"] == pytest.approx(0.6)
+    assert T0 + 20 * 60 <= errors["started_at"] <= T0 + 24 * 60
+
+
+def test_stationary_series_raises_no_alert(broker: EmbeddedBroker, setup: dict[str, Any]) -> None:
+    alerts = _alerts(broker, setup["unique"], lambda a: _has(a, "spiky", "resolved"))
+    assert _has(alerts, "spiky", "resolved")  # the worker got this far...
+    assert not [a for a in alerts if a["series"] in ("steady", "log.events")]  # ...and stayed quiet
+
+
+def test_alerts_reach_the_webhook_receiver(setup: dict[str, Any], receiver: _Receiver) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        got = {(a["labels"]["alertname"], a["status"]) for b in receiver.bodies for a in b["alerts"]}
+        if {("spiky", "firing"), ("spiky", "resolved")} <= got:
+            break
+        time.sleep(0.2)
+    assert {("spiky", "firing"), ("spiky", "resolved")} <= got, receiver.bodies
+    body = next(b for b in receiver.bodies if b["alerts"][0]["labels"]["alertname"] == "spiky")
+    assert body["version"] == "4" and body["receiver"] == "hook"
+
+
+def test_bad_input_goes_to_the_dlq_with_reasons(broker: EmbeddedBroker, setup: dict[str, Any]) -> None:
+    unique = setup["unique"]
+    records = run(collect(broker.bootstrap, f"dlq-{unique}", lambda rs: len(rs) >= 5, 30))
+    by_reason = {dict(r.headers)["kestrel-reason"].decode(): r for r in records}
+    assert set(by_reason) == {"invalid_json", "not_utf8", "not_finite", "missing_field", "wrong_type"}
+    assert by_reason["not_utf8"].value == b"\xff\xfe\x00"  # the original bytes
+    headers = dict(by_reason["wrong_type"].headers)
+    assert headers["kestrel-source-topic"] == f"metrics-{unique}".encode()
+    assert headers["kestrel-batch-index"] == b"1"
+    assert b"value" in headers["kestrel-error"]
+    text = setup["worker"].metrics()
+    assert f'kestrel_invalid_events_total{{reason="not_utf8",topic="metrics-{unique}"}} 1.0' in text
+    # The two good items of the mixed batch were processed.
+    deadline = time.monotonic() + 10
+    while 'kind="metric"} 3.0' not in setup["worker"].metrics() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert 'kestrel_series_tracked{kind="metric"} 3.0' in setup["worker"].metrics()
+
+
+def test_hot_events_are_mirrored_to_redis(setup: dict[str, Any]) -> None:
+    r: redis.Redis = setup["redis"]
+    key = f"kestrel-test-{setup['unique']}:events:svc-hot"
+    deadline = time.monotonic() + 20
+    while r.xlen(key) < 5 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    entries = r.xrange(key)
+    assert len(entries) == 5
+    first = orjson.loads(entries[0][1][b"event"])
+    assert first["type"] == "thought" and first["context"] == {"step": 0}  # unknown fields kept
+    assert 0 < r.ttl(key) <= 86400
+    assert r.xlen(f"kestrel-test-{setup['unique']}:alerts") >= 1
+    cold = f"kestrel-test-{setup['unique']}:events:svc-burst"
+    assert r.exists(cold) == 0  # INFO/ERROR events without a hot type are not mirrored
+
+
+def test_restarted_workers_keep_baselines_and_split_partitions(
+    broker: EmbeddedBroker, setup: dict[str, Any]
+) -> None:
+    unique = setup["unique"]
+    before = _alerts(broker, unique, lambda a: _has(a, "spiky", "resolved"))
+    setup["worker"].stop()  # SIGTERM: a clean stop checkpoints state
+    tmp: Path = setup["tmp"]
+    second_cfg = tmp / "second.toml"
+    second_cfg.write_text(setup["cfg"].read_text().replace(f"web_port = {setup['port']}", f"web_port = {free_port()}"))
+    port2 = int(second_cfg.read_text().split("web_port = ")[1].split()[0])
+    a = WorkerProcess(setup["cfg"], setup["port"], tmp / "worker-a.log").start()
+    b = WorkerProcess(second_cfg, port2, tmp / "worker-b.log").start()
+    setup["worker"] = a
+    try:
+        a.wait_ready()
+        b.wait_ready()
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            parts = [
+                httpx.get(f"http://127.0.0.1:{w.web_port}/health").json()["partitions"] for w in (a, b)
+            ]
+            if sorted(parts[0] + parts[1]) == [0, 1] and parts[0] and parts[1]:
+                break
+            time.sleep(0.5)
+        assert sorted(parts[0] + parts[1]) == [0, 1] and parts[0] and parts[1], parts
+
+        async def more() -> None:
+            async with producer(broker.bootstrap) as p:
+                # 2 normal points then a spike: only a warm baseline (no new warm-up) can flag it.
+                for k, value in enumerate([100.0, 101.0, 600.0, 600.0, 600.0, 600.0]):
+                    await p.send(f"metrics-{unique}", _metric("spiky", value, 300 + k, host="a"), key=b"spiky")
+
+        run(more())
+        n_before = sum(1 for x in before if x["series"] == "spiky" and x["status"] == "firing")
+
+        def new_incident(alerts: list[dict[str, Any]]) -> bool:
+            return sum(1 for x in alerts if x["series"] == "spiky" and x["status"] == "firing") > n_before
+
+        after = _alerts(broker, unique, new_incident, timeout=40)
+        assert new_incident(after), [(x["series"], x["status"], x["started_at"]) for x in after]
+        new = [x for x in after if x["series"] == "spiky" and x["status"] == "firing"][-1]
+        assert new["started_at"] >= T0 + 302 * STEP
+    finally:
+        b.stop()
