@@ -1,0 +1,415 @@
+"""``zscore``: how many standard deviations a value is from a rolling baseline.
+
+The baseline is either exponentially weighted (river ``EWMean``/``EWVar``, O(1) memory) or the
+last ``window_size`` learned points (river ``Var`` with ``revert``, O(window) memory). Each value is
+scored against the baseline as it was *before* the value arrived, then learned.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar, Final, Self
+
+from pydantic import ConfigDict, Field
+from river import stats
+
+from detectors._state import (
+    decode_bytes,
+    encode_bytes,
+    get_float,
+    get_int,
+    get_list,
+    load_hysteresis,
+)
+from detectors.base import Detector, DetectorParams, Direction, Verdict
+from detectors.hysteresis import Hysteresis
+
+__all__ = ["Baseline", "ZScoreDetector", "ZScoreParams"]
+
+#: Values at least this large in magnitude are rejected like ``nan``: their square (used by the
+#: variance) would overflow a float and poison the baseline with ``inf``.
+MAX_ABS_VALUE: Final = 1e150
+
+_NAN: Final = math.nan
+
+
+class Baseline(enum.StrEnum):
+    """How :class:`ZScoreDetector` estimates the normal mean and spread."""
+
+    #: Exponentially weighted mean and variance: O(1) memory, adapts continuously.
+    EWM = "ewm"
+    #: Mean and sample variance (ddof=1) of the last ``window_size`` learned points.
+    WINDOW = "window"
+
+
+class ZScoreParams(DetectorParams):
+    """Parameters of :class:`ZScoreDetector`; all counts are in points (observations)."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    baseline: Baseline = Field(
+        Baseline.EWM, description="How the baseline is kept: 'ewm' (O(1)) or 'window'."
+    )
+    fading_factor: float = Field(
+        0.05,
+        gt=0.0,
+        lt=1.0,
+        description=(
+            "Weight of the newest point in the 'ewm' baseline (dimensionless); the baseline "
+            "remembers roughly the last 1/fading_factor points. Ignored by 'window'."
+        ),
+    )
+    window_size: int = Field(
+        100,
+        ge=2,
+        le=100_000,
+        description="Points in the 'window' baseline (memory is O(window_size)). Ignored by 'ewm'.",
+    )
+    warmup: int = Field(
+        30,
+        ge=1,
+        description="Points learned before scoring starts; during warm-up the score is 0.",
+    )
+    threshold: float = Field(
+        4.0,
+        gt=0.0,
+        description="A point is anomalous when its score exceeds this many standard deviations.",
+    )
+    direction: Direction = Field(
+        Direction.BOTH,
+        description="Which deviations score: 'up' (above the mean), 'down' (below) or 'both'.",
+    )
+    min_std: float = Field(
+        1e-9,
+        gt=0.0,
+        description="Absolute floor of the standard deviation, in the series' own units.",
+    )
+    min_std_ratio: float = Field(
+        0.01,
+        ge=0.0,
+        description=(
+            "Floor of the standard deviation as a fraction of |mean| (dimensionless), so a "
+            "near-flat series does not turn a tiny wiggle into a huge score."
+        ),
+    )
+    learn_anomalies: bool = Field(
+        False,
+        description=(
+            "Learn outlying points (|z| > threshold) into the baseline. If false they are held "
+            "out, until relearn_after consecutive outliers."
+        ),
+    )
+    relearn_after: int = Field(
+        20,
+        ge=1,
+        description=(
+            "Consecutive outlying points after which they are learned anyway, so a lasting level "
+            "shift becomes the new normal and its alert resolves."
+        ),
+    )
+    fire_after: int = Field(
+        3, ge=1, description="Consecutive anomalous points needed to fire an alert."
+    )
+    resolve_after: int = Field(
+        5, ge=1, description="Consecutive normal points needed to resolve a firing alert."
+    )
+
+
+class _EWBaseline:
+    """River's Rust-backed ``EWMean``/``EWVar``; saved as their own binary state (base64).
+
+    River defines ``m <- f*x + (1-f)*m`` and ``s <- f*x*x + (1-f)*s`` with the first value
+    initialising both, and ``variance = s - m*m`` (which can round to slightly below 0).
+    """
+
+    __slots__ = ("_mean", "_var", "fading_factor")
+
+    def __init__(self, fading_factor: float) -> None:
+        self.fading_factor = fading_factor
+        # The Rust cores, called directly: their state is what gets saved.
+        self._mean: Any = stats.EWMean(fading_factor)._ewmean
+        self._var: Any = stats.EWVar(fading_factor)._ewvar
+
+    def stats(self) -> tuple[float, float]:
+        return self._mean.get(), self._var.get()
+
+    def learn(self, x: float) -> None:
+        self._mean.update(x)
+        self._var.update(x)
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "fading_factor": self.fading_factor,
+            "ewmean": encode_bytes(self._mean.__getstate__()),
+            "ewvar": encode_bytes(self._var.__getstate__()),
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        saved = get_float(state, "fading_factor")
+        if saved != self.fading_factor:
+            raise ValueError(
+                f"detector state: saved with fading_factor={saved}, "
+                f"params have {self.fading_factor}; the state cannot be reused"
+            )
+        for key, core in (("ewmean", self._mean), ("ewvar", self._var)):
+            blob = decode_bytes(state.get(key), key)
+            try:
+                core.__setstate__(blob)
+            except BaseException as exc:
+                # A bad blob makes river's Rust decoder panic; pyo3's PanicException derives
+                # from BaseException, so it is matched by name (KeyboardInterrupt etc. pass on).
+                if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+                    raise ValueError(f"detector state: {key!r} is not a river state") from exc
+                raise
+
+
+class _WindowBaseline:
+    """River ``Var`` (Welford, ddof=1) over the last ``size`` learned values.
+
+    ``revert`` accumulates rounding error that never decays (and can push the variance below 0
+    after a level shift), so the statistic is recomputed from the window every ``size`` points:
+    O(1) amortised, and drift is bounded.
+    """
+
+    __slots__ = ("_since_rebuild", "_size", "_values", "_var")
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._values: collections.deque[float] = collections.deque()
+        self._var: Any = stats.Var(ddof=1)
+        self._since_rebuild = 0
+
+    def stats(self) -> tuple[float, float]:
+        var = self._var
+        return var.mean._mean, var.get()
+
+    def learn(self, x: float) -> None:
+        values = self._values
+        if len(values) == self._size:
+            self._var.revert(values.popleft())
+        self._var.update(x)
+        values.append(x)
+        self._since_rebuild += 1
+        if self._since_rebuild >= self._size:
+            self._rebuild(values)
+
+    def _rebuild(self, values: Iterable[float]) -> None:
+        var = stats.Var(ddof=1)
+        for value in values:
+            var.update(value)
+        self._var = var
+        self._since_rebuild = 0
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "values": list(self._values),
+            "mean": self._var.mean._mean,
+            "s": self._var._S,
+            "since_rebuild": self._since_rebuild,
+        }
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        values = get_list(state, "values")
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"detector state: 'values' holds a non-number {value!r}")
+            if not -MAX_ABS_VALUE < value < MAX_ABS_VALUE:
+                raise ValueError(f"detector state: 'values' holds an invalid number {value!r}")
+        floats = [float(value) for value in values]
+        if len(floats) > self._size:
+            # window_size shrank since the save: keep the newest points, recompute exactly.
+            self._values = collections.deque(floats[-self._size :])
+            self._rebuild(self._values)
+            return
+        self._values = collections.deque(floats)
+        var = stats.Var(ddof=1)
+        var.mean.n = float(len(floats))
+        var.mean._mean = get_float(state, "mean") if floats else 0.0
+        var._S = get_float(state, "s") if floats else 0.0
+        self._var = var
+        self._since_rebuild = min(get_int(state, "since_rebuild"), self._size - 1)
+
+
+class ZScoreDetector(Detector[ZScoreParams]):
+    """Flag values far from a rolling mean, in units of the rolling standard deviation.
+
+    Each value ``x`` is scored against the baseline learned from earlier values only::
+
+        z = (x - mean) / max(std, min_std, min_std_ratio * |mean|)
+
+    and the score is ``max(z, 0)`` for ``direction="up"``, ``max(-z, 0)`` for ``"down"`` and
+    ``|z|`` for ``"both"``. A value is anomalous when its score exceeds ``threshold``; the alert
+    fires after ``fire_after`` anomalous values in a row and resolves after ``resolve_after``
+    normal ones. ``Verdict.expected`` is the mean the value was compared with.
+
+    Guards:
+
+    * The first ``warmup`` values are learned but score 0 (never anomalous).
+    * A variance that rounds to slightly below 0 is treated as 0; a flat series (std 0) uses the
+      floor, so scores stay finite.
+    * ``nan``, ``inf`` and values with ``|x| >= 1e150`` (whose square would overflow) are not
+      learned and do not move the alert state: their verdict has score 0, is not anomalous, and
+      repeats the current ``firing`` flag with no transition.
+    * Baseline protection: unless ``learn_anomalies``, outliers (``|z| > threshold``, whatever the
+      direction) are not learned, so an incident does not inflate its own baseline. After
+      ``relearn_after`` outliers in a row the detector learns them again: a lasting level shift
+      then becomes the new normal and the alert resolves instead of firing forever (with the
+      defaults, about 25 points after a 10-sigma step). With ``learn_anomalies=True`` and the
+      ``ewm`` baseline, a step inflates the variance at once and is absorbed within 2 or 3
+      points, so with ``fire_after >= 3`` a level shift may never fire.
+
+    Per-point work is O(1) (amortised O(1) for ``baseline="window"``). ``ts`` is not used: the
+    baseline counts points, not seconds.
+
+    Parameters
+    ----------
+    params:
+        See :class:`ZScoreParams`.
+
+    Examples
+    --------
+    >>> det = ZScoreDetector(ZScoreParams(warmup=10, fire_after=1))
+    >>> values = [10.0, 10.4, 9.8, 10.1, 9.9, 10.2, 10.0, 9.7, 10.3, 10.0, 10.1, 25.0]
+    >>> verdicts = [det.update(v, ts=float(t)) for t, v in enumerate(values)]
+    >>> [v.anomalous for v in verdicts[-3:]]
+    [False, False, True]
+    >>> spike = verdicts[-1]
+    >>> round(spike.expected, 2), round(spike.score, 1), spike.transition
+    (10.02, 116.0, <Transition.FIRED: 'fired'>)
+
+    The spike was held out of the baseline, so the next normal value scores low again:
+
+    >>> round(det.update(10.0, ts=12.0).score, 2)
+    0.15
+    """
+
+    kind: ClassVar[str] = "zscore"
+    params_type: ClassVar[type[DetectorParams]] = ZScoreParams
+
+    __slots__ = (
+        "_baseline",
+        "_direction",
+        "_hysteresis",
+        "_learn_anomalies",
+        "_min_std",
+        "_min_std_ratio",
+        "_outlier_run",
+        "_relearn_after",
+        "_seen",
+        "_threshold",
+        "_warmup",
+    )
+
+    def __init__(self, params: ZScoreParams) -> None:
+        super().__init__(params)
+        # Plain attributes for the hot path (pydantic attribute access is slower).
+        self._warmup = params.warmup
+        self._threshold = params.threshold
+        self._min_std = params.min_std
+        self._min_std_ratio = params.min_std_ratio
+        # +1: score z; -1: score -z; 0: score |z|.
+        self._direction = {Direction.UP: 1.0, Direction.DOWN: -1.0, Direction.BOTH: 0.0}[
+            params.direction
+        ]
+        self._learn_anomalies = params.learn_anomalies
+        self._relearn_after = params.relearn_after
+        self._baseline: _EWBaseline | _WindowBaseline = (
+            _EWBaseline(params.fading_factor)
+            if params.baseline is Baseline.EWM
+            else _WindowBaseline(params.window_size)
+        )
+        self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
+        self._seen = 0  # points learned, counted up to ``warmup`` only
+        self._outlier_run = 0  # consecutive outliers, counted up to ``relearn_after + 1`` only
+
+    def update(self, value: float, ts: float) -> Verdict:
+        """Score ``value`` against the baseline, then learn it (see the class docstring).
+
+        Parameters
+        ----------
+        value:
+            The observation, in the series' own units.
+        ts:
+            Its event time in epoch seconds (unused by this detector).
+        """
+        x = float(value)
+        hysteresis = self._hysteresis
+        baseline = self._baseline
+        mean, var = baseline.stats()
+        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # also false for nan
+            return Verdict(0.0, mean if self._seen else _NAN, False, hysteresis.firing)
+        if self._seen < self._warmup:
+            expected = mean if self._seen else _NAN
+            self._seen += 1
+            baseline.learn(x)
+            return Verdict(0.0, expected, False, hysteresis.firing)
+
+        std = math.sqrt(var) if var > 0.0 else 0.0
+        floor = self._min_std_ratio * abs(mean)
+        if floor < self._min_std:
+            floor = self._min_std
+        if std < floor:
+            std = floor
+        z = (x - mean) / std
+        magnitude = abs(z)
+        if self._direction == 0.0:
+            score = magnitude
+        else:
+            score = z * self._direction
+            if score < 0.0:
+                score = 0.0
+        threshold = self._threshold
+        anomalous = score > threshold
+
+        if magnitude > threshold:
+            run = self._outlier_run
+            if run <= self._relearn_after:
+                self._outlier_run = run = run + 1
+            if self._learn_anomalies or run > self._relearn_after:
+                baseline.learn(x)
+        else:
+            self._outlier_run = 0
+            baseline.learn(x)
+
+        transition = hysteresis.step(anomalous)
+        return Verdict(score, mean, anomalous, hysteresis.firing, transition)
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
+        return {
+            "baseline": self.params.baseline.value,
+            **self._baseline.to_state(),
+            "seen": self._seen,
+            "outlier_run": self._outlier_run,
+            "hysteresis": self._hysteresis.to_state(),
+        }
+
+    @classmethod
+    def from_state(cls, params: ZScoreParams, state: dict[str, Any]) -> Self:
+        """Rebuild a detector from ``params`` and a dict produced by :meth:`to_state`.
+
+        With the same ``params`` the restored detector's future verdicts are identical, bit for
+        bit. ``threshold``, ``direction``, ``fire_after`` etc. may differ from the saved ones;
+        ``baseline`` and ``fading_factor`` may not (``ValueError``). A smaller ``window_size``
+        keeps the newest points.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is malformed or was saved with an incompatible baseline.
+        """
+        detector = cls(params)
+        saved_baseline = state.get("baseline")
+        if saved_baseline != params.baseline.value:
+            raise ValueError(
+                f"detector state: saved with baseline={saved_baseline!r}, "
+                f"params have {params.baseline.value!r}"
+            )
+        detector._baseline.load_state(state)
+        detector._seen = min(get_int(state, "seen"), params.warmup)
+        detector._outlier_run = min(get_int(state, "outlier_run"), params.relearn_after + 1)
+        load_hysteresis(detector._hysteresis, state, "hysteresis")
+        return detector

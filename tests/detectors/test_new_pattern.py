@@ -1,0 +1,124 @@
+"""``new_pattern``: online log templates, new error templates and rate jumps."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+from pydantic import ValidationError
+
+from detectors.base import Transition
+from detectors.new_pattern import NewPatternDetector, NewPatternParams, mask_tokens
+
+
+def _normal_logs(rng: random.Random, n: int, t0: float = 0.0) -> list[tuple[str, str, float]]:
+    """Realistic service logs: ids, durations, addresses and hex ids vary in every message."""
+    shapes = [
+        lambda: (f"GET /api/orders/{rng.randint(1, 10**6)} 200 in {rng.randint(1, 900)}ms", "INFO"),
+        lambda: (
+            f"user={rng.randint(1, 5000)} logged in from 10.0.{rng.randint(0, 255)}."
+            f"{rng.randint(0, 255)}",
+            "INFO",
+        ),
+        lambda: (f"cache miss for key session:{rng.getrandbits(64):016x}", "DEBUG"),
+        lambda: (
+            f"retrying request {rng.getrandbits(32):08x} attempt {rng.randint(1, 3)}",
+            "WARNING",
+        ),
+        lambda: (f"db query took {rng.random() * 3:.3f}s rows={rng.randint(0, 10000)}", "INFO"),
+        lambda: (
+            f"upstream 10.1.{rng.randint(0, 9)}.7:8080 refused connection, job "
+            f"{rng.randint(1, 99999)} requeued",
+            "ERROR",
+        ),
+    ]
+    out = []
+    for i in range(n):
+        message, level = rng.choice(shapes)()
+        out.append((message, level, t0 + 2.0 * i))
+    return out
+
+
+def test_parameters_in_messages_do_not_create_templates() -> None:
+    rng = random.Random(1)
+    det = NewPatternDetector(NewPatternParams())
+    verdicts = [det.observe(m, lvl, ts) for m, lvl, ts in _normal_logs(rng, 3000)]
+    assert len(det.templates) == 6, det.templates
+    assert sum(v.new for v in verdicts) == 6
+    # The one ERROR template alerted once, when first seen; nothing else fired.
+    fired = [v for v in verdicts if v.transition is Transition.FIRED]
+    assert len(fired) == 1
+    assert fired[0].template.startswith("upstream <*> refused")
+
+
+def test_new_error_template_fires_and_info_does_not() -> None:
+    rng = random.Random(2)
+    det = NewPatternDetector(NewPatternParams())
+    for m, lvl, ts in _normal_logs(rng, 2000):
+        det.observe(m, lvl, ts)
+    info = det.observe("feature flag beta-search enabled for tenant acme", "INFO", 5000.0)
+    assert info.new
+    assert not info.anomalous
+    error = det.observe("disk /dev/sda1 full: 0 bytes free", "ERROR", 5001.0)
+    assert error.new
+    assert error.anomalous
+    assert error.score > 0.0
+    again = det.observe("disk /dev/sdb2 full: 12 bytes free", "CRITICAL", 5002.0)
+    assert not again.new
+    assert again.template_id == error.template_id
+
+
+def test_rate_jump_of_known_template_fires() -> None:
+    det = NewPatternDetector(NewPatternParams())
+    ts = 0.0
+    for i in range(600):  # one warning a minute for 10 hours
+        det.observe(f"slow response from payments in {i % 97}ms", "WARNING", ts)
+        ts += 60.0
+    burst = []
+    for i in range(200):  # then ten a second
+        burst.append(det.observe(f"slow response from payments in {i}ms", "WARNING", ts))
+        ts += 0.1
+    fired = [i for i, v in enumerate(burst) if v.transition is Transition.FIRED]
+    assert fired
+    assert fired[0] < 60
+    assert burst[fired[0]].rate_ratio >= 10.0
+
+
+def test_templates_are_bounded_lru() -> None:
+    det = NewPatternDetector(NewPatternParams(max_templates=5))
+    for k in range(20):
+        det.observe(f"{chr(97 + k) * 3} service started", "INFO", float(k))
+        det.observe("heartbeat ok", "INFO", float(k) + 0.5)  # recently used: never evicted
+    assert len(det.templates) == 5
+    assert "heartbeat ok" in det.templates.values()
+
+
+def test_state_round_trip_is_exact() -> None:
+    rng = random.Random(3)
+    logs = _normal_logs(rng, 3000)
+    params = NewPatternParams(max_templates=4)
+    first = NewPatternDetector(params)
+    for m, lvl, ts in logs[:1500]:
+        first.observe(m, lvl, ts)
+    clone = NewPatternDetector.from_state(params, json.loads(json.dumps(first.to_state())))
+    for m, lvl, ts in logs[1500:]:
+        assert first.observe(m, lvl, ts) == clone.observe(m, lvl, ts)
+    assert first.to_state() == clone.to_state()
+
+
+def test_malformed_state_is_rejected() -> None:
+    with pytest.raises(ValueError, match="templates"):
+        NewPatternDetector.from_state(
+            NewPatternParams(),
+            {"next_id": 1, "templates": [["t1"]], "hysteresis": {"firing": False, "run": 0}},
+        )
+
+
+def test_masking_keeps_keys() -> None:
+    assert mask_tokens("took 12ms id=abc123 path=/x") == ["took", "<*>", "id=<*>", "path=/x"]
+
+
+def test_bad_parameter_is_named() -> None:
+    with pytest.raises(ValidationError, match="similarity"):
+        NewPatternParams(similarity=0.0)
