@@ -7,7 +7,8 @@ series and detector; one incident is one ``fingerprint`` + ``started_at``.
 ...     fingerprint=fingerprint("latency_ms", {"service": "api"}, "zscore"),
 ...     status=AlertStatus.FIRING, severity=Severity.WARNING, series="latency_ms",
 ...     labels={"service": "api"}, detector="zscore", value=950.0, expected=120.0, score=8.5,
-...     started_at=1700000000.0, ended_at=None, summary="latency_ms{service=api} is 950 (expected 120)",
+...     started_at=1700000000.0, ended_at=None,
+...     summary="latency_ms{service=api} is 950 (expected 120)",
 ... )
 >>> Alert.from_dict(a.to_dict()) == a
 True
@@ -106,7 +107,7 @@ class Alert:
 
     @property
     def notification_id(self) -> str:
-        """Idempotency key of this notification: the same alert transition always gets the same id."""
+        """Idempotency key of this notification: one alert transition always gets the same id."""
         return f"{self.fingerprint}-{int(self.started_at * 1000)}-{self.status.value}-{self.repeat}"
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """From detector verdicts to alert transitions: one incident per (series, detector).
 
-An :class:`AlertTracker` follows one detector on one series. When the detector's hysteresis fires,
-it emits a firing :class:`~alert_channels.alert.Alert`; while the incident lasts it re-emits it once
-every ``repeat_interval`` seconds of event time (``repeat`` counts up); when the detector resolves it
-emits the resolved alert. It never emits two firing notifications for one incident otherwise.
+An :class:`AlertTracker` follows one detector on one series. When the detector's hysteresis
+fires, it emits a firing :class:`~alert_channels.alert.Alert`; while the incident lasts it
+re-emits it once every ``repeat_interval`` seconds of event time (``repeat`` counts up); when the
+detector resolves it emits the resolved alert. It never emits two firing notifications for one
+incident otherwise.
 
 >>> from detectors.base import Verdict, Transition
 >>> t = AlertTracker("cpu", {"host": "a"}, "zscore", Severity.WARNING, repeat_interval=60.0)
@@ -99,7 +100,9 @@ class AlertTracker:
             return self._alert(AlertStatus.FIRING, verdict, value, None)
         return None
 
-    def _alert(self, status: AlertStatus, verdict: Verdict, value: float, ended: float | None) -> Alert:
+    def _alert(
+        self, status: AlertStatus, verdict: Verdict, value: float, ended: float | None
+    ) -> Alert:
         assert self.started_at is not None
         return Alert(
             fingerprint=self.fingerprint,

@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from alert_channels.alert import Alert
 from engine.config import Config
 from engine.delivery import ChannelRoute, Deliverer
-from engine.events import LOG, METRIC, Decoded, LogEvent, MetricSample, decode_message
+from engine.ingest import process_batch
 from engine.metrics import KestrelMetrics
 from engine.mirror import RedisMirror
 from engine.pipeline import Pipeline, StateWrite
@@ -40,7 +40,7 @@ log = logging.getLogger("kestrel.worker")
 STATE_TABLE = "series-state"
 
 
-class KestrelApp(faust.App):  # type: ignore[misc]
+class KestrelApp(faust.App):
     """``faust.App`` with Kestrel's transport (bounded fetch wait)."""
 
     fetch_max_wait_ms: int = 50
@@ -107,6 +107,7 @@ def build_worker(
         stream_wait_empty=False,
         table_standby_replicas=0,
         autodiscover=False,
+        datadir=wcfg.data_dir,
     )
     app.fetch_max_wait_ms = int(kafka.fetch_max_wait_seconds * 1000)
     metrics = KestrelMetrics(
@@ -135,14 +136,21 @@ def build_worker(
         "dlq": _raw_topic(app, topics_cfg.dlq, p),
     }
     deliverer = Deliverer(routes, metrics=metrics, clock=clock)
-    worker = Worker(config, app, pipeline, metrics, registry, mirror, deliverer, clock, topics, table)
+    worker = Worker(
+        config, app, pipeline, metrics, registry, mirror, deliverer, clock, topics, table
+    )
     _wire(worker)
     return worker
 
 
 def _all_detector_kinds(config: Config) -> list[str]:
     s = config.series
-    kinds = {*s.metric_detectors, *s.latency_detectors, *s.event_count_detectors, *s.error_detectors}
+    kinds = {
+        *s.metric_detectors,
+        *s.latency_detectors,
+        *s.event_count_detectors,
+        *s.error_detectors,
+    }
     for ov in config.overrides:
         kinds.update(ov.use or ())
     return sorted(kinds)
@@ -167,61 +175,42 @@ def _wire(worker: Worker) -> None:
     async def publish_alerts(alerts: list[Alert]) -> None:
         for alert in alerts:
             metrics.alerts.labels(alert.detector, alert.severity.value, alert.status.value).inc()
-            await alerts_topic.send(key=alert.fingerprint.encode(), value=orjson.dumps(alert.to_dict()))
+            await alerts_topic.send(
+                key=alert.fingerprint.encode(), value=orjson.dumps(alert.to_dict())
+            )
 
-    async def dead_letter(decoded: Decoded, message: Any) -> None:
-        for bad in decoded.rejected:
-            metrics.invalid.labels(message.topic, bad.reason).inc()
-            headers = [
-                ("kestrel-reason", bad.reason.encode()),
-                ("kestrel-error", bad.message.encode()),
-                ("kestrel-source-topic", message.topic.encode()),
-                ("kestrel-source-partition", str(message.partition).encode()),
-                ("kestrel-source-offset", str(message.offset).encode()),
-            ]
-            if bad.index is not None:
-                headers.append(("kestrel-batch-index", str(bad.index).encode()))
-            await dlq_topic.send(key=message.key, value=bad.original, headers=headers)
+    hot_types = frozenset(worker.mirror.hot_types) if worker.mirror is not None else frozenset()
 
     @app.agent(worker.topics["input"], name="kestrel-ingest")
     async def ingest(stream: Any) -> None:
-        async for batch in stream.take_events(cfg.worker.batch_max_messages, cfg.worker.batch_within_seconds):
+        batches = stream.take_events(cfg.worker.batch_max_messages, cfg.worker.batch_within_seconds)
+        async for batch in batches:
             started = time.perf_counter()
-            now = clock()
-            alerts: list[Alert] = []
-            hot: list[LogEvent] = []
-            mirror = worker.mirror
-            newest_kafka_ts = 0.0
-            for event in batch:
-                message = event.message
-                topic = message.topic
-                kind = LOG if topic == logs_topic else METRIC
-                decoded = decode_message(event.value or b"", kind, max_bytes)
-                metrics.messages.labels(topic).inc()
-                if decoded.rejected:
-                    await dead_letter(decoded, message)
-                if message.timestamp and message.timestamp > newest_kafka_ts:
-                    newest_kafka_ts = message.timestamp
-                late_before = pipeline.late_events
-                partition = message.partition
-                if kind == LOG:
-                    for ev in decoded.events:
-                        pipeline.log(ev, partition, now, alerts)
-                        if mirror is not None and ev.type in mirror.hot_types:
-                            hot.append(ev)
-                else:
-                    for sample in decoded.events:
-                        assert isinstance(sample, MetricSample)
-                        pipeline.metric(sample, partition, alerts)
-                metrics.events.labels(topic).inc(len(decoded.events))
-                if pipeline.late_events != late_before:
-                    metrics.late.labels(topic).inc(pipeline.late_events - late_before)
-            if alerts:
-                await publish_alerts(alerts)
-            if mirror is not None:
-                await mirror.write(hot, alerts)
-            if newest_kafka_ts:
-                metrics.lag.set(max(0.0, clock() - newest_kafka_ts))
+            result = process_batch(
+                pipeline,
+                ((event.message, event.value) for event in batch),
+                logs_topic=logs_topic,
+                hot_types=hot_types,
+                max_bytes=max_bytes,
+                now=clock(),
+            )
+            for topic, c in result.counts.items():
+                metrics.messages.labels(topic).inc(c.messages)
+                metrics.events.labels(topic).inc(c.events)
+                if c.late:
+                    metrics.late.labels(topic).inc(c.late)
+                for reason, n in c.invalid.items():
+                    metrics.invalid.labels(topic, reason).inc(n)
+            for dead in result.dead:
+                await dlq_topic.send(
+                    key=dead.key, value=dead.rejected.original, headers=dead.headers()
+                )
+            if result.alerts:
+                await publish_alerts(result.alerts)
+            if worker.mirror is not None:
+                await worker.mirror.write(result.hot, result.alerts)
+            if result.newest_timestamp:
+                metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
             metrics.batch_seconds.observe(time.perf_counter() - started)
 
     @app.agent(alerts_topic, name="kestrel-deliver")
@@ -234,15 +223,15 @@ def _wire(worker: Worker) -> None:
                 continue
             await worker.deliverer.deliver(alert)
 
-    @app.task
+    @app.task  # type: ignore[untyped-decorator]
     async def declare_dlq() -> None:
         await dlq_topic.maybe_declare()
 
-    @app.timer(cfg.worker.checkpoint_interval_seconds)
+    @app.timer(cfg.worker.checkpoint_interval_seconds)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
         _write_states(worker, pipeline.checkpoint())
 
-    @app.timer(1.0)
+    @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         alerts = pipeline.tick(clock())
         if alerts:
@@ -252,13 +241,15 @@ def _wire(worker: Worker) -> None:
         for kind, n in pipeline.series_counts().items():
             metrics.series.labels(kind).set(n)
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         parts = {tp.partition for tp in revoked if tp.topic in (logs_topic, metrics_topic)}
         if parts:
-            _write_states(worker, pipeline.release(parts))
+            writes = pipeline.release(parts)
+            _write_states(worker, writes)
+            log.info("partitions %s revoked: %d state(s) saved", sorted(parts), len(writes))
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         _write_states(worker, pipeline.checkpoint())
         await app.producer.flush()
@@ -266,12 +257,18 @@ def _wire(worker: Worker) -> None:
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Any) -> Any:
         # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
-        return web.bytes(generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+        return web.bytes(
+            generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
+        )
 
     @app.page("/health")
     async def health_view(web: Any, request: Any) -> Any:
         assigned = sorted(
-            {tp.partition for tp in app.consumer.assignment() if tp.topic in (logs_topic, metrics_topic)}
+            {
+                tp.partition
+                for tp in app.consumer.assignment()
+                if tp.topic in (logs_topic, metrics_topic)
+            }
         )
         ready = not app.rebalancing and worker.started_at > 0
         body = {
@@ -283,6 +280,8 @@ def _wire(worker: Worker) -> None:
         }
         return web.json(body, status=200 if ready else 503)
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         worker.started_at = worker.started_at or clock()
+        parts = sorted({tp.partition for tp in assigned if tp.topic in (logs_topic, metrics_topic)})
+        log.info("input partitions assigned: %s", parts)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-__all__ = ["EmbeddedBroker", "BrokerError", "broker_binary", "free_port", "wait_for_port"]
+__all__ = ["BrokerError", "EmbeddedBroker", "broker_binary", "free_port", "wait_for_port"]
 
 
 class BrokerError(RuntimeError):
@@ -92,7 +92,9 @@ class EmbeddedBroker:
         self.process = subprocess.Popen(self.command(), stdout=out, stderr=subprocess.STDOUT)
         if not wait_for_port("127.0.0.1", self.port, timeout):
             self.stop()
-            raise BrokerError(f"the embedded broker did not listen on port {self.port} within {timeout}s")
+            raise BrokerError(
+                f"the embedded broker did not listen on port {self.port} within {timeout}s"
+            )
         return self
 
     def stop(self) -> None:

@@ -22,7 +22,9 @@ def build_routes(cfg: Config, client: httpx.AsyncClient | None = None) -> list[C
     return [
         ChannelRoute(
             build_channel(c, http),
-            RetryPolicy(max_attempts=c.max_attempts, base_delay_seconds=0.5, max_delay_seconds=30.0),
+            RetryPolicy(
+                max_attempts=c.max_attempts, base_delay_seconds=0.5, max_delay_seconds=30.0
+            ),
             c.send_resolved,
         )
         for c in cfg.channels

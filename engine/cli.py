@@ -28,19 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("broker", help="run the embedded Kafka-compatible broker (Tansu) in the foreground")
-    p.add_argument("--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092; 0 = any free)")
+    p = sub.add_parser(
+        "broker", help="run the embedded Kafka-compatible broker (Tansu) in the foreground"
+    )
+    p.add_argument(
+        "--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092; 0 = any free)"
+    )
 
-    p = sub.add_parser("worker", help="run a detection worker (scale out: run more with the same app id)")
+    p = sub.add_parser(
+        "worker", help="run a detection worker (scale out: run more with the same app id)"
+    )
     _add_config(p)
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
 
     p = sub.add_parser(
         "demo",
-        help="run broker, worker, a traffic generator with injected anomalies and a webhook receiver",
+        help="run broker, worker, webhook receiver and traffic with injected anomalies",
     )
-    p.add_argument("--duration", type=float, default=60.0, metavar="SECONDS", help="stop after this long (default 60)")
-    p.add_argument("--speed", type=float, default=120.0, help="simulated seconds per real second (default 120)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="stop after this long (default 60)",
+    )
+    p.add_argument(
+        "--speed", type=float, default=120.0, help="simulated seconds per real second (default 120)"
+    )
 
     p = sub.add_parser("produce", help="publish events to a topic")
     _add_config(p)
@@ -49,8 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--file", type=Path, help="JSON lines file: one event per line")
     src.add_argument("--scenario", help="a built-in synthetic scenario (see --list-scenarios)")
     p.add_argument("--broker", help="host:port (default: from the config)")
-    p.add_argument("--minutes", type=float, default=60.0, help="simulated minutes for --scenario (default 60)")
-    p.add_argument("--batch", type=int, default=1, help="events per Kafka message (JSON array when > 1)")
+    p.add_argument(
+        "--minutes", type=float, default=60.0, help="simulated minutes for --scenario (default 60)"
+    )
+    p.add_argument(
+        "--batch", type=int, default=1, help="events per Kafka message (JSON array when > 1)"
+    )
 
     p = sub.add_parser("replay", help="run a detector offline over a timestamp,value CSV")
     _add_config(p)
@@ -58,7 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detector", default=None, help="detector kind (default: the metric default)")
     p.add_argument("--output", type=Path, help="output CSV (default: standard output)")
 
-    p = sub.add_parser("evaluate", help="score detectors over a directory of CSV series (NAB format)")
+    p = sub.add_parser(
+        "evaluate", help="score detectors over a directory of CSV series (NAB format)"
+    )
     _add_config(p)
     p.add_argument("data_dir", type=Path, metavar="DATA_DIR")
     p.add_argument("--output", type=Path, required=True, metavar="OUT_DIR")
@@ -76,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args)
     except ConfigError as exc:
         print(f"kestrel: bad config:\n{exc}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -92,7 +112,10 @@ def _run(args: argparse.Namespace) -> int:
 
         broker = EmbeddedBroker(port=args.port)
         broker.start()
-        print(f"kestrel: embedded broker listening on {broker.bootstrap} (memory only; Ctrl-C stops it)", flush=True)
+        print(
+            f"kestrel: embedded broker on {broker.bootstrap} (memory only; Ctrl-C stops it)",
+            flush=True,
+        )
         try:
             assert broker.process is not None
             return broker.process.wait()

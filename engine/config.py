@@ -18,6 +18,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
+import tempfile
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,7 +26,16 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import ErrorDetails
 
 from alert_channels.alert import Severity
 from detectors.base import DetectorParams
@@ -79,7 +89,9 @@ class _Section(BaseModel):
 class KafkaSettings(_Section):
     """How to reach Kafka and how the worker behaves as a consumer."""
 
-    broker: str = Field("kafka://127.0.0.1:9092", description="Faust broker URL(s), kafka://host:port;...")
+    broker: str = Field(
+        "kafka://127.0.0.1:9092", description="Faust broker URL(s), kafka://host:port;..."
+    )
     app_id: str = Field("kestrel", min_length=1, description="Consumer group and table prefix.")
     partitions: int = Field(4, ge=1, description="Partitions of the topics Kestrel creates.")
     replication_factor: int = Field(1, ge=1)
@@ -105,7 +117,9 @@ class RedisSettings(_Section):
     url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     key_prefix: str = Field("kestrel:", description="Prefix of every key Kestrel writes.")
     hot_types: tuple[str, ...] = DEFAULT_HOT_TYPES
-    retention_seconds: float = Field(86400.0, gt=0, description="Stream entries older than this are trimmed.")
+    retention_seconds: float = Field(
+        86400.0, gt=0, description="Stream entries older than this are trimmed."
+    )
     timeout_seconds: float = Field(0.5, gt=0, description="Socket timeout of each Redis call.")
     retry_after_seconds: float = Field(
         2.0, ge=0, description="After a failure, writes are skipped (and counted) for this long."
@@ -124,7 +138,14 @@ class WorkerSettings(_Section):
     )
     max_message_bytes: int = Field(1_048_576, ge=1, description="Larger messages go to the DLQ.")
     max_series: int = Field(
-        1_000_000, ge=1, description="Series kept in memory per worker; the least recent are evicted."
+        1_000_000,
+        ge=1,
+        description="Series kept in memory per worker; the least recent are evicted.",
+    )
+    data_dir: str = Field(
+        os.path.join(tempfile.gettempdir(), "kestrel"),
+        min_length=1,
+        description="Faust's local data directory (the state itself is in the changelog topic).",
     )
 
 
@@ -165,7 +186,9 @@ class Override(_Section):
     match: str = Field(min_length=1)
     severity: Severity | None = None
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    use: tuple[str, ...] | None = Field(None, description="Replace the detector list for these series.")
+    use: tuple[str, ...] | None = Field(
+        None, description="Replace the detector list for these series."
+    )
 
     def matches(self, name: str, sid: str) -> bool:
         """Whether this override applies to series ``name`` / full id ``sid``."""
@@ -189,8 +212,10 @@ class ChannelSettings(_Section):
 
     @model_validator(mode="after")
     def _needs_url(self) -> ChannelSettings:
-        if self.type != "console" and self.url is None and self.type != "pagerduty":
-            raise ValueError(f"url: required for a {self.type} channel")
+        if self.type not in ("console", "pagerduty") and (
+            self.url is None or not self.url.get_secret_value().strip()
+        ):
+            raise ValueError(f"url: required (and not empty) for a {self.type} channel")
         if self.type == "pagerduty" and self.routing_key is None:
             raise ValueError("routing_key: required for a pagerduty channel")
         return self
@@ -217,7 +242,12 @@ class Config(_Section):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
     channels: tuple[ChannelSettings, ...] = ()
-    source: str = Field("<defaults>", exclude=True)
+    _source: str = PrivateAttr("<defaults>")
+
+    @property
+    def source(self) -> str:
+        """The file this configuration was read from (``<defaults>`` without one)."""
+        return self._source
 
     def detector_params(self, kind: str) -> DetectorParams:
         """The configured (or default) parameters of detector ``kind``."""
@@ -226,13 +256,15 @@ class Config(_Section):
     def plan(self, role: str, name: str, sid: str) -> tuple[tuple[DetectorChoice, ...], Severity]:
         """Detectors and severity for a series.
 
-        ``role`` is one of ``metric``, ``latency``, ``event_count``, ``error``; ``name`` is the series
-        name and ``sid`` its full id. Later matching overrides win over earlier ones.
+        ``role`` is one of ``metric``, ``latency``, ``event_count``, ``error``; ``name`` is the
+        series name and ``sid`` its full id. Later matching overrides win over earlier ones.
         """
         return _plan(self, role, name, sid)
 
 
-def _plan(cfg: Config, role: str, name: str, sid: str) -> tuple[tuple[DetectorChoice, ...], Severity]:
+def _plan(
+    cfg: Config, role: str, name: str, sid: str
+) -> tuple[tuple[DetectorChoice, ...], Severity]:
     kinds: tuple[str, ...] = getattr(cfg.series, f"{role}_detectors")
     severity = cfg.alerts.severity
     patches: dict[str, dict[str, Any]] = {}
@@ -276,7 +308,9 @@ def _freeze(value: Any) -> Any:
 # Loading
 
 
-def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None
+) -> Config:
     """Read and validate the config file at ``path`` (or ``$KESTREL_CONFIG``, or defaults).
 
     Raises
@@ -303,20 +337,23 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     return parse_config(data, source, environ)
 
 
-def parse_config(data: Mapping[str, Any], source: str, env: Mapping[str, str] | None = None) -> Config:
+def parse_config(
+    data: Mapping[str, Any], source: str, env: Mapping[str, str] | None = None
+) -> Config:
     """Validate an already-parsed TOML document (see :func:`load_config`)."""
     environ = os.environ if env is None else env
     problems: list[str] = []
     expanded = _expand_env(data, (), environ, problems)
     cfg: Config | None = None
     try:
-        cfg = Config.model_validate({**expanded, "source": source})
+        cfg = Config.model_validate(expanded)
     except ValidationError as exc:
-        problems.extend(_format_errors(exc, ()))
-    if cfg is not None:
-        problems.extend(_check_detectors(cfg))
+        problems.extend(_format_errors(exc.errors(include_url=False), ()))
+    # On the raw document, so that these are reported along with every other problem.
+    problems.extend(_check_detectors(expanded))
     if problems or cfg is None:
         raise ConfigError(source, problems)
+    cfg._source = source
     return cfg
 
 
@@ -350,6 +387,13 @@ def _dotted(path: Sequence[str | int]) -> str:
     return out or "<root>"
 
 
+def _number(value: Any) -> str:
+    """A bound as written in a config file: ``0`` rather than ``0.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 _MESSAGES = {
     "greater_than": "must be > {gt}",
     "greater_than_equal": "must be >= {ge}",
@@ -360,14 +404,14 @@ _MESSAGES = {
 }
 
 
-def _format_errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[str]:
+def _format_errors(errors: Sequence[ErrorDetails], prefix: tuple[str | int, ...]) -> list[str]:
     out = []
-    for err in exc.errors(include_url=False):
+    for err in errors:
         loc = tuple(p for p in (*prefix, *err["loc"]) if not (isinstance(p, str) and "[" in p))
         secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
         template = _MESSAGES.get(err["type"])
         ctx = err.get("ctx") or {}
-        msg = template.format(**ctx) if template else err["msg"]
+        msg = template.format(**{k: _number(v) for k, v in ctx.items()}) if template else err["msg"]
         if err["type"] == "value_error":
             # Our own validators phrase their messages as "<key>: <problem>".
             msg = str(ctx.get("error", msg))
@@ -383,33 +427,65 @@ def _format_errors(exc: ValidationError, prefix: tuple[str | int, ...]) -> list[
     return out
 
 
-def _check_detectors(cfg: Config) -> list[str]:
+_ROLES = ("metric", "latency", "event_count", "error")
+
+
+def _check_detectors(data: Mapping[str, Any]) -> list[str]:
+    """Detector kinds and parameters, and channel names, checked on the raw document.
+
+    Values of the wrong type are skipped here: the model reports them.
+    """
     problems: list[str] = []
     known = ", ".join(sorted(DETECTORS))
 
-    def check(path: tuple[str | int, ...], kind: str, table: Mapping[str, Any]) -> None:
-        if kind not in DETECTORS:
+    def unknown(path: tuple[str | int, ...], kind: Any) -> bool:
+        if isinstance(kind, str) and kind not in DETECTORS:
             problems.append(f"{_dotted(path)}: unknown detector {kind!r} (known: {known})")
-            return
-        try:
-            params_for(kind, {**cfg.detectors.get(kind, {}), **table})
-        except ValidationError as exc:
-            problems.extend(_format_errors(exc, path))
+            return True
+        return False
 
-    for kind, table in cfg.detectors.items():
-        check(("detectors", kind), kind, table)
-    for role in ("metric", "latency", "event_count", "error"):
-        for i, kind in enumerate(getattr(cfg.series, f"{role}_detectors")):
-            if kind not in DETECTORS:
-                problems.append(f"series.{role}_detectors[{i}]: unknown detector {kind!r} (known: {known})")
-    for n, ov in enumerate(cfg.overrides):
-        for kind, table in ov.detectors.items():
-            check(("overrides", n, "detectors", kind), kind, table)
-        for i, kind in enumerate(ov.use or ()):
-            if kind not in DETECTORS:
-                problems.append(f"overrides[{n}].use[{i}]: unknown detector {kind!r} (known: {known})")
-    names = [c.name for c in cfg.channels]
-    for i, name in enumerate(names):
-        if name in names[:i]:
-            problems.append(f"channels[{i}].name: duplicate channel name {name!r}")
+    def table_of(value: Any) -> Mapping[str, Any] | None:
+        return value if isinstance(value, Mapping) else None
+
+    base = table_of(data.get("detectors")) or {}
+    for kind, table in base.items():
+        path: tuple[str | int, ...] = ("detectors", kind)
+        if unknown(path, kind) or table_of(table) is None:
+            continue
+        try:
+            params_for(kind, table)
+        except ValidationError as exc:
+            problems.extend(_format_errors(exc.errors(include_url=False), path))
+    series = table_of(data.get("series")) or {}
+    for role in _ROLES:
+        kinds = series.get(f"{role}_detectors")
+        for i, kind in enumerate(kinds if isinstance(kinds, list) else ()):
+            unknown(("series", f"{role}_detectors", i), kind)
+    overrides = data.get("overrides")
+    for n, override in enumerate(overrides if isinstance(overrides, list) else ()):
+        ov = table_of(override) or {}
+        for kind, table in (table_of(ov.get("detectors")) or {}).items():
+            path = ("overrides", n, "detectors", kind)
+            patch = table_of(table)
+            if unknown(path, kind) or patch is None:
+                continue
+            try:
+                params_for(kind, {**(table_of(base.get(kind)) or {}), **patch})
+            except ValidationError as exc:
+                # Problems of keys the override does not set are reported under [detectors].
+                errors = [
+                    e for e in exc.errors(include_url=False) if not e["loc"] or e["loc"][0] in patch
+                ]
+                problems.extend(_format_errors(errors, path))
+        use = ov.get("use")
+        for i, kind in enumerate(use if isinstance(use, list) else ()):
+            unknown(("overrides", n, "use", i), kind)
+    channels = data.get("channels")
+    seen: set[str] = set()
+    for i, channel in enumerate(channels if isinstance(channels, list) else ()):
+        name = (table_of(channel) or {}).get("name")
+        if isinstance(name, str):
+            if name in seen:
+                problems.append(f"channels[{i}].name: duplicate channel name {name!r}")
+            seen.add(name)
     return problems

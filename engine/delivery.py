@@ -14,7 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import Channel, DeliveryOutcome, Notification, RetryPolicy, deliver_with_retries
+from alert_channels.base import (
+    Channel,
+    DeliveryOutcome,
+    Notification,
+    RetryPolicy,
+    deliver_with_retries,
+)
 from engine.metrics import KestrelMetrics
 
 __all__ = ["ChannelRoute", "Deliverer"]

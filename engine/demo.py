@@ -96,8 +96,12 @@ async def _receiver(counts: _Counts) -> tuple[web.AppRunner, int]:
 
 async def _watch_alerts(bootstrap: str, counts: _Counts, stop: asyncio.Event) -> None:
     consumer = AIOKafkaConsumer(
-        "kestrel.alerts", "kestrel.dlq", bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-        group_id=None, fetch_max_wait_ms=50,
+        "kestrel.alerts",
+        "kestrel.dlq",
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=50,
     )
     await consumer.start()
     try:
@@ -129,7 +133,9 @@ async def _produce(bootstrap: str, seconds: float, speed: float, counts: _Counts
         start_sim = time.time() - minutes * 60
         t0 = time.monotonic()
         sent_bad = 0
-        for kind, key, event in platform_traffic(random.Random(42), start=start_sim, minutes=minutes):
+        for kind, key, event in platform_traffic(
+            random.Random(42), start=start_sim, minutes=minutes
+        ):
             due = (event["timestamp"] - start_sim) / speed
             delay = t0 + due - time.monotonic()
             if delay > 0:
@@ -156,7 +162,9 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float) -> b
     return False
 
 
-async def _main(duration: float, speed: float, workdir: Path, clock: Callable[[], float]) -> _Counts:
+async def _main(
+    duration: float, speed: float, workdir: Path, clock: Callable[[], float]
+) -> _Counts:
     started = clock()
     counts = _Counts()
     broker = EmbeddedBroker(log_path=workdir / "broker.log").start()
@@ -169,18 +177,24 @@ async def _main(duration: float, speed: float, workdir: Path, clock: Callable[[]
         cfg = workdir / "kestrel.toml"
         cfg.write_text(_config(broker, web_port, hook_port, str(os.getpid())))
         worker_log = workdir / "worker.log"
-        worker = subprocess.Popen(
+        worker = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
             [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)],
-            stdout=worker_log.open("wb"), stderr=subprocess.STDOUT,
+            stdout=worker_log.open("wb"),
+            stderr=subprocess.STDOUT,
         )
-        _say(f"demo: worker starting (log: {worker_log}); webhook receiver on 127.0.0.1:{hook_port}")
+        _say(
+            f"demo: worker starting (log: {worker_log}); webhook receiver on 127.0.0.1:{hook_port}"
+        )
         if not await asyncio.to_thread(_wait_healthy, web_port, worker, 60):
             raise RuntimeError(f"the worker did not become healthy; see {worker_log}")
         _say(f"demo: worker ready, metrics at http://127.0.0.1:{web_port}/metrics")
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_alerts(broker.bootstrap, counts, stop))
         traffic = max(10.0, duration - (clock() - started) - 6.0)
-        _say(f"demo: publishing {traffic * speed / 60:.0f} simulated minutes of traffic in {traffic:.0f}s")
+        _say(
+            f"demo: publishing {traffic * speed / 60:.0f} simulated minutes of traffic "
+            f"in {traffic:.0f}s"
+        )
         await _produce(broker.bootstrap, traffic, speed, counts)
         await asyncio.sleep(max(2.0, duration - (clock() - started) - 1.0))
         stop.set()

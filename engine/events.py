@@ -1,21 +1,27 @@
 """Decoding and validating what users publish: log events and metric samples.
 
 A Kafka message carries one JSON object, a JSON array of objects, or newline-delimited JSON.
+``NaN``, ``Infinity`` and numbers too large for a float (``1e999``) are not JSON, but they are
+read (as non-finite floats) so that the item holding them is rejected as ``not_finite`` while the
+rest of its batch is kept.
 :func:`decode_message` turns one message into valid events plus :class:`Rejected` items, each
 with a reason from :data:`REASONS` (the label of the invalid-events counter) and a human message.
 Nothing here does I/O; timestamps become epoch seconds (float, UTC).
 
->>> batch = decode_message(b'{"name": "cpu", "value": 0.5, "timestamp": 1700000000}', METRIC, 1 << 20)
+>>> msg = b'{"name": "cpu", "value": 0.5, "timestamp": 1700000000}'
+>>> batch = decode_message(msg, METRIC, 1 << 20)
 >>> batch.events[0].name, batch.events[0].value, batch.events[0].ts
 ('cpu', 0.5, 1700000000.0)
->>> decode_message(b'{"name": "cpu", "value": "high", "timestamp": 1}', METRIC, 1 << 20).rejected[0].reason
+>>> msg = b'{"name": "cpu", "value": "high", "timestamp": 1}'
+>>> decode_message(msg, METRIC, 1 << 20).rejected[0].reason
 'wrong_type'
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -155,9 +161,16 @@ def parse_timestamp(value: Any) -> float:
                 ) from None
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
-            return dt.timestamp()
+            ts = dt.timestamp()
+            if ts < 0:
+                raise InvalidEvent(
+                    "bad_timestamp", f"timestamp: out of range: {value[:64]!r}"
+                ) from None
+            return ts
     else:
-        raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}")
+        raise InvalidEvent(
+            "bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}"
+        )
     if not math.isfinite(ts) or ts < 0:
         raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
     return ts / 1000.0 if ts > _MS_THRESHOLD else ts
@@ -166,7 +179,9 @@ def parse_timestamp(value: Any) -> float:
 def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
     value = obj[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidEvent("wrong_type", f"{where}{key}: expected a number, got {type(value).__name__}")
+        raise InvalidEvent(
+            "wrong_type", f"{where}{key}: expected a number, got {type(value).__name__}"
+        )
     number = float(value)
     if not math.isfinite(number):
         raise InvalidEvent("not_finite", f"{where}{key}: must be finite, got {value!r}")
@@ -187,12 +202,16 @@ def _metric(obj: dict[str, Any]) -> MetricSample:
     name = _text(obj, "name")
     if not name:
         raise InvalidEvent("wrong_type", "name: must not be empty")
-    labels = obj.get("labels") or {}
-    if not isinstance(labels, dict):
+    labels = obj.get("labels")
+    if labels is None:
+        labels = {}
+    elif not isinstance(labels, dict):
         raise InvalidEvent("wrong_type", f"labels: expected an object, got {type(labels).__name__}")
     for k, v in labels.items():
         if not isinstance(v, str):
-            raise InvalidEvent("wrong_type", f"labels.{k}: expected a string, got {type(v).__name__}")
+            raise InvalidEvent(
+                "wrong_type", f"labels.{k}: expected a string, got {type(v).__name__}"
+            )
     return MetricSample(name, _number(obj, "value", ""), parse_timestamp(obj["timestamp"]), labels)
 
 
@@ -200,11 +219,15 @@ def _log(obj: dict[str, Any]) -> LogEvent:
     for key in ("timestamp", "level", "message"):
         if key not in obj:
             raise InvalidEvent("missing_field", f"{key}: required field is missing")
-    service = obj.get("service") or obj.get("component")
-    if service is None:
+    service = obj.get("service")
+    if service is None or service == "":
+        service = obj.get("component")
+    if service is None or service == "":
         raise InvalidEvent("missing_field", "service: required field is missing (or component)")
     if not isinstance(service, str):
-        raise InvalidEvent("wrong_type", f"service: expected a string, got {type(service).__name__}")
+        raise InvalidEvent(
+            "wrong_type", f"service: expected a string, got {type(service).__name__}"
+        )
     level_text = _text(obj, "level")
     level = LEVELS.get(level_text.lower())
     if level is None:
@@ -223,23 +246,67 @@ def _log(obj: dict[str, Any]) -> LogEvent:
             )
         if "duration_ms" in perf:
             duration = _number(perf, "duration_ms", "performance_data.")
-            op = perf.get("operation", "default")
-            operation = op if isinstance(op, str) else str(op)
+            op = perf.get("operation")
+            operation = "default" if op is None else op if isinstance(op, str) else str(op)
     return LogEvent(
         parse_timestamp(obj["timestamp"]), level, service, message, etype, operation, duration, obj
     )
 
 
-_PARSERS = {LOG: _log, METRIC: _metric}
+_PARSERS: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {LOG: _log, METRIC: _metric}
 
 
-def _item(obj: Any, parse: Any, original: bytes | None, index: int | None, out: Decoded) -> None:
+def _int_or_float(text: str) -> int | float:
+    """An integer literal; one of 19 digits or more becomes a float (no overflow, no huge ints)."""
+    return int(text) if len(text) < 19 else float(text)
+
+
+class _Undecodable(Exception):
+    """Raised by :func:`_loads` for bytes that are not a JSON document."""
+
+
+def _loads(data: bytes) -> tuple[Any, bool]:
+    """The JSON document in ``data`` and whether it needed the lenient reader.
+
+    orjson rejects ``NaN``, ``Infinity`` and out-of-range numbers such as ``1e999``; the standard
+    library reads them as non-finite floats, which the field checks then report as ``not_finite``.
+    """
+    try:
+        return orjson.loads(data), False
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        doc = json.loads(data.decode("utf-8"), parse_int=_int_or_float)
+        orjson.dumps(doc)  # refuses what orjson would (lone surrogates, too deep)
+    except (ValueError, RecursionError, orjson.JSONEncodeError):
+        raise _Undecodable from None
+    return doc, True
+
+
+def _reencode(obj: Any, lenient: bool) -> bytes:
+    """Bytes of one rejected array element (``NaN`` and ``Infinity`` kept as written)."""
+    if lenient:
+        try:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        except (ValueError, RecursionError):  # pragma: no cover - orjson.dumps accepted it
+            pass
+    return orjson.dumps(obj)
+
+
+def _item(
+    obj: Any,
+    parse: Callable[[dict[str, Any]], Any],
+    original: bytes | None,
+    index: int | None,
+    lenient: bool,
+    out: Decoded,
+) -> None:
     try:
         if not isinstance(obj, dict):
             raise InvalidEvent("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
         out.events.append(parse(obj))
     except InvalidEvent as exc:
-        raw = original if original is not None else orjson.dumps(obj)
+        raw = original if original is not None else _reencode(obj, lenient)
         out.rejected.append(Rejected(exc.reason, str(exc), raw, index))
 
 
@@ -253,6 +320,8 @@ def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
     """Decode one Kafka message value into events (``kind`` says log or metric).
 
     Never raises on bad input: each bad part becomes a :class:`Rejected` and the rest is kept.
+    A message that is not one JSON document is read as NDJSON, one document per line, unless no
+    line is JSON: then the whole message is rejected once.
     """
     out = Decoded()
     if len(data) > max_bytes:
@@ -262,30 +331,36 @@ def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
         return out
     parse = _PARSERS[kind]
     try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        doc = None
-        if b"\n" not in data.strip():
-            out.rejected.append(_undecodable(data))
-            return out
-    if doc is not None:
+        doc, lenient = _loads(data)
+    except _Undecodable:
+        pass
+    else:
         if isinstance(doc, list):
             for i, obj in enumerate(doc):
-                _item(obj, parse, None, i, out)
+                _item(obj, parse, None, i, lenient, out)
         else:
-            _item(doc, parse, data, None, out)
+            _item(doc, parse, data, None, lenient, out)
         return out
-    for i, line in enumerate(data.split(b"\n")):
-        if not line.strip():
-            continue
+    lines = [(i, line) for i, line in enumerate(data.split(b"\n")) if line.strip()]
+    items: list[tuple[int, bytes, Any, bool] | Rejected] = []
+    for i, line in lines:
         try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
+            obj, lenient = _loads(line)
+        except _Undecodable:
             bad = _undecodable(line)
             bad.index = i
-            out.rejected.append(bad)
-            continue
-        _item(obj, parse, line, i, out)
+            items.append(bad)
+        else:
+            items.append((i, line, obj, lenient))
+    if len(lines) < 2 or all(isinstance(item, Rejected) for item in items):
+        out.rejected.append(_undecodable(data))  # not NDJSON either (e.g. pretty-printed)
+        return out
+    for item in items:
+        if isinstance(item, Rejected):
+            out.rejected.append(item)
+        else:
+            i, line, obj, lenient = item
+            _item(obj, parse, line, i, lenient, out)
     return out
 
 

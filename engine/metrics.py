@@ -7,7 +7,8 @@ detectors from the registry, channels from config. A series id is never a label.
 >>> from prometheus_client import CollectorRegistry
 >>> registry = CollectorRegistry()
 >>> m = KestrelMetrics(registry, topics=("logs",), detectors=("zscore",), channels=("ops",))
->>> registry.get_sample_value("kestrel_invalid_events_total", {"topic": "logs", "reason": "invalid_json"})
+>>> labels = {"topic": "logs", "reason": "invalid_json"}
+>>> registry.get_sample_value("kestrel_invalid_events_total", labels)
 0.0
 """
 
@@ -40,7 +41,10 @@ class KestrelMetrics:
     ) -> None:
         topics, detectors, channels = tuple(topics), tuple(detectors), tuple(channels)
         self.messages = Counter(
-            "kestrel_messages_consumed_total", "Kafka messages consumed.", ["topic"], registry=registry
+            "kestrel_messages_consumed_total",
+            "Kafka messages consumed.",
+            ["topic"],
+            registry=registry,
         )
         self.events = Counter(
             "kestrel_events_consumed_total",
@@ -80,7 +84,10 @@ class KestrelMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
         self.series = Gauge(
-            "kestrel_series_tracked", "Series held in memory by this worker.", ["kind"], registry=registry
+            "kestrel_series_tracked",
+            "Series held in memory by this worker.",
+            ["kind"],
+            registry=registry,
         )
         self.lag = Gauge(
             "kestrel_processing_lag_seconds",

@@ -121,7 +121,11 @@ class RedisMirror:
             self._down_until = now + self._retry_after
             self._metrics.mirror.labels("failed").inc(count)
             if self.healthy:
-                log.warning("redis mirror: write failed, skipping writes for %.1fs: %s", self._retry_after, type(exc).__name__)
+                log.warning(
+                    "redis mirror: write failed, skipping writes for %.1fs: %s",
+                    self._retry_after,
+                    type(exc).__name__,
+                )
             self.healthy = False
             return
         if not self.healthy:

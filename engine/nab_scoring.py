@@ -28,7 +28,7 @@ accumulated in the same order as the reference scorer so the results match it ex
 ... )
 >>> result = ranked_score([f], PROFILES["standard"])
 >>> round(result.normalised, 2), result.threshold
-(93.42, 0.9)
+(98.35, 0.9)
 """
 
 from __future__ import annotations

@@ -19,22 +19,24 @@ the input's timestamp text kept as is.
 ...     def to_state(self): return {}
 ...     @classmethod
 ...     def from_state(cls, params, state): return cls(params)
->>> score_series([(0.0, 0.5), (60.0, 2.0)], lambda: Above(DetectorParams()))
-[ScoredRow(ts=0.0, value=0.5, score=0.5, alert=0), ScoredRow(ts=60.0, value=2.0, score=2.0, alert=1)]
+>>> rows = score_series([(0.0, 0.5), (60.0, 2.0)], lambda: Above(DetectorParams()))
+>>> [(r.score, r.alert) for r in rows]
+[(0.5, 0), (2.0, 1)]
 """
 
 from __future__ import annotations
 
 import csv
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, Self
 
-from detectors.base import Detector, Transition
+from detectors.base import Detector, DetectorParams, Transition, Verdict
 from engine.nab_scoring import (
     PROFILES,
     CostProfile,
@@ -47,13 +49,18 @@ from engine.nab_scoring import (
 __all__ = [
     "EvaluationReport",
     "ScoredRow",
+    "evaluate_command",
     "evaluate_dir",
     "parse_timestamp",
     "read_series_csv",
+    "replay_command",
     "replay_csv",
     "score_series",
     "write_scored_csv",
 ]
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 #: Builds a fresh detector for one series.
 DetectorFactory = Callable[[], Detector[Any]]
@@ -150,12 +157,16 @@ def score_series(
         verdict = update(value, ts)
         score = verdict.score
         append(
-            ScoredRow(ts, value, score if math.isfinite(score) else 0.0, int(verdict.transition is fired))
+            ScoredRow(
+                ts, value, score if math.isfinite(score) else 0.0, int(verdict.transition is fired)
+            )
         )
     return out
 
 
-def write_scored_csv(path: str | Path, timestamps: Sequence[str], scored: Sequence[ScoredRow]) -> None:
+def write_scored_csv(
+    path: str | Path, timestamps: Sequence[str], scored: Sequence[ScoredRow]
+) -> None:
     """Write ``timestamp,value,anomaly_score,alert`` (scores with full float precision)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
@@ -238,6 +249,7 @@ def evaluate_dir(
     detector_factory: DetectorFactory,
     labels_path: str | Path | None = None,
     profiles: Iterable[CostProfile] = PROFILES.values(),
+    factory_for_file: Callable[[str], DetectorFactory] | None = None,
 ) -> EvaluationReport:
     """``kestrel evaluate``: score every ``*.csv`` under ``data_dir`` (one series per file).
 
@@ -255,6 +267,9 @@ def evaluate_dir(
         :mod:`engine.nab_scoring` (every file it names must be present under ``data_dir``).
     profiles:
         Cost profiles to report.
+    factory_for_file:
+        When given, called with each file's relative path (``/``-separated) to get the factory
+        for that file instead of ``detector_factory`` (per-series config overrides).
 
     Returns
     -------
@@ -269,7 +284,8 @@ def evaluate_dir(
     for path in paths:
         rel = path.relative_to(data_root).as_posix()
         texts, rows = read_series_csv(path)
-        scored = score_series(rows, detector_factory)
+        factory = detector_factory if factory_for_file is None else factory_for_file(rel)
+        scored = score_series(rows, factory)
         total_rows += len(scored)
         if output_dir is not None:
             write_scored_csv(Path(output_dir) / rel, texts, scored)
@@ -292,3 +308,82 @@ def evaluate_dir(
     results = score_files(scored_files, profiles)
     n_windows = sum(len(f.windows) for f in scored_files)
     return EvaluationReport(len(paths), total_rows, seconds, results, n_windows)
+
+
+class _PrimaryScoreAnyAlert(Detector[DetectorParams]):
+    """Several detectors on one series: the first one's score, an alert when any one fires."""
+
+    kind = "_offline_combination"
+    params_type = DetectorParams
+
+    def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
+        super().__init__(DetectorParams())
+        self._detectors = list(detectors)
+
+    def update(self, value: float, ts: float) -> Verdict:
+        verdicts = [d.update(value, ts) for d in self._detectors]
+        first = verdicts[0]
+        fired = any(v.transition is Transition.FIRED for v in verdicts)
+        return Verdict(
+            first.score,
+            first.expected,
+            any(v.anomalous for v in verdicts),
+            any(v.firing for v in verdicts),
+            Transition.FIRED if fired else None,
+        )
+
+    def to_state(self) -> dict[str, Any]:
+        return {"detectors": [d.to_state() for d in self._detectors]}
+
+    @classmethod
+    def from_state(cls, params: DetectorParams, state: dict[str, Any]) -> Self:
+        raise NotImplementedError("offline combinations are not saved")
+
+
+def _factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
+    """The metric-series detectors the worker would run for series ``name``."""
+    from detectors.registry import build
+
+    if kind is not None:
+        params = config.detector_params(kind)
+        return lambda: build(kind, params)
+    choices, _ = config.plan("metric", name, name)
+    if not choices:
+        raise ValueError(f"no metric detectors configured for series {name!r}")
+    if len(choices) == 1:
+        only = choices[0]
+        return lambda: build(only.kind, only.params)
+    return lambda: _PrimaryScoreAnyAlert([build(c.kind, c.params) for c in choices])
+
+
+def replay_command(
+    config: Config, csv_path: Path, detector: str | None, output: Path | None
+) -> int:
+    """``kestrel replay FILE.csv [--detector KIND] [--output OUT.csv]``; returns the exit code.
+
+    Without ``--detector`` the configured metric detectors run (several: the first one's score,
+    an alert when any fires). Without ``--output`` the CSV goes to standard output.
+    """
+    texts, rows = read_series_csv(csv_path)
+    scored = score_series(rows, _factory(config, csv_path.stem, detector))
+    if output is not None:
+        write_scored_csv(output, texts, scored)
+    else:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(OUTPUT_HEADER)
+        for text, row in zip(texts, scored, strict=True):
+            writer.writerow((text, repr(row.value), repr(row.score), row.alert))
+    return 0
+
+
+def evaluate_command(config: Config, data_dir: Path, output: Path, labels: Path | None) -> int:
+    """``kestrel evaluate DATA_DIR --output OUT_DIR [--labels FILE]``; prints the summary."""
+    report = evaluate_dir(
+        data_dir,
+        output,
+        _factory(config, "", None),
+        labels_path=labels,
+        factory_for_file=lambda rel: _factory(config, rel.removesuffix(".csv"), None),
+    )
+    print(report.summary())
+    return 0

@@ -7,7 +7,8 @@ State is kept per *state key*, the unit that is checkpointed to the changelog ta
 
 - ``m|<series id>``: a metric series (its detectors and alert trackers);
 - ``l|<service>``: a service's log windows and its ``log.error_ratio`` and ``log.events`` series;
-- ``p|<service>|<operation>``: a service operation's ``log.latency_ms`` series.
+- ``p|["<service>","<operation>"]``: a service operation's ``log.latency_ms`` series (a JSON
+  array, so that a ``|`` in a name cannot make two keys equal).
 
 States live in an LRU cache of at most ``worker.max_series`` entries; a missing one is loaded with
 the injected ``loader`` (the changelog-backed table) or created fresh. Changed states are marked
@@ -57,18 +58,33 @@ def _params_hash(params: DetectorParams) -> str:
     return hashlib.sha1(params.model_dump_json().encode()).hexdigest()[:12]
 
 
+def _restore(
+    choice: DetectorChoice, phash: str, saved: Mapping[str, Any] | None
+) -> Detector[Any] | None:
+    """The saved detector, if it was saved with the same kind and parameters and is readable."""
+    if saved is None or saved["kind"] != choice.kind or saved["phash"] != phash:
+        return None
+    try:
+        return restore(choice.kind, choice.params, saved["state"])
+    except ValueError:  # malformed: this detector starts afresh
+        return None
+
+
 class _Watch:
     """One detector on one series, with its alert tracker."""
 
     __slots__ = ("detector", "kind", "phash", "tracker")
 
-    def __init__(self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
+    ) -> None:
         self.kind = choice.kind
         self.phash = _params_hash(choice.params)
         self.tracker = tracker
         self.detector: Detector[Any]
-        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
-            self.detector = restore(self.kind, choice.params, saved["state"])
+        restored = _restore(choice, self.phash, saved)
+        if restored is not None and saved is not None:
+            self.detector = restored
             tracker.load_state(saved["alert"])
         else:
             self.detector = build(self.kind, choice.params)
@@ -85,10 +101,15 @@ class _Watch:
 class _Series:
     """The detectors watching one series."""
 
-    __slots__ = ("last_ts", "name", "labels", "watches")
+    __slots__ = ("labels", "last_ts", "name", "watches")
 
     def __init__(
-        self, cfg: Config, role: str, name: str, labels: dict[str, str], saved: Mapping[str, Any] | None
+        self,
+        cfg: Config,
+        role: str,
+        name: str,
+        labels: dict[str, str],
+        saved: Mapping[str, Any] | None,
     ) -> None:
         self.name = name
         self.labels = labels
@@ -103,7 +124,8 @@ class _Series:
         self.last_ts: float | None = saved["last_ts"] if saved else None
 
     def observe(self, value: float, ts: float, out: list[Alert]) -> None:
-        self.last_ts = ts
+        if self.last_ts is None or ts > self.last_ts:
+            self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
             alert = w.tracker.observe(w.detector.update(value, ts), value, ts)
             if alert is not None:
@@ -144,8 +166,12 @@ class _Service:
         self.windows = WindowCounter(w.size_seconds, w.allowed_lateness_seconds)
         if saved:
             self.windows.load_state(saved["windows"])
-        self.errors = _ErrorSeries(cfg, "error", ERROR_RATIO, labels, saved["errors"] if saved else None)
-        self.count = _Series(cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None)
+        self.errors = _ErrorSeries(
+            cfg, "error", ERROR_RATIO, labels, saved["errors"] if saved else None
+        )
+        self.count = _Series(
+            cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None
+        )
         self.idle_since = 0.0  # wall-clock seconds, not saved
 
     def close(self, closed: Iterable[Any], out: list[Alert]) -> None:
@@ -194,7 +220,9 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(self, key: bytes, kind: str, partition: int, make: Callable[[Any], _Series | _Service]) -> _Entry:
+    def _entry(
+        self, key: bytes, kind: str, partition: int, make: Callable[[Any], _Series | _Service]
+    ) -> _Entry:
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
@@ -204,8 +232,11 @@ class Pipeline:
         raw = pending.value if pending is not None else self._loader(key)
         saved = None
         if raw is not None:
-            doc = orjson.loads(raw)
-            if doc.get("v") == STATE_VERSION:
+            try:
+                doc = orjson.loads(raw)
+            except orjson.JSONDecodeError:  # unreadable: start afresh
+                doc = None
+            if isinstance(doc, dict) and doc.get("v") == STATE_VERSION:
                 saved = doc["s"]
         entry = _Entry(kind, make(saved), partition)
         entry.dirty = pending is not None
@@ -259,7 +290,10 @@ class Pipeline:
         key = b"m|" + series_id(sample.name, labels).encode()
         cfg = self.config
         entry = self._entry(
-            key, "metric", partition, lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved)
+            key,
+            "metric",
+            partition,
+            lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved),
         )
         return self._point(entry, sample.value, sample.ts, out)
 
@@ -281,7 +315,10 @@ class Pipeline:
         service = event.service
         cfg = self.config
         entry = self._entry(
-            b"l|" + service.encode(), "service", partition, lambda saved: _Service(cfg, service, saved)
+            b"l|" + service.encode(),
+            "service",
+            partition,
+            lambda saved: _Service(cfg, service, saved),
         )
         svc = entry.obj
         assert isinstance(svc, _Service)
@@ -297,7 +334,7 @@ class Pipeline:
             op = event.operation or "default"
             labels = {"service": service, "operation": op}
             lat = self._entry(
-                b"p|" + service.encode() + b"|" + op.encode(),
+                b"p|" + orjson.dumps([service, op]),
                 "latency",
                 partition,
                 lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
@@ -323,4 +360,3 @@ class Pipeline:
                     svc.close(closed, out)
                     entry.dirty = True
         return out
-

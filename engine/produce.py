@@ -32,7 +32,9 @@ def bootstrap_servers(broker_url: str) -> str:
     return ",".join(hosts)
 
 
-def _chunks(items: Iterable[tuple[bytes | None, bytes]], size: int) -> Iterator[tuple[bytes | None, bytes]]:
+def _chunks(
+    items: Iterable[tuple[bytes | None, bytes]], size: int
+) -> Iterator[tuple[bytes | None, bytes]]:
     """Group ``(key, json)`` items into messages of ``size`` events (a JSON array when > 1)."""
     if size <= 1:
         yield from items
@@ -49,7 +51,9 @@ def _chunks(items: Iterable[tuple[bytes | None, bytes]], size: int) -> Iterator[
         yield key, b"[" + b",".join(buf) + b"]"
 
 
-async def publish(bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]) -> int:
+async def publish(
+    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
+) -> int:
     """Send ``(key, value)`` messages to ``topic``; returns how many were sent."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
@@ -84,10 +88,16 @@ def run_produce(
         assert scenario is not None
         gen = SCENARIOS.get(scenario)
         if gen is None:
-            print(f"kestrel produce: unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}", file=sys.stderr)
+            print(
+                f"kestrel produce: unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}",
+                file=sys.stderr,
+            )
             return 2
         start = time.time() - minutes * 60
-        items = [(key, orjson.dumps(ev)) for _, key, ev in gen(random.Random(7), start=start, minutes=minutes)]
+        items = [
+            (key, orjson.dumps(ev))
+            for _, key, ev in gen(random.Random(7), start=start, minutes=minutes)
+        ]
     n = asyncio.run(publish(bootstrap, topic, _chunks(items, batch)))
     print(f"kestrel produce: sent {n} message(s) to {topic}")
     return 0

@@ -6,8 +6,8 @@ message key (the series name or the service: keying by series keeps a series on 
 
 The timeline is split in fractions so that any length works:
 
-- 35%–38%: ``llm_latency_ms{model=gpt-large}`` spikes to about 4x;
-- 55%–58%: ``tool-runner`` logs turn mostly to errors;
+- 35%-38%: ``llm_latency_ms{model=gpt-large}`` spikes to about 4x;
+- 55%-58%: ``tool-runner`` logs turn mostly to errors;
 - from 75%: ``queue_depth{queue=tasks}`` shifts from ~20 to ~60 and stays.
 
 >>> import random
@@ -32,7 +32,11 @@ COLD_TYPES = ("task_created", "tool_executed", "llm_completion", "cost_tracking"
 
 
 def _metric(name: str, value: float, ts: float, labels: dict[str, str]) -> Event:
-    return ("metric", name.encode(), {"name": name, "value": round(value, 3), "timestamp": ts, "labels": labels})
+    return (
+        "metric",
+        name.encode(),
+        {"name": name, "value": round(value, 3), "timestamp": ts, "labels": labels},
+    )
 
 
 def platform_traffic(
@@ -58,7 +62,9 @@ def platform_traffic(
         if only in (None, "metric"):
             latency = rng.gauss(800, 40) * (4.0 if spike else 1.0)
             yield _metric("llm_latency_ms", latency, ts, {"model": "gpt-large"})
-            yield _metric("queue_depth", rng.gauss(60 if shifted else 20, 2), ts, {"queue": "tasks"})
+            yield _metric(
+                "queue_depth", rng.gauss(60 if shifted else 20, 2), ts, {"queue": "tasks"}
+            )
             yield _metric("cpu_percent", rng.gauss(45, 3), ts, {"host": "worker-1"})
             yield _metric("cost_usd", abs(rng.gauss(0.4, 0.04)), ts, {"team": "research"})
         if only in (None, "log"):
@@ -90,7 +96,10 @@ def _log(rng: random.Random, service: str, ts: float, error_rate: float) -> Even
             "context": {"attempt": 1},
         }
         if etype == "tool_executed":
-            event["performance_data"] = {"operation": "tool_call", "duration_ms": round(rng.gauss(120, 10), 2)}
+            event["performance_data"] = {
+                "operation": "tool_call",
+                "duration_ms": round(rng.gauss(120, 10), 2),
+            }
     return ("log", service.encode(), event)
 
 

@@ -3,9 +3,10 @@
 Windows follow the events' own timestamps: a backfill carrying an hour of timestamps closes an
 hour of windows. A window ``[start, start + size)`` closes once the watermark (the newest event
 time seen, advanced by wall-clock time while the source is idle) passes ``end + lateness``.
-Events for an already closed window are *late*: :meth:`WindowCounter.add` refuses them so the
-caller can count them. Windows with no events between two busy ones close as empty windows (a
-traffic drop is a signal), at most ``max_empty`` in a row.
+Events for a window that has closed, or that the watermark has passed by ``end + lateness``, are
+*late*: :meth:`WindowCounter.add` refuses them so the caller can count them. Windows with no
+events between two busy ones close as empty windows (a traffic drop is a signal), at most
+``max_empty`` in a row.
 
 >>> w = WindowCounter(size=60.0, lateness=0.0)
 >>> [w.add(t, err) for t, err in ((0.0, False), (30.0, True), (61.0, False))]
@@ -64,6 +65,8 @@ class WindowCounter:
         start = ts - ts % self.size
         if self._next is not None and start < self._next:
             return False
+        if start + self.size + self.lateness <= self.watermark:
+            return False  # due to close already (no window may have closed yet)
         counts = self._counts.get(start)
         if counts is None:
             counts = self._counts[start] = [0, 0]
@@ -87,6 +90,7 @@ class WindowCounter:
             counts = self._counts.pop(start, None)
             if counts is not None:
                 closed.append(ClosedWindow(start, start + self.size, counts[0], counts[1]))
+                self._empty_run = 0
             elif self._empty_run < self.max_empty:
                 closed.append(ClosedWindow(start, start + self.size, 0, 0))
                 self._empty_run += 1

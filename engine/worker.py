@@ -57,7 +57,7 @@ def run_worker(cfg: Config, *, log_level: str = "info") -> int:
     )
     level = getattr(logging, log_level.upper())
     fw = faust.Worker(worker.app, loglevel=level, loop=loop, quiet=True)
-    for noisy in ("faust", "mode", "aiokafka", "faust.transport"):
+    for noisy in ("faust", "mode", "aiokafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     fw.execute_from_commandline()
     return 0

@@ -15,8 +15,8 @@ import httpx
 import orjson
 import pytest
 import redis
-
 from conftest import WorkerProcess, collect, producer, run, write_config
+
 from engine.broker import EmbeddedBroker, free_port
 
 T0 = 1_779_999_960.0  # event time of the first sample (2026-05-28), on a minute boundary
@@ -54,7 +54,10 @@ def receiver() -> Iterator[_Receiver]:
 
 @pytest.fixture(scope="module")
 def setup(
-    broker: EmbeddedBroker, redis_url: str, receiver: _Receiver, tmp_path_factory: pytest.TempPathFactory
+    broker: EmbeddedBroker,
+    redis_url: str,
+    receiver: _Receiver,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     unique = f"w{random.randrange(1 << 30):x}"
     tmp = tmp_path_factory.mktemp("worker")
@@ -85,7 +88,9 @@ max_attempts = 3
 
 
 def _metric(name: str, value: float, i: int, **labels: str) -> bytes:
-    return orjson.dumps({"name": name, "value": value, "timestamp": T0 + i * STEP, "labels": labels})
+    return orjson.dumps(
+        {"name": name, "value": value, "timestamp": T0 + i * STEP, "labels": labels}
+    )
 
 
 def _log(service: str, i: float, level: str = "INFO", **extra: Any) -> dict[str, Any]:
@@ -123,7 +128,9 @@ async def _publish_first_round(bootstrap: str, unique: str) -> None:
         await p.send(metrics, orjson.dumps(good_and_bad), key=b"batch")
 
 
-def _alerts(broker: EmbeddedBroker, unique: str, until: Any, timeout: float = 45) -> list[dict[str, Any]]:
+def _alerts(
+    broker: EmbeddedBroker, unique: str, until: Any, timeout: float = 45
+) -> list[dict[str, Any]]:
     records = run(
         collect(
             broker.bootstrap,
@@ -139,10 +146,14 @@ def _has(alerts: list[dict[str, Any]], series: str, status: str) -> bool:
     return any(a["series"] == series and a["status"] == status for a in alerts)
 
 
-def test_spike_and_error_burst_fire_and_resolve(broker: EmbeddedBroker, setup: dict[str, Any]) -> None:
+def test_spike_and_error_burst_fire_and_resolve(
+    broker: EmbeddedBroker, setup: dict[str, Any]
+) -> None:
     def done(alerts: list[dict[str, Any]]) -> bool:
         return all(
-            _has(alerts, s, st) for s in ("spiky", "log.error_ratio") for st in ("firing", "resolved")
+            _has(alerts, s, st)
+            for s in ("spiky", "log.error_ratio")
+            for st in ("firing", "resolved")
         )
 
     alerts = _alerts(broker, setup["unique"], done)
@@ -168,7 +179,9 @@ def test_stationary_series_raises_no_alert(broker: EmbeddedBroker, setup: dict[s
 def test_alerts_reach_the_webhook_receiver(setup: dict[str, Any], receiver: _Receiver) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        got = {(a["labels"]["alertname"], a["status"]) for b in receiver.bodies for a in b["alerts"]}
+        got = {
+            (a["labels"]["alertname"], a["status"]) for b in receiver.bodies for a in b["alerts"]
+        }
         if {("spiky", "firing"), ("spiky", "resolved")} <= got:
             break
         time.sleep(0.2)
@@ -177,11 +190,19 @@ def test_alerts_reach_the_webhook_receiver(setup: dict[str, Any], receiver: _Rec
     assert body["version"] == "4" and body["receiver"] == "hook"
 
 
-def test_bad_input_goes_to_the_dlq_with_reasons(broker: EmbeddedBroker, setup: dict[str, Any]) -> None:
+def test_bad_input_goes_to_the_dlq_with_reasons(
+    broker: EmbeddedBroker, setup: dict[str, Any]
+) -> None:
     unique = setup["unique"]
     records = run(collect(broker.bootstrap, f"dlq-{unique}", lambda rs: len(rs) >= 5, 30))
     by_reason = {dict(r.headers)["kestrel-reason"].decode(): r for r in records}
-    assert set(by_reason) == {"invalid_json", "not_utf8", "not_finite", "missing_field", "wrong_type"}
+    assert set(by_reason) == {
+        "invalid_json",
+        "not_utf8",
+        "not_finite",
+        "missing_field",
+        "wrong_type",
+    }
     assert by_reason["not_utf8"].value == b"\xff\xfe\x00"  # the original bytes
     headers = dict(by_reason["wrong_type"].headers)
     assert headers["kestrel-source-topic"] == f"metrics-{unique}".encode()
@@ -220,7 +241,9 @@ def test_restarted_workers_keep_baselines_and_split_partitions(
     setup["worker"].stop()  # SIGTERM: a clean stop checkpoints state
     tmp: Path = setup["tmp"]
     second_cfg = tmp / "second.toml"
-    second_cfg.write_text(setup["cfg"].read_text().replace(f"web_port = {setup['port']}", f"web_port = {free_port()}"))
+    second_cfg.write_text(
+        setup["cfg"].read_text().replace(f"web_port = {setup['port']}", f"web_port = {free_port()}")
+    )
     port2 = int(second_cfg.read_text().split("web_port = ")[1].split()[0])
     a = WorkerProcess(setup["cfg"], setup["port"], tmp / "worker-a.log").start()
     b = WorkerProcess(second_cfg, port2, tmp / "worker-b.log").start()
@@ -231,7 +254,8 @@ def test_restarted_workers_keep_baselines_and_split_partitions(
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
             parts = [
-                httpx.get(f"http://127.0.0.1:{w.web_port}/health").json()["partitions"] for w in (a, b)
+                httpx.get(f"http://127.0.0.1:{w.web_port}/health").json()["partitions"]
+                for w in (a, b)
             ]
             if sorted(parts[0] + parts[1]) == [0, 1] and parts[0] and parts[1]:
                 break
@@ -242,13 +266,20 @@ def test_restarted_workers_keep_baselines_and_split_partitions(
             async with producer(broker.bootstrap) as p:
                 # 2 normal points then a spike: only a warm baseline (no new warm-up) can flag it.
                 for k, value in enumerate([100.0, 101.0, 600.0, 600.0, 600.0, 600.0]):
-                    await p.send(f"metrics-{unique}", _metric("spiky", value, 300 + k, host="a"), key=b"spiky")
+                    await p.send(
+                        f"metrics-{unique}",
+                        _metric("spiky", value, 300 + k, host="a"),
+                        key=b"spiky",
+                    )
 
         run(more())
         n_before = sum(1 for x in before if x["series"] == "spiky" and x["status"] == "firing")
 
         def new_incident(alerts: list[dict[str, Any]]) -> bool:
-            return sum(1 for x in alerts if x["series"] == "spiky" and x["status"] == "firing") > n_before
+            return (
+                sum(1 for x in alerts if x["series"] == "spiky" and x["status"] == "firing")
+                > n_before
+            )
 
         after = _alerts(broker, unique, new_incident, timeout=40)
         assert new_incident(after), [(x["series"], x["status"], x["started_at"]) for x in after]

@@ -1,0 +1,121 @@
+"""One consumed batch of Kafka messages through the pipeline, with no I/O.
+
+The ingest agent hands :func:`process_batch` the raw messages of a batch; it gets back what to
+write (alerts, hot events, dead letters) and what to count. Counting happens once per batch and
+topic, not once per message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from alert_channels.alert import Alert
+from engine.events import LOG, METRIC, LogEvent, Rejected, decode_message
+from engine.pipeline import Pipeline
+
+__all__ = ["BatchResult", "DeadLetter", "Message", "TopicCounts", "process_batch"]
+
+
+class Message(Protocol):
+    """What a consumed Kafka message must offer (Faust's ``Message`` does)."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: float
+    key: bytes | None
+
+
+@dataclass(slots=True)
+class TopicCounts:
+    """Per-topic counts of one batch."""
+
+    messages: int = 0
+    events: int = 0
+    late: int = 0
+    invalid: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A rejected input and where it came from."""
+
+    rejected: Rejected
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        """Kafka headers that say why and from where (the value stays the original bytes)."""
+        out = [
+            ("kestrel-reason", self.rejected.reason.encode()),
+            ("kestrel-error", self.rejected.message.encode()),
+            ("kestrel-source-topic", self.topic.encode()),
+            ("kestrel-source-partition", str(self.partition).encode()),
+            ("kestrel-source-offset", str(self.offset).encode()),
+        ]
+        if self.rejected.index is not None:
+            out.append(("kestrel-batch-index", str(self.rejected.index).encode()))
+        return out
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch produced."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    hot: list[LogEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    counts: dict[str, TopicCounts] = field(default_factory=dict)
+    newest_timestamp: float = 0.0
+
+
+def process_batch(
+    pipeline: Pipeline,
+    messages: Iterable[tuple[Message, bytes | None]],
+    *,
+    logs_topic: str,
+    hot_types: frozenset[str],
+    max_bytes: int,
+    now: float,
+) -> BatchResult:
+    """Decode each ``(message, value)``, feed the pipeline, and collect what to write and count.
+
+    Messages from ``logs_topic`` are log events, all others metric samples; ``now`` is the wall
+    clock (epoch seconds).
+    """
+    result = BatchResult()
+    counts = result.counts
+    alerts, hot = result.alerts, result.hot
+    metric, log = pipeline.metric, pipeline.log
+    for message, value in messages:
+        topic = message.topic
+        c = counts.get(topic)
+        if c is None:
+            c = counts[topic] = TopicCounts()
+        c.messages += 1
+        is_log = topic == logs_topic
+        decoded = decode_message(value or b"", LOG if is_log else METRIC, max_bytes)
+        partition = message.partition
+        for bad in decoded.rejected:
+            c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
+            result.dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
+        if message.timestamp > result.newest_timestamp:
+            result.newest_timestamp = message.timestamp
+        late = 0
+        if is_log:
+            for ev in decoded.events:
+                if not log(ev, partition, now, alerts):
+                    late += 1
+                if ev.type in hot_types:
+                    hot.append(ev)
+        else:
+            for sample in decoded.events:
+                if not metric(sample, partition, alerts):
+                    late += 1
+        c.events += len(decoded.events)
+        c.late += late
+    return result

@@ -1,0 +1,475 @@
+"""engine.pipeline: events in, alerts and checkpointed state out (pure, no Kafka)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+import pytest
+
+from alert_channels.alert import Alert, AlertStatus
+from engine.config import Config, parse_config
+from engine.events import LogEvent, MetricSample
+from engine.pipeline import ERROR_RATIO, EVENT_COUNT, LATENCY, Pipeline, StateWrite
+
+T0 = 1_699_999_980.0  # event time of the first window (a multiple of 60)
+WALL = T0 + 7200.0  # the wall clock, for log(); two hours after T0
+
+
+def make_config(
+    overrides: list[dict[str, Any]] | None = None, **sections: dict[str, Any]
+) -> Config:
+    """60 s windows, no lateness, 10 s idle advance, no repeats; the rest as given."""
+    data: dict[str, Any] = {
+        "windows": {"size_seconds": 60, "allowed_lateness_seconds": 0, "idle_advance_seconds": 10},
+        "alerts": {"repeat_interval_seconds": 1e9},
+        "overrides": overrides or [],
+    }
+    for name, table in sections.items():
+        data[name] = {**data.get(name, {}), **table}
+    return parse_config(data, "test.toml", {})
+
+
+#: Quick to warm up and to fire, for the event-count series.
+FAST_COUNTS = [{"match": "log.events*", "detectors": {"zscore": {"warmup": 5, "fire_after": 1}}}]
+
+
+def sample(value: float, ts: float, name: str = "cpu", **labels: str) -> MetricSample:
+    return MetricSample(name, value, ts, labels or {"host": "a"})
+
+
+def event(
+    ts: float,
+    error: bool = False,
+    service: str = "api",
+    op: str | None = None,
+    ms: float | None = None,
+) -> LogEvent:
+    return LogEvent(
+        ts=ts,
+        level="ERROR" if error else "INFO",
+        service=service,
+        message="m",
+        type=None,
+        operation=op,
+        duration_ms=ms,
+        raw={},
+    )
+
+
+def window_events(
+    first: int, counts: Iterable[tuple[int, int]], service: str = "api"
+) -> list[LogEvent]:
+    """Events for consecutive 60 s windows from window index ``first``: (events, errors) each."""
+    out: list[LogEvent] = []
+    for w, (total, errors) in enumerate(counts, start=first):
+        start = T0 + 60.0 * w
+        out.extend(event(start + 59.0 * i / total, i < errors, service) for i in range(total))
+    return out
+
+
+def gaussian(n: int, seed: int, mean: float = 100.0, sd: float = 5.0) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.gauss(mean, sd) for _ in range(n)]
+
+
+def run_metrics(
+    p: Pipeline, values: list[float], t0: float, partition: int = 0, **labels: str
+) -> list[Alert]:
+    out: list[Alert] = []
+    for i, v in enumerate(values):
+        assert p.metric(sample(v, t0 + 10.0 * i, **labels), partition, out)
+    return out
+
+
+def run_logs(
+    p: Pipeline, events: list[LogEvent], partition: int = 0, now: float = WALL
+) -> list[Alert]:
+    out: list[Alert] = []
+    for ev in events:
+        p.log(ev, partition, now, out)
+    return out
+
+
+def dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in alerts]
+
+
+def by_key(writes: list[StateWrite]) -> dict[bytes, StateWrite]:
+    keys = [w.key for w in writes]
+    assert len(keys) == len(set(keys))
+    return {w.key: w for w in writes}
+
+
+# -- metrics ----------------------------------------------------------------------------------
+
+
+def test_a_spike_in_a_stationary_metric_fires_then_resolves() -> None:
+    p = Pipeline(make_config())
+    assert run_metrics(p, gaussian(200, seed=1), T0) == []
+    spike_t0 = T0 + 2000.0
+    alerts = run_metrics(p, [200.0] * 5, spike_t0)
+    (fired,) = alerts  # the default zscore fires after 3 anomalous points, once
+    assert fired.status is AlertStatus.FIRING
+    assert (fired.series, dict(fired.labels), fired.detector) == ("cpu", {"host": "a"}, "zscore")
+    assert fired.value == 200.0
+    assert fired.started_at == spike_t0 + 20.0  # the third spike point
+    assert fired.expected == pytest.approx(100.0, abs=3.0)
+    assert fired.score > 4.0
+    resolved = run_metrics(p, gaussian(5, seed=2), spike_t0 + 50.0)
+    assert [(a.status, a.started_at) for a in resolved] == [
+        (AlertStatus.RESOLVED, fired.started_at)
+    ]
+
+
+def test_a_stationary_metric_raises_no_alert() -> None:
+    p = Pipeline(make_config())
+    assert run_metrics(p, gaussian(3000, seed=5), T0) == []
+    assert run_metrics(p, gaussian(3000, seed=6, mean=-40.0, sd=0.5), T0, host="b") == []
+
+
+def test_each_labelled_series_has_its_own_baseline() -> None:
+    p = Pipeline(make_config())
+    run_metrics(p, gaussian(100, seed=1), T0, host="a")
+    run_metrics(p, gaussian(100, seed=2, mean=1000.0, sd=10.0), T0, host="b")
+    alerts = run_metrics(p, [1000.0] * 3, T0 + 1000.0, host="a")  # normal for b, a spike for a
+    assert [a.labels["host"] for a in alerts] == ["a"]
+    assert p.series_counts() == {"metric": 2, "latency": 0, "service": 0}
+
+
+def test_overrides_apply_to_matching_series() -> None:
+    override = {
+        "match": "cpu{host=b}",
+        "severity": "critical",
+        "detectors": {"zscore": {"fire_after": 1}},
+    }
+    p = Pipeline(make_config([override]))
+    run_metrics(p, gaussian(100, seed=1), T0, host="a")
+    run_metrics(p, gaussian(100, seed=1), T0, host="b")
+    a = run_metrics(p, [300.0], T0 + 1000.0, host="a")
+    b = run_metrics(p, [300.0], T0 + 1000.0, host="b")
+    assert a == []
+    assert [(x.status, x.severity.value) for x in b] == [(AlertStatus.FIRING, "critical")]
+
+
+def test_late_metric_samples_are_counted_and_not_learned() -> None:
+    p = Pipeline(make_config(windows={"allowed_lateness_seconds": 30}))
+    out: list[Alert] = []
+    assert p.metric(sample(1.0, 1000.0), 0, out)
+    p.checkpoint()
+    assert not p.metric(sample(1.0, 969.0), 0, out)
+    assert p.late_events == 1
+    assert p.checkpoint() == []  # nothing changed
+    assert p.metric(sample(1.0, 975.0), 0, out)  # within lateness
+    # Lateness is measured from the newest sample, not the last one: no creeping back in time.
+    assert not p.metric(sample(1.0, 950.0), 0, out)
+    assert p.late_events == 2
+
+
+# -- logs -------------------------------------------------------------------------------------
+
+
+def test_an_error_burst_alerts_on_the_error_ratio_once_its_window_closes() -> None:
+    p = Pipeline(make_config())
+    normal = window_events(0, [(100, 1)] * 10)
+    assert run_logs(p, normal) == []
+    burst = window_events(10, [(100, 40)])
+    assert run_logs(p, burst) == []  # the window is still open
+    alerts = run_logs(p, [event(T0 + 660.0)])  # the next window's first event closes it
+    (alert,) = alerts
+    assert (alert.series, dict(alert.labels), alert.detector) == (
+        ERROR_RATIO,
+        {"service": "api"},
+        "error_spike",
+    )
+    assert alert.status is AlertStatus.FIRING
+    assert alert.value == pytest.approx(0.4)
+    assert alert.expected == pytest.approx(0.01, abs=0.005)
+    assert alert.started_at == T0 + 660.0  # the window's end (event time)
+    # error_spike resolves after two normal windows.
+    tail = run_logs(p, [*window_events(11, [(100, 1)] * 2), event(T0 + 780.0)])
+    assert [(a.series, a.status) for a in tail] == [(ERROR_RATIO, AlertStatus.RESOLVED)]
+
+
+def test_services_are_judged_separately() -> None:
+    p = Pipeline(make_config())
+    events = window_events(0, [(50, 0)] * 8, "quiet") + window_events(0, [(50, 1)] * 8, "busy")
+    events.sort(key=lambda e: e.ts)
+    run_logs(p, events)
+    alerts = run_logs(
+        p,
+        window_events(8, [(50, 30), (1, 0)], "busy") + window_events(8, [(50, 0), (1, 0)], "quiet"),
+    )
+    assert [dict(a.labels) for a in alerts if a.series == ERROR_RATIO] == [{"service": "busy"}]
+    assert p.series_counts()["service"] == 2
+
+
+def test_event_counts_per_window_feed_the_event_count_series() -> None:
+    p = Pipeline(make_config(FAST_COUNTS))
+    rng = random.Random(4)
+    counts = [(rng.randint(90, 110), 0) for _ in range(20)]
+    assert run_logs(p, window_events(0, counts)) == []
+    alerts = run_logs(p, window_events(20, [(3, 0), (1, 0)]))  # a traffic drop
+    (alert,) = alerts
+    assert (alert.series, dict(alert.labels)) == (EVENT_COUNT, {"service": "api"})
+    assert alert.value == 3.0
+    assert alert.expected == pytest.approx(100.0, abs=10.0)
+
+
+def test_an_empty_window_in_a_gap_counts_as_zero_events() -> None:
+    p = Pipeline(make_config(FAST_COUNTS))
+    run_logs(p, window_events(0, [(100, 0)] * 10))
+    alerts = run_logs(p, window_events(12, [(100, 0)]))  # windows 10 and 11 had nothing
+    assert [(a.series, a.value, a.started_at) for a in alerts] == [
+        (EVENT_COUNT, 0.0, T0 + 11 * 60.0)
+    ]
+
+
+def test_latency_is_judged_per_operation() -> None:
+    p = Pipeline(make_config())
+    rng = random.Random(9)
+    events = []
+    for i in range(150):
+        events.append(event(T0 + i, op="db", ms=rng.gauss(20.0, 2.0)))
+        events.append(event(T0 + i + 0.5, op="http", ms=rng.gauss(50.0, 5.0)))
+    events.append(event(T0 + 151, ms=rng.gauss(5.0, 1.0)))  # no operation: "default"
+    assert run_logs(p, events) == []
+    spikes = [event(T0 + 200 + i, op="db", ms=200.0) for i in range(3)]
+    spikes += [event(T0 + 200 + i, op="http", ms=52.0) for i in range(3)]
+    (alert,) = run_logs(p, spikes)
+    assert (alert.series, dict(alert.labels)) == (LATENCY, {"service": "api", "operation": "db"})
+    assert alert.value == 200.0
+    assert alert.expected == pytest.approx(20.0, abs=2.0)
+    assert p.series_counts() == {"metric": 0, "latency": 3, "service": 1}
+
+
+def test_latency_series_keys_cannot_collide() -> None:
+    p = Pipeline(make_config())
+    run_logs(
+        p, [event(T0, service="a|b", op="c", ms=1.0), event(T0, service="a", op="b|c", ms=2.0)]
+    )
+    assert p.series_counts()["latency"] == 2
+
+
+def test_late_log_events_are_counted_and_not_used() -> None:
+    p = Pipeline(make_config(windows={"allowed_lateness_seconds": 10}))
+    out: list[Alert] = []
+    assert p.log(event(T0 + 5.0), 0, WALL, out)
+    assert p.log(event(T0 + 75.0), 0, WALL, out)  # closes [T0, T0+60)
+    assert not p.log(event(T0 + 30.0, error=True), 0, WALL, out)
+    assert not p.log(event(T0 - 500.0, ms=5.0), 0, WALL, out)
+    assert p.late_events == 2
+    assert p.series_counts()["latency"] == 0  # a refused event's latency is not used either
+    assert p.log(event(T0 + 61.0), 0, WALL, out)  # out of order, within lateness
+
+
+def test_tick_closes_the_windows_of_an_idle_service() -> None:
+    p = Pipeline(make_config())
+    run_logs(p, window_events(0, [(100, 1)] * 10), now=WALL)
+    assert run_logs(p, window_events(10, [(100, 50)]), now=WALL) == []  # last window open
+    p.checkpoint()
+    assert p.tick(WALL + 5.0) == []  # not idle long enough
+    assert p.checkpoint() == []
+    alerts = p.tick(WALL + 10.0)
+    assert [(a.series, a.status, a.started_at) for a in alerts] == [
+        (ERROR_RATIO, AlertStatus.FIRING, T0 + 660.0)
+    ]
+    assert [w.key for w in p.checkpoint()] == [b"l|api"]  # the closed window changed state
+    assert p.tick(WALL + 11.0) == []
+
+
+def test_tick_leaves_busy_services_alone() -> None:
+    p = Pipeline(make_config())
+    run_logs(p, window_events(0, [(100, 1)] * 10), now=WALL)
+    run_logs(p, window_events(10, [(100, 50)]), now=WALL + 100.0)
+    assert p.tick(WALL + 105.0) == []
+
+
+def test_a_backfill_is_judged_in_its_own_event_time_windows() -> None:
+    p = Pipeline(make_config())
+    old = T0  # the wall clock is two hours later (WALL)
+    live = [event(WALL - 300.0 + i, service="live") for i in range(300)]
+    run_logs(p, live, now=WALL)
+    history = window_events(0, [(60, 1)] * 15 + [(60, 30), (1, 0)], service="backfill")
+    alerts = run_logs(p, history, now=WALL)
+    assert p.late_events == 0
+    (alert,) = alerts
+    assert dict(alert.labels) == {"service": "backfill"}
+    assert alert.started_at == old + 16 * 60.0  # the end of the burst's own window
+    assert alert.started_at < WALL - 3600.0
+
+
+# -- state: checkpoint, restore, release, eviction --------------------------------------------
+
+
+def test_checkpoint_returns_each_changed_state_once() -> None:
+    p = Pipeline(make_config())
+    out: list[Alert] = []
+    p.metric(sample(1.0, T0, host="a"), 0, out)
+    p.metric(sample(1.0, T0, host="b"), 3, out)
+    p.log(event(T0, op="db", ms=4.0), 1, WALL, out)
+    writes = by_key(p.checkpoint())
+    assert {k: w.partition for k, w in writes.items()} == {
+        b"m|cpu{host=a}": 0,
+        b"m|cpu{host=b}": 3,
+        b"l|api": 1,
+        b'p|["api","db"]': 1,
+    }
+    assert all(orjson.loads(w.value)["v"] == 1 for w in writes.values())
+    assert p.checkpoint() == []
+    p.metric(sample(2.0, T0 + 1.0, host="b"), 3, out)
+    assert [w.key for w in p.checkpoint()] == [b"m|cpu{host=b}"]
+
+
+def history_and_continuation() -> tuple[list[Any], list[Any]]:
+    """Interleaved metric samples and log events: a long history, then a short continuation."""
+    history: list[Any] = [sample(v, T0 + 10.0 * i) for i, v in enumerate(gaussian(200, seed=21))]
+    history += window_events(0, [(40, 1)] * 30)
+    cont: list[Any] = [
+        sample(v, T0 + 3000.0 + 10.0 * i) for i, v in enumerate(gaussian(10, seed=22))
+    ]
+    cont += [sample(250.0, T0 + 3100.0 + 10.0 * i) for i in range(4)]
+    cont += [sample(v, T0 + 3200.0 + 10.0 * i) for i, v in enumerate(gaussian(10, seed=23))]
+    cont += window_events(30, [(40, 1), (40, 25), (40, 1), (40, 1), (1, 0)])
+    return history, cont
+
+
+def feed(p: Pipeline, items: list[Any], partition: int = 0) -> list[Alert]:
+    out: list[Alert] = []
+    for item in items:
+        if isinstance(item, MetricSample):
+            p.metric(item, partition, out)
+        else:
+            p.log(item, partition, WALL, out)
+    return out
+
+
+def test_a_restored_pipeline_continues_with_the_same_baseline() -> None:
+    cfg = make_config()
+    history, cont = history_and_continuation()
+    original = Pipeline(cfg)
+    feed(original, history)
+    store = {w.key: w.value for w in original.checkpoint()}
+    restored = Pipeline(cfg, loader=store.get)
+
+    expected = feed(original, cont)
+    got = feed(restored, cont)
+    assert dicts(got) == dicts(expected)
+    assert {(a.series, a.status) for a in got} == {
+        ("cpu", AlertStatus.FIRING),
+        ("cpu", AlertStatus.RESOLVED),
+        (ERROR_RATIO, AlertStatus.FIRING),
+        (ERROR_RATIO, AlertStatus.RESOLVED),
+    }
+    # Same state afterwards, so the same verdicts from here on.
+    assert by_key(restored.checkpoint()) == by_key(original.checkpoint())
+    # Without the checkpoint the detectors would be warming up and see nothing.
+    assert feed(Pipeline(cfg), cont) == []
+
+
+def test_unreadable_saved_state_starts_afresh() -> None:
+    cfg = make_config()
+    p = Pipeline(cfg)
+    run_metrics(p, gaussian(100, seed=1), T0)
+    (write,) = p.checkpoint()
+    doc = orjson.loads(write.value)
+    doc["s"]["watches"][0]["state"]["seen"] = "many"  # a malformed detector state
+    for value in (b"\x00not json", b"[]", orjson.dumps({"v": 999, "s": {}}), orjson.dumps(doc)):
+        fresh = Pipeline(cfg, loader=lambda key, v=value: v)  # type: ignore[misc]
+        assert run_metrics(fresh, [500.0] * 5, T0 + 5000.0) == []  # warming up again
+        assert fresh.series_counts()["metric"] == 1
+
+
+def test_release_returns_unsaved_states_of_the_partitions_and_forgets_them() -> None:
+    cfg = make_config()
+    p = Pipeline(cfg)
+    twin = Pipeline(cfg)
+    for pl in (p, twin):
+        out: list[Alert] = []
+        for part, host in ((0, "a"), (1, "b"), (0, "c")):
+            pl.metric(sample(1.0, T0, host=host), part, out)
+        pl.checkpoint()
+        pl.metric(sample(2.0, T0 + 10.0, host="a"), 0, out)  # dirty, partition 0
+        pl.metric(sample(2.0, T0 + 10.0, host="b"), 1, out)  # dirty, partition 1
+    released = p.release([0, 7])
+    assert [w.key for w in released] == [b"m|cpu{host=a}"]  # host=c is saved already
+    assert released[0] == by_key(twin.checkpoint())[b"m|cpu{host=a}"]
+    assert p.series_counts()["metric"] == 1
+    assert [w.key for w in p.checkpoint()] == [b"m|cpu{host=b}"]
+    assert p.release([0]) == []
+
+
+def test_a_released_series_is_reloaded_from_the_loader() -> None:
+    cfg = make_config()
+    store: dict[bytes, bytes] = {}
+    p = Pipeline(cfg, loader=store.get)
+    run_metrics(p, gaussian(100, seed=1), T0, partition=2)
+    store.update((w.key, w.value) for w in p.release([2]))
+    assert p.series_counts()["metric"] == 0
+    alerts = run_metrics(p, [300.0] * 3, T0 + 5000.0, partition=2)
+    assert [a.status for a in alerts] == [AlertStatus.FIRING]  # the baseline came back
+
+
+def test_eviction_keeps_dirty_state_until_checkpoint() -> None:
+    cfg = make_config(worker={"max_series": 1})
+    p = Pipeline(cfg)
+    twin = Pipeline(make_config())
+    for pl in (p, twin):
+        run_metrics(pl, gaussian(50, seed=1), T0, partition=4, host="a")
+        run_metrics(pl, [1.0], T0, partition=5, host="b")  # evicts host=a from p
+    assert p.series_counts()["metric"] == 1
+    assert by_key(p.checkpoint()) == by_key(twin.checkpoint())  # the evicted state is written
+    assert p.checkpoint() == []
+
+
+def test_an_evicted_state_reloaded_for_a_late_event_is_still_written() -> None:
+    p = Pipeline(make_config(worker={"max_series": 1}))
+    twin = Pipeline(make_config())
+    for pl in (p, twin):
+        run_metrics(pl, [1.0, 2.0], T0 + 1000.0, host="a")
+        run_metrics(pl, [1.0], T0, host="b")
+    out: list[Alert] = []
+    assert not p.metric(sample(5.0, T0, host="a"), 0, out)  # late: reloads a, evicts b
+    assert by_key(p.checkpoint()) == by_key(twin.checkpoint())
+
+
+def test_eviction_then_reload_gives_the_same_results() -> None:
+    rng = random.Random(31)
+    hosts = ["a", "b", "c", "d"]
+    stream = []
+    for i in range(600):
+        host = rng.choice(hosts)
+        value = rng.gauss(100.0, 5.0) if not (300 <= i < 330 and host == "c") else 400.0
+        stream.append(sample(value, T0 + i, host=host))
+    big = Pipeline(make_config())
+    small_pending = Pipeline(make_config(worker={"max_series": 2}))
+    store: dict[bytes, bytes] = {}
+    small_store = Pipeline(make_config(worker={"max_series": 2}), loader=store.get)
+
+    results: dict[str, list[Alert]] = {"big": [], "pending": [], "store": []}
+    for i, s in enumerate(stream):
+        big.metric(s, 0, results["big"])
+        small_pending.metric(s, 0, results["pending"])
+        small_store.metric(s, 0, results["store"])
+        if i % 7 == 0:
+            store.update((w.key, w.value) for w in small_store.checkpoint())
+        assert sum(small_store.series_counts().values()) <= 2
+    assert any(a.labels["host"] == "c" for a in results["big"])
+    assert dicts(results["pending"]) == dicts(results["big"])
+    assert dicts(results["store"]) == dicts(results["big"])
+    final = by_key(big.checkpoint())
+    assert by_key(small_pending.checkpoint()) == final
+    store.update((w.key, w.value) for w in small_store.checkpoint())
+    assert store == {k: w.value for k, w in final.items()}
+
+
+def test_evicted_service_windows_survive() -> None:
+    cfg = make_config(worker={"max_series": 1})
+    p = Pipeline(cfg)
+    run_logs(p, window_events(0, [(100, 1)] * 10))
+    run_logs(p, window_events(10, [(100, 40)]))
+    run_metrics(p, [1.0], T0)  # evicts the service, its window still open
+    alerts = run_logs(p, [event(T0 + 660.0)])
+    assert [(a.series, a.status) for a in alerts] == [(ERROR_RATIO, AlertStatus.FIRING)]
