@@ -1,0 +1,51 @@
+# Developers and CI share these targets. `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the tests use as real peers: a Redis to start when none runs, Prometheus
+# (server + promtool), Alertmanager, and docker-compose v1 to validate docker-compose.yml.
+APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose
+
+.PHONY: setup system-packages demo test lint typecheck unit bench clean
+
+setup: $(STAMP) system-packages
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Kestrel needs Python 3.11, found " + sys.version' 
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system-packages:
+	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || [ -x /usr/bin/$$b ] || missing="$$missing $$b"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages for:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	fi
+
+demo: $(STAMP)
+	$(BIN)/kestrel demo --duration $${DURATION:-60}
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest -q
+
+test: setup lint typecheck
+	$(BIN)/pytest -q --durations=15
+
+bench: setup
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache

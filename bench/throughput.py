@@ -1,0 +1,250 @@
+"""Worker throughput and publish-to-alert latency, measured in one run on the embedded broker.
+
+    python bench/throughput.py [--events 200000] [--batch 100] [--probes 200]
+
+1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
+   starts and the time from its first consumed event to its last is measured (from /metrics).
+2. Batched messages: the same N samples in JSON-array messages of ``--batch`` events.
+3. Latency: with a worker caught up, probe series are warmed up and then sent one anomalous
+   point each; the time from that publish to the alert record on the alerts topic is measured.
+
+Prints figures and ratios; asserts nothing (the machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from engine.broker import EmbeddedBroker, free_port, wait_for_port  # noqa: E402
+
+T0 = 1_700_000_000.0
+
+
+def _config(broker: EmbeddedBroker, run: str, port: int) -> str:
+    return f"""
+[kafka]
+broker = "{broker.url}"
+app_id = "bench-{run}"
+partitions = 4
+session_timeout_seconds = 6
+[topics]
+logs = "logs-{run}"
+metrics = "metrics-{run}"
+alerts = "alerts-{run}"
+dlq = "dlq-{run}"
+[redis]
+enabled = false
+[worker]
+web_port = {port}
+[[overrides]]
+match = "probe*"
+detectors.zscore.fire_after = 1
+detectors.zscore.warmup = 20
+"""
+
+
+def _samples(n: int, rng: random.Random) -> list[tuple[bytes, bytes]]:
+    out = []
+    for i in range(n):
+        series = i % 1000
+        doc = {
+            "name": f"load_{series}",
+            "value": rng.gauss(100, 5),
+            "timestamp": T0 + i // 1000,
+            "labels": {"host": "h"},
+        }
+        out.append((f"load_{series}".encode(), orjson.dumps(doc)))
+    return out
+
+
+async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await p.start()
+    try:
+        for key, value in messages:
+            await p.send(topic, value, key=key)
+        await p.flush()
+    finally:
+        await p.stop()
+
+
+def _consumed(port: int, topic: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "kestrel_events_consumed":
+            for s in family.samples:
+                if s.name.endswith("_total") and s.labels.get("topic") == topic:
+                    return s.value
+    return 0.0
+
+
+class _Worker:
+    def __init__(self, cfg: Path, port: int, log: Path) -> None:
+        self.port = port
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "engine.cli",
+                "worker",
+                "--config",
+                str(cfg),
+                "--log-level",
+                "warning",
+            ],
+            cwd=REPO,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        if not wait_for_port("127.0.0.1", port, 60):
+            raise RuntimeError(f"worker did not start, see {log}")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def _throughput(
+    broker: EmbeddedBroker,
+    tmp: Path,
+    label: str,
+    messages: list[tuple[bytes, bytes]],
+    n_events: int,
+) -> float:
+    run = f"{label}{os.getpid()}"
+    topic = f"metrics-{run}"
+    asyncio.run(_publish(broker.bootstrap, topic, messages))
+    port = free_port()
+    cfg = tmp / f"{label}.toml"
+    cfg.write_text(_config(broker, run, port))
+    worker = _Worker(cfg, port, tmp / f"{label}.log")
+    try:
+        first_t = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            n = _consumed(port, topic)
+            now = time.monotonic()
+            if first_t is None and n > 0:
+                first_t, first_n = now, n
+            if n >= n_events:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{label}: only {n} of {n_events} events consumed")
+        assert first_t is not None
+        return (n_events - first_n) / max(now - first_t, 1e-9)
+    finally:
+        worker.stop()
+
+
+async def _latency(broker: EmbeddedBroker, tmp: Path, probes: int) -> list[float]:
+    run = f"lat{os.getpid()}"
+    port = free_port()
+    cfg = tmp / "latency.toml"
+    cfg.write_text(_config(broker, run, port))
+    worker = _Worker(cfg, port, tmp / "latency.log")
+    producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
+    consumer = AIOKafkaConsumer(
+        f"alerts-{run}",
+        bootstrap_servers=broker.bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+    )
+    await producer.start()
+    try:
+        warm = []
+        for k in range(probes):
+            for i in range(25):
+                doc = {
+                    "name": f"probe_{k}",
+                    "value": 9.0 + 2 * (i % 2),
+                    "timestamp": T0 + i,
+                }  # no false alarm
+                warm.append((f"probe_{k}".encode(), orjson.dumps(doc)))
+        for key, value in warm:
+            await producer.send(f"metrics-{run}", value, key=key)
+        await producer.flush()
+        await asyncio.to_thread(_wait_consumed, port, f"metrics-{run}", len(warm))
+        await consumer.start()
+        await consumer.getmany(timeout_ms=500)
+        latencies = []
+        for k in range(probes):
+            doc = {"name": f"probe_{k}", "value": 1000.0, "timestamp": T0 + 30}
+            sent = time.perf_counter()
+            await producer.send_and_wait(
+                f"metrics-{run}", orjson.dumps(doc), key=f"probe_{k}".encode()
+            )
+            got = False
+            while not got:
+                batch = await consumer.getmany(timeout_ms=5000)
+                if not batch:
+                    raise RuntimeError(f"no alert for probe_{k}")
+                for msgs in batch.values():
+                    got = got or any(orjson.loads(m.value)["series"] == f"probe_{k}" for m in msgs)
+            latencies.append(time.perf_counter() - sent)
+        return latencies
+    finally:
+        await producer.stop()
+        await consumer.stop()
+        worker.stop()
+
+
+def _wait_consumed(port: int, topic: str, n: int) -> None:
+    deadline = time.monotonic() + 120
+    while _consumed(port, topic) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("warm-up events not consumed")
+        time.sleep(0.1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument("--probes", type=int, default=200)
+    args = ap.parse_args()
+    rng = random.Random(1)
+    samples = _samples(args.events, rng)
+    batched = []
+    for i in range(0, len(samples), args.batch):
+        chunk = samples[i : i + args.batch]
+        batched.append((chunk[0][0], b"[" + b",".join(v for _, v in chunk) + b"]"))
+    with (
+        tempfile.TemporaryDirectory(prefix="kestrel-bench-") as d,
+        EmbeddedBroker().running() as broker,
+    ):
+        tmp = Path(d)
+        single = _throughput(broker, tmp, "single", samples, args.events)
+        print(f"single-event messages: {single:,.0f} events/s ({args.events:,} events)", flush=True)
+        multi = _throughput(broker, tmp, "batched", batched, args.events)
+        print(f"batched messages ({args.batch} events each): {multi:,.0f} events/s", flush=True)
+        print(f"batched / single: {multi / single:.1f}x", flush=True)
+        lat = sorted(asyncio.run(_latency(broker, tmp, args.probes)))
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
+        print(
+            f"publish -> alert on the alerts topic: p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+            f"({len(lat)} probes)"
+        )
+
+
+if __name__ == "__main__":
+    main()
