@@ -55,7 +55,8 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:
         pytest.fail(
             f"no Redis at {REDIS_URL} and no redis-server binary to start one: "
-            "install it (apt-get install redis-server, or `make setup`) or set KESTREL_TEST_REDIS_URL"
+            "install it (apt-get install redis-server, or `make setup`) "
+            "or set KESTREL_TEST_REDIS_URL"
         )
     port = free_port()
     proc = subprocess.Popen(
@@ -135,7 +136,9 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-6000:]
 
 
-def write_config(path: Path, broker: EmbeddedBroker, unique: str, redis_url: str, extra: str = "") -> int:
+def write_config(
+    path: Path, broker: EmbeddedBroker, unique: str, redis_url: str, extra: str = ""
+) -> int:
     """Write a worker config with unique topics and group; returns its web port."""
     port = free_port()
     path.write_text(
@@ -171,7 +174,11 @@ async def collect(bootstrap: str, topic: str, until: Any, timeout: float) -> lis
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None, fetch_max_wait_ms=50
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=50,
     )
     await consumer.start()
     records: list[Any] = []

@@ -177,7 +177,7 @@ def test_worker_config_needs_the_webhook_secret() -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode == 2
+    assert result.returncode == 1
     assert "OPS_WEBHOOK_URL is not set" in result.stderr
 
 
