@@ -122,6 +122,12 @@ class NewPatternParams(DetectorParams):
     resolve_after: int = Field(
         50, ge=1, description="Consecutive normal messages to resolve a firing alert."
     )
+    warmup_seconds: float = Field(
+        3600.0,
+        ge=0.0,
+        description="Templates first seen within this many seconds of the service's first message "
+        "are learned without alerting (every template is new at first).",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +184,7 @@ class NewPatternDetector:
 
     Examples
     --------
-    >>> det = NewPatternDetector(NewPatternParams())
+    >>> det = NewPatternDetector(NewPatternParams(warmup_seconds=600))
     >>> for i in range(200):
     ...     v = det.observe(f"GET /orders/{i} took {i % 50}ms user={i * 7}", "INFO", 10.0 * i)
     >>> v.new, v.template
@@ -199,6 +205,7 @@ class NewPatternDetector:
         self._templates: OrderedDict[str, _Template] = OrderedDict()  # LRU order: oldest first
         self._groups: dict[tuple[int, str], list[str]] = {}
         self._next_id = 1
+        self._first_ts: float | None = None  # event time of the first message seen
         self._hysteresis = Hysteresis(1, params.resolve_after)
 
     @property
@@ -237,7 +244,8 @@ class NewPatternDetector:
             self._templates[tid] = template
             self._groups.setdefault((len(tokens), tokens[0] if tokens else ""), []).append(tid)
             self._evict()
-            anomalous = level_number(level) >= self._min_level
+            learning = ts - (self._first_ts if self._first_ts is not None else ts)
+            anomalous = level_number(level) >= self._min_level and learning >= params.warmup_seconds
             score = NEW_TEMPLATE_SCORE if anomalous else 0.0
         else:
             template = self._templates[tid]
@@ -261,6 +269,8 @@ class NewPatternDetector:
             score = ratio
         template.fast += 1.0
         template.slow += 1.0
+        if self._first_ts is None:
+            self._first_ts = ts
         transition = self._hysteresis.step(anomalous)
         return PatternVerdict(
             score,
@@ -286,6 +296,7 @@ class NewPatternDetector:
         """The whole mutable state as a JSON-serialisable dict (templates in LRU order)."""
         return {
             "next_id": self._next_id,
+            "first_ts": self._first_ts,
             "templates": [
                 [tid, t.tokens, t.fast, t.slow, t.first_ts, t.last_ts]
                 for tid, t in self._templates.items()
@@ -306,6 +317,9 @@ class NewPatternDetector:
         """
         detector = cls(params)
         detector._next_id = get_int(state, "next_id", minimum=1)
+        first_ts = state.get("first_ts")
+        if first_ts is not None:
+            detector._first_ts = get_float(state, "first_ts")
         for entry in get_list(state, "templates"):
             if not (isinstance(entry, list) and len(entry) == 6):
                 raise ValueError("detector state: 'templates' entries must be 6-element lists")

@@ -21,10 +21,11 @@ from typing import Any
 from detectors.adaptive import AdaptiveDetector
 from detectors.base import Detector, DetectorParams
 from detectors.error_spike import ErrorSpikeDetector
+from detectors.new_pattern import NewPatternDetector
 from detectors.seasonal import SeasonalDetector
 from detectors.zscore import ZScoreDetector
 
-__all__ = ["DETECTORS", "build", "detector_class", "params_for", "restore"]
+__all__ = ["DETECTORS", "LOG_DETECTORS", "build", "detector_class", "params_for", "restore"]
 
 #: Every detector by its config name. The conformance suite runs over each entry.
 DETECTORS: Mapping[str, type[Detector[Any]]] = {
@@ -34,6 +35,12 @@ DETECTORS: Mapping[str, type[Detector[Any]]] = {
     "adaptive": AdaptiveDetector,
 }
 
+
+#: Detectors of log messages rather than numbers; their parameters live in
+#: ``[detectors.<kind>]`` like the others.
+LOG_DETECTORS: Mapping[str, type[NewPatternDetector]] = {
+    "new_pattern": NewPatternDetector,
+}
 
 def detector_class(kind: str) -> type[Detector[Any]]:
     """The detector class registered as ``kind``.
@@ -61,7 +68,9 @@ def params_for(kind: str, mapping: Mapping[str, Any]) -> DetectorParams:
     ValueError
         If ``kind`` is not registered.
     """
-    return detector_class(kind).params_type.model_validate(dict(mapping))
+    log_detector = LOG_DETECTORS.get(kind)
+    cls = log_detector if log_detector is not None else detector_class(kind)
+    return cls.params_type.model_validate(dict(mapping))
 
 
 def _checked(kind: str, params: DetectorParams) -> type[Detector[Any]]:

@@ -39,7 +39,7 @@ from pydantic_core import ErrorDetails
 
 from alert_channels.alert import Severity
 from detectors.base import DetectorParams
-from detectors.registry import DETECTORS, params_for
+from detectors.registry import DETECTORS, LOG_DETECTORS, params_for
 
 __all__ = [
     "AlertSettings",
@@ -178,6 +178,11 @@ class SeriesSettings(_Section):
     latency_detectors: tuple[str, ...] = ("zscore",)
     event_count_detectors: tuple[str, ...] = ("zscore",)
     error_detectors: tuple[str, ...] = ("error_spike",)
+    pattern_detectors: tuple[str, ...] = Field(
+        ("new_pattern",),
+        description="Detectors of each service's log messages (new templates, rate jumps); "
+        "empty to turn off.",
+    )
 
 
 class Override(_Section):
@@ -256,8 +261,9 @@ class Config(_Section):
     def plan(self, role: str, name: str, sid: str) -> tuple[tuple[DetectorChoice, ...], Severity]:
         """Detectors and severity for a series.
 
-        ``role`` is one of ``metric``, ``latency``, ``event_count``, ``error``; ``name`` is the
-        series name and ``sid`` its full id. Later matching overrides win over earlier ones.
+        ``role`` is one of ``metric``, ``latency``, ``event_count``, ``error``, ``pattern``;
+        ``name`` is the series name and ``sid`` its full id. Later matching overrides win over
+        earlier ones.
         """
         return _plan(self, role, name, sid)
 
@@ -436,11 +442,14 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
     Values of the wrong type are skipped here: the model reports them.
     """
     problems: list[str] = []
-    known = ", ".join(sorted(DETECTORS))
+    tables = {**DETECTORS, **LOG_DETECTORS}
 
-    def unknown(path: tuple[str | int, ...], kind: Any) -> bool:
-        if isinstance(kind, str) and kind not in DETECTORS:
-            problems.append(f"{_dotted(path)}: unknown detector {kind!r} (known: {known})")
+    def unknown(
+        path: tuple[str | int, ...], kind: Any, known: Mapping[str, Any] = DETECTORS
+    ) -> bool:
+        if isinstance(kind, str) and kind not in known:
+            names = ", ".join(sorted(known))
+            problems.append(f"{_dotted(path)}: unknown detector {kind!r} (known: {names})")
             return True
         return False
 
@@ -450,7 +459,7 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
     base = table_of(data.get("detectors")) or {}
     for kind, table in base.items():
         path: tuple[str | int, ...] = ("detectors", kind)
-        if unknown(path, kind) or table_of(table) is None:
+        if unknown(path, kind, tables) or table_of(table) is None:
             continue
         try:
             params_for(kind, table)
@@ -461,13 +470,16 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
         kinds = series.get(f"{role}_detectors")
         for i, kind in enumerate(kinds if isinstance(kinds, list) else ()):
             unknown(("series", f"{role}_detectors", i), kind)
+    kinds = series.get("pattern_detectors")
+    for i, kind in enumerate(kinds if isinstance(kinds, list) else ()):
+        unknown(("series", "pattern_detectors", i), kind, LOG_DETECTORS)
     overrides = data.get("overrides")
     for n, override in enumerate(overrides if isinstance(overrides, list) else ()):
         ov = table_of(override) or {}
         for kind, table in (table_of(ov.get("detectors")) or {}).items():
             path = ("overrides", n, "detectors", kind)
             patch = table_of(table)
-            if unknown(path, kind) or patch is None:
+            if unknown(path, kind, tables) or patch is None:
                 continue
             try:
                 params_for(kind, {**(table_of(base.get(kind)) or {}), **patch})

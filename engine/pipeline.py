@@ -19,27 +19,30 @@ out for writing to that changelog partition.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from alert_channels.alert import Alert, series_id
-from detectors.base import Detector, DetectorParams
-from detectors.registry import build, restore
+from detectors.base import Detector, DetectorParams, Verdict
+from detectors.new_pattern import NewPatternParams
+from detectors.registry import LOG_DETECTORS, build, restore
 from engine.alerts import AlertTracker
 from engine.config import Config, DetectorChoice
 from engine.events import LogEvent, MetricSample
 from engine.windows import WindowCounter
 
-__all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "Pipeline", "StateWrite"]
+__all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "PATTERNS", "Pipeline", "StateWrite"]
 
 #: Names of the series Kestrel derives from logs.
 ERROR_RATIO = "log.error_ratio"
 EVENT_COUNT = "log.events"
 LATENCY = "log.latency_ms"
+PATTERNS = "log.patterns"
 
 STATE_VERSION = 1
 Loader = Callable[[bytes], bytes | None]
@@ -155,10 +158,61 @@ class _ErrorSeries(_Series):
                 out.append(alert)
 
 
-class _Service:
-    """A service's log windows and the two window-level series."""
+class _PatternWatch:
+    """A log-message detector (``new_pattern``) on one service, with its alert tracker.
 
-    __slots__ = ("count", "errors", "idle_since", "windows")
+    Its alerts carry the template in the ``template`` annotation and in the summary.
+    """
+
+    __slots__ = ("detector", "kind", "phash", "tracker")
+
+    def __init__(
+        self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
+    ) -> None:
+        self.kind = choice.kind
+        self.phash = _params_hash(choice.params)
+        self.tracker = tracker
+        cls = LOG_DETECTORS[choice.kind]
+        params = choice.params
+        assert isinstance(params, NewPatternParams)
+        self.detector = cls(params)
+        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
+            try:
+                self.detector = cls.from_state(params, saved["state"])
+                tracker.load_state(saved["alert"])
+            except (ValueError, KeyError, TypeError):  # malformed: start afresh
+                self.detector = cls(params)
+
+    def observe(self, event: LogEvent, out: list[Alert]) -> None:
+        v = self.detector.observe(event.message, event.level, event.ts)
+        if v.transition is None and not v.firing:
+            return
+        verdict = Verdict(v.score, math.nan, v.anomalous, v.firing, v.transition)
+        # The observed value: the template's rate ratio for a jump, one message for a new one.
+        alert = self.tracker.observe(verdict, 1.0 if v.new else v.rate_ratio, event.ts)
+        if alert is not None:
+            what = "new log pattern" if v.new else "log pattern rate jump"
+            out.append(
+                replace(
+                    alert,
+                    summary=f"{alert.series_id}: {what} at {event.level}: {v.template[:200]}",
+                    annotations={"template": v.template, "template_id": v.template_id},
+                )
+            )
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "phash": self.phash,
+            "state": self.detector.to_state(),
+            "alert": self.tracker.to_state(),
+        }
+
+
+class _Service:
+    """A service's log windows, the two window-level series and its log-pattern detectors."""
+
+    __slots__ = ("count", "errors", "idle_since", "patterns", "windows")
 
     def __init__(self, cfg: Config, service: str, saved: Mapping[str, Any] | None) -> None:
         labels = {"service": service}
@@ -172,6 +226,17 @@ class _Service:
         self.count = _Series(
             cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None
         )
+        choices, severity = cfg.plan("pattern", PATTERNS, series_id(PATTERNS, labels))
+        saved_patterns = {p["kind"]: p for p in saved.get("patterns", ())} if saved else {}
+        repeat = cfg.alerts.repeat_interval_seconds
+        self.patterns = [
+            _PatternWatch(
+                c,
+                AlertTracker(PATTERNS, labels, c.kind, severity, repeat),
+                saved_patterns.get(c.kind),
+            )
+            for c in choices
+        ]
         self.idle_since = 0.0  # wall-clock seconds, not saved
 
     def close(self, closed: Iterable[Any], out: list[Alert]) -> None:
@@ -184,6 +249,7 @@ class _Service:
             "windows": self.windows.to_state(),
             "errors": self.errors.to_state(),
             "count": self.count.to_state(),
+            "patterns": [p.to_state() for p in self.patterns],
         }
 
 
@@ -330,6 +396,8 @@ class Pipeline:
             return False
         if windows.watermark >= windows.next_close_at:
             svc.close(windows.advance(), out)
+        for watch in svc.patterns:
+            watch.observe(event, out)
         if event.duration_ms is not None:
             op = event.operation or "default"
             labels = {"service": service, "operation": op}

@@ -42,7 +42,7 @@ def _normal_logs(rng: random.Random, n: int, t0: float = 0.0) -> list[tuple[str,
 
 def test_parameters_in_messages_do_not_create_templates() -> None:
     rng = random.Random(1)
-    det = NewPatternDetector(NewPatternParams())
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=0))
     verdicts = [det.observe(m, lvl, ts) for m, lvl, ts in _normal_logs(rng, 3000)]
     assert len(det.templates) == 6, det.templates
     assert sum(v.new for v in verdicts) == 6
@@ -54,7 +54,7 @@ def test_parameters_in_messages_do_not_create_templates() -> None:
 
 def test_new_error_template_fires_and_info_does_not() -> None:
     rng = random.Random(2)
-    det = NewPatternDetector(NewPatternParams())
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=0))
     for m, lvl, ts in _normal_logs(rng, 2000):
         det.observe(m, lvl, ts)
     info = det.observe("feature flag beta-search enabled for tenant acme", "INFO", 5000.0)
@@ -70,7 +70,7 @@ def test_new_error_template_fires_and_info_does_not() -> None:
 
 
 def test_rate_jump_of_known_template_fires() -> None:
-    det = NewPatternDetector(NewPatternParams())
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=0))
     ts = 0.0
     for i in range(600):  # one warning a minute for 10 hours
         det.observe(f"slow response from payments in {i % 97}ms", "WARNING", ts)
@@ -110,7 +110,7 @@ def test_state_round_trip_is_exact() -> None:
 def test_malformed_state_is_rejected() -> None:
     with pytest.raises(ValueError, match="templates"):
         NewPatternDetector.from_state(
-            NewPatternParams(),
+            NewPatternParams(warmup_seconds=0),
             {"next_id": 1, "templates": [["t1"]], "hysteresis": {"firing": False, "run": 0}},
         )
 
@@ -122,3 +122,13 @@ def test_masking_keeps_keys() -> None:
 def test_bad_parameter_is_named() -> None:
     with pytest.raises(ValidationError, match="similarity"):
         NewPatternParams(similarity=0.0)
+
+
+def test_new_templates_during_warm_up_are_learned_without_alerting() -> None:
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=100))
+    first = det.observe("disk quota exceeded for volume 7", "ERROR", 1000.0)
+    assert first.new and not first.anomalous  # the service's first minute: learning
+    late = det.observe("replica lag above limit on shard 3", "ERROR", 1100.0)
+    assert late.new and late.anomalous and late.transition is Transition.FIRED
+    restored = NewPatternDetector.from_state(det.params, det.to_state())
+    assert restored.to_state() == det.to_state()  # the warm-up start survives a round trip

@@ -21,8 +21,9 @@ WALL = T0 + 7200.0  # the wall clock, for log(); two hours after T0
 def make_config(
     overrides: list[dict[str, Any]] | None = None, **sections: dict[str, Any]
 ) -> Config:
-    """60 s windows, no lateness, 10 s idle advance, no repeats; the rest as given."""
+    """60 s windows, no lateness, 10 s idle advance, no repeats, no log patterns; else as given."""
     data: dict[str, Any] = {
+        "series": {"pattern_detectors": []},
         "windows": {"size_seconds": 60, "allowed_lateness_seconds": 0, "idle_advance_seconds": 10},
         "alerts": {"repeat_interval_seconds": 1e9},
         "overrides": overrides or [],
@@ -46,12 +47,13 @@ def event(
     service: str = "api",
     op: str | None = None,
     ms: float | None = None,
+    message: str = "m",
 ) -> LogEvent:
     return LogEvent(
         ts=ts,
         level="ERROR" if error else "INFO",
         service=service,
-        message="m",
+        message=message,
         type=None,
         operation=op,
         duration_ms=ms,
@@ -473,3 +475,26 @@ def test_evicted_service_windows_survive() -> None:
     run_metrics(p, [1.0], T0)  # evicts the service, its window still open
     alerts = run_logs(p, [event(T0 + 660.0)])
     assert [(a.series, a.status) for a in alerts] == [(ERROR_RATIO, AlertStatus.FIRING)]
+
+
+def test_a_new_error_log_pattern_alerts_once_with_its_template() -> None:
+    config = make_config(
+        series={"pattern_detectors": ["new_pattern"]},
+        detectors={"new_pattern": {"warmup_seconds": 300}},
+    )
+    pipeline = Pipeline(config)
+    out: list[Alert] = []
+    for i in range(300):  # parameters in messages must not make new templates
+        msg = f"GET /orders/{i} took {i % 40}ms user={i * 7}"
+        pipeline.log(event(T0 + i, message=msg), 0, WALL, out)
+    assert out == []
+    for i in range(3):
+        msg = f"payment gateway timeout after {30 + i}s for order {i}"
+        pipeline.log(event(T0 + 400 + i, error=True, message=msg), 0, WALL, out)
+    fired = [a for a in out if a.status.value == "firing"]
+    assert len(fired) == 1, out
+    alert = fired[0]
+    assert alert.series == "log.patterns" and alert.labels == {"service": "api"}
+    assert alert.detector == "new_pattern"
+    assert alert.annotations["template"] == "payment gateway timeout after <*> for order <*>"
+    assert "new log pattern" in alert.summary
