@@ -351,10 +351,14 @@ def parse_config(
     problems: list[str] = []
     expanded = _expand_env(data, (), environ, problems)
     cfg: Config | None = None
+    # A key whose variable is missing is reported once, not again for its (empty) value.
+    unset = {p.split(": ", 1)[0] for p in problems}
     try:
         cfg = Config.model_validate(expanded)
     except ValidationError as exc:
-        problems.extend(_format_errors(exc.errors(include_url=False), ()))
+        for problem in _format_errors(exc.errors(include_url=False), ()):
+            if problem.split(": ", 1)[0] not in unset:
+                problems.append(problem)
     # On the raw document, so that these are reported along with every other problem.
     problems.extend(_check_detectors(expanded))
     if problems or cfg is None:

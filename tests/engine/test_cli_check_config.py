@@ -132,7 +132,7 @@ def test_the_example_covers_every_section_and_key() -> None:
         "pagerduty",
         "alertmanager",
     }
-    assert set(doc["detectors"]) == {"zscore", "error_spike"}
+    assert set(doc["detectors"]) == {"zscore", "error_spike", "new_pattern"}
     for kind, table in doc["detectors"].items():
         # Every parameter is written out, with its default value.
         defaults = cfg.detector_params(kind).model_validate({}).model_dump(mode="json")
