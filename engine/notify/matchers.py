@@ -1,4 +1,4 @@
-"""Label matchers in Alertmanager's syntax: ``name="value"``, ``name!=v``, ``name=~"re"``, ``name!~re``.
+"""Label matchers in Alertmanager's syntax: ``name="value"``, ``name!=v``, ``name=~"re|x"``.
 
 A matcher tests one label of an alert. A label the alert does not have counts as the empty string,
 so ``env=""`` matches alerts without an ``env`` label and ``env!=""`` those that have one. Regular

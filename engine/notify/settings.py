@@ -231,9 +231,7 @@ class RoutingSettings(_Section):
         Link back to Kestrel shown in notifications.
     """
 
-    channels: Annotated[tuple[ChannelName, ...] | None, AfterValidator(_check_channel_names)] = (
-        None
-    )
+    channels: Annotated[tuple[ChannelName, ...] | None, AfterValidator(_check_channel_names)] = None
     group_by: Annotated[tuple[GroupLabel, ...], AfterValidator(_check_group_by)] = ("service",)
     group_wait_seconds: float = Field(10.0, ge=0)
     group_interval_seconds: float = Field(60.0, gt=0)

@@ -15,8 +15,8 @@ Times are epoch seconds (float, UTC) inside; the API shows them as RFC 3339.
 >>> store.add(parse_matchers(['service="api"']), starts_at=100.0, ends_at=200.0,
 ...           created_by="ops", comment="deploy", now=50.0)
 's1'
->>> store.is_silenced({"service": "api"}, now=60.0), store.is_silenced({"service": "api"}, now=150.0)
-([], ['s1'])
+>>> [store.is_silenced({"service": "api"}, now=t) for t in (60.0, 150.0)]
+[[], ['s1']]
 >>> store.get("s1").state(now=250.0)
 <SilenceState.EXPIRED: 'expired'>
 """
@@ -246,7 +246,7 @@ class Silences:
     ) -> str:
         """Create a silence, or replace the API silence ``silence_id``; returns its id.
 
-        A start in the past becomes ``now``.
+        A start in the past becomes ``now`` (unless an update keeps the silence's start).
 
         Raises
         ------
@@ -361,11 +361,14 @@ class Silences:
                 raise UnknownSilenceError(f"no silence with id {silence_id!r}")
         if problems:
             raise ValueError("; ".join(problems))
+        previous = None if silence_id is None else self._api[silence_id]
+        if previous is None or starts_at != previous.starts_at:
+            starts_at = max(starts_at, now)  # an update that keeps the start keeps it
         ident = self._new_id() if silence_id is None else silence_id
         self._api[ident] = Silence(
             id=ident,
             matchers=matchers,
-            starts_at=max(starts_at, now),
+            starts_at=starts_at,
             ends_at=ends_at,
             created_by=created_by,
             comment=comment,
@@ -398,6 +401,14 @@ class Silences:
 
     #: Alertmanager's ``DELETE /api/v2/silence/{id}`` expires the silence.
     delete = expire
+
+    def upsert(self, silence: Silence) -> None:
+        """Store an API silence made or changed elsewhere (replicated between workers).
+
+        A silence with the id of a configured one is ignored: the config file wins.
+        """
+        if silence.id not in self._config:
+            self._api[silence.id] = silence
 
     def gc(self, now: float, retention_seconds: float = DEFAULT_RETENTION_SECONDS) -> int:
         """Forget API silences that ended more than ``retention_seconds`` ago; how many."""
