@@ -14,24 +14,32 @@ with the series). A clean stop checkpoints everything.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from alert_channels.alert import Alert
+from alert_channels.base import alert_labels
+from engine.channels import ChannelRoute
 from engine.config import Config
-from engine.delivery import ChannelRoute, Deliverer
+from engine.dlq import DeadNotification
 from engine.ingest import process_batch
 from engine.metrics import KestrelMetrics
 from engine.mirror import RedisMirror
+from engine.notifier import Notifier
+from engine.notify import Silence, Silences, silence_from_settings
 from engine.pipeline import Pipeline, StateWrite
+from engine.topic_view import TopicView, read_last
 from engine.transport import Transport
+from engine.web import register_views
 
 __all__ = ["KestrelApp", "Worker", "build_worker"]
 
@@ -59,11 +67,13 @@ class Worker:
     metrics: KestrelMetrics
     registry: CollectorRegistry
     mirror: RedisMirror | None
-    deliverer: Deliverer
+    notifier: Notifier
+    silences: Silences
     clock: Callable[[], float]
     topics: dict[str, Any] = field(default_factory=dict)
     table: Any = None
     started_at: float = 0.0
+    silence_view: TopicView | None = None
 
 
 def _raw_topic(app: KestrelApp, names: str | tuple[str, ...], partitions: int) -> Any:
@@ -132,15 +142,42 @@ def build_worker(
     p = kafka.partitions
     topics = {
         "input": _raw_topic(app, (topics_cfg.logs, topics_cfg.metrics), p),
-        "alerts": _raw_topic(app, topics_cfg.alerts, p),
+        # One partition: one active notifier sees every alert (see engine.notifier).
+        "alerts": _raw_topic(app, topics_cfg.alerts, 1),
         "dlq": _raw_topic(app, topics_cfg.dlq, p),
+        "alerts_dlq": _raw_topic(app, topics_cfg.alerts_dlq, 1),
+        "silences": _raw_topic(app, topics_cfg.silences, 1),
+        "notify_state": _raw_topic(app, notify_state_topic(config), 1),
     }
-    deliverer = Deliverer(routes, metrics=metrics, clock=clock)
-    worker = Worker(
-        config, app, pipeline, metrics, registry, mirror, deliverer, clock, topics, table
+    silences = Silences(map(silence_from_settings, config.silences))
+
+    async def dead_letter(dead: DeadNotification) -> None:
+        await topics["alerts_dlq"].send(key=dead.key, value=dead.to_json())
+
+    async def save_state(state: bytes) -> None:
+        await topics["notify_state"].send(key=b"dispatcher", value=state)
+
+    notifier = Notifier(
+        config,
+        {r.channel.name: r for r in routes},
+        silences,
+        metrics=metrics,
+        clock=clock,
+        dead_letter=dead_letter,
+        save_state=save_state,
     )
-    _wire(worker)
+    worker = Worker(
+        config, app, pipeline, metrics, registry, mirror, notifier, silences, clock, topics, table
+    )
+    _wire_ingest(worker)
+    _wire_notify(worker)
+    register_views(worker)
     return worker
+
+
+def notify_state_topic(config: Config) -> str:
+    """The topic holding the notifier's state snapshots (``<app_id>-notify-state``)."""
+    return f"{config.kafka.app_id}-notify-state"
 
 
 def _all_detector_kinds(config: Config) -> list[str]:
@@ -165,19 +202,27 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
         worker.metrics.checkpoints.inc(len(writes))
 
 
-def _wire(worker: Worker) -> None:
+def _wire_ingest(worker: Worker) -> None:
+    """The ingest agent (detection), its timers and the state checkpoints."""
     app, cfg, metrics, pipeline = worker.app, worker.config, worker.metrics, worker.pipeline
     logs_topic, metrics_topic = cfg.topics.logs, cfg.topics.metrics
     alerts_topic, dlq_topic = worker.topics["alerts"], worker.topics["dlq"]
     max_bytes = cfg.worker.max_message_bytes
     clock = worker.clock
 
-    async def publish_alerts(alerts: list[Alert]) -> None:
+    async def publish_alerts(alerts: list[Alert]) -> list[Alert]:
+        now = clock()
+        recorded = []
         for alert in alerts:
+            if worker.silences.is_silenced(alert_labels(alert), now):
+                alert = replace(alert, silenced=True)
+                metrics.silenced_records.inc()
+            recorded.append(alert)
             metrics.alerts.labels(alert.detector, alert.severity.value, alert.status.value).inc()
             await alerts_topic.send(
                 key=alert.fingerprint.encode(), value=orjson.dumps(alert.to_dict())
             )
+        return recorded
 
     hot_types = frozenset(worker.mirror.hot_types) if worker.mirror is not None else frozenset()
 
@@ -205,23 +250,12 @@ def _wire(worker: Worker) -> None:
                 await dlq_topic.send(
                     key=dead.key, value=dead.rejected.original, headers=dead.headers()
                 )
-            if result.alerts:
-                await publish_alerts(result.alerts)
+            alerts = await publish_alerts(result.alerts) if result.alerts else []
             if worker.mirror is not None:
-                await worker.mirror.write(result.hot, result.alerts)
+                await worker.mirror.write(result.hot, alerts)
             if result.newest_timestamp:
                 metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
             metrics.batch_seconds.observe(time.perf_counter() - started)
-
-    @app.agent(alerts_topic, name="kestrel-deliver")
-    async def deliver(stream: Any) -> None:
-        async for raw in stream:
-            try:
-                alert = Alert.from_dict(orjson.loads(raw))
-            except (ValueError, KeyError, TypeError) as exc:
-                log.error("alerts topic: skipping an unreadable record: %s", exc)
-                continue
-            await worker.deliverer.deliver(alert)
 
     @app.task  # type: ignore[untyped-decorator]
     async def declare_dlq() -> None:
@@ -235,7 +269,7 @@ def _wire(worker: Worker) -> None:
     async def tick() -> None:
         alerts = pipeline.tick(clock())
         if alerts:
-            await publish_alerts(alerts)
+            alerts = await publish_alerts(alerts)
             if worker.mirror is not None:
                 await worker.mirror.write((), alerts)
         for kind, n in pipeline.series_counts().items():
@@ -254,34 +288,68 @@ def _wire(worker: Worker) -> None:
         _write_states(worker, pipeline.checkpoint())
         await app.producer.flush()
 
-    @app.page("/metrics")
-    async def metrics_view(web: Any, request: Any) -> Any:
-        # aiohttp refuses a charset in content_type=, so the full header goes in headers=.
-        return web.bytes(
-            generate_latest(worker.registry), headers={"Content-Type": CONTENT_TYPE_LATEST}
-        )
-
-    @app.page("/health")
-    async def health_view(web: Any, request: Any) -> Any:
-        assigned = sorted(
-            {
-                tp.partition
-                for tp in app.consumer.assignment()
-                if tp.topic in (logs_topic, metrics_topic)
-            }
-        )
-        ready = not app.rebalancing and worker.started_at > 0
-        body = {
-            "status": "ok" if ready else "starting",
-            "app_id": cfg.kafka.app_id,
-            "partitions": assigned,
-            "series": pipeline.series_counts(),
-            "redis": None if worker.mirror is None else ("ok" if worker.mirror.healthy else "down"),
-        }
-        return web.json(body, status=200 if ready else 503)
-
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         worker.started_at = worker.started_at or clock()
         parts = sorted({tp.partition for tp in assigned if tp.topic in (logs_topic, metrics_topic)})
         log.info("input partitions assigned: %s", parts)
+
+
+def _wire_notify(worker: Worker) -> None:
+    """The delivery agent on the alerts topic, the notifier's timer, and the silences view."""
+    app, cfg, notifier = worker.app, worker.config, worker.notifier
+    alerts_tp = (cfg.topics.alerts, 0)
+    state_topic = notify_state_topic(cfg)
+    bootstrap = cfg.kafka.bootstrap_servers
+
+    @app.agent(worker.topics["alerts"], name="kestrel-deliver")
+    async def deliver(stream: Any) -> None:
+        async for raw in stream:
+            try:
+                alert = Alert.from_dict(orjson.loads(raw))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("alerts topic: skipping an unreadable record: %s", exc)
+                continue
+            await notifier.ingest(alert)
+
+    @app.timer(0.5)  # type: ignore[untyped-decorator]
+    async def flush_notifications() -> None:
+        await notifier.flush()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned_alerts(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if not notifier.active and any((tp.topic, tp.partition) == alerts_tp for tp in assigned):
+            if worker.silence_view is not None:  # know the silences before sending anything
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.silence_view.ready.wait(), 10.0)
+            notifier.activate(await read_last(bootstrap, state_topic))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked_alerts(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if any((tp.topic, tp.partition) == alerts_tp for tp in revoked):
+            await notifier.deactivate()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def on_shutdown_notify(sender: Any, **kwargs: Any) -> None:
+        await notifier.deactivate()
+
+    def apply_silence(key: bytes, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            worker.silences.upsert(Silence.from_state(orjson.loads(value)))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("silences topic: skipping an unreadable record: %s", exc)
+
+    worker.silence_view = TopicView(bootstrap, cfg.topics.silences, apply_silence)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_silences() -> None:
+        assert worker.silence_view is not None
+        await worker.topics["silences"].maybe_declare()
+        worker.silence_view.start()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def declare_alert_topics() -> None:
+        await worker.topics["alerts_dlq"].maybe_declare()
+        await worker.topics["notify_state"].maybe_declare()

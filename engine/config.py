@@ -40,6 +40,7 @@ from pydantic_core import ErrorDetails
 from alert_channels.alert import Severity
 from detectors.base import DetectorParams
 from detectors.registry import DETECTORS, LOG_DETECTORS, params_for
+from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
 __all__ = [
     "AlertSettings",
@@ -100,14 +101,36 @@ class KafkaSettings(_Section):
         0.05, gt=0, le=10, description="Longest a fetch waits for data: bounds added latency."
     )
 
+    @property
+    def bootstrap_servers(self) -> str:
+        """The broker list for plain Kafka clients: ``kafka://a:9092;kafka://b:9092`` to
+        ``a:9092,b:9092``.
+
+        >>> KafkaSettings(broker="kafka://127.0.0.1:9092").bootstrap_servers
+        '127.0.0.1:9092'
+        """
+        hosts = (part.strip() for part in self.broker.replace(",", ";").split(";"))
+        return ",".join(h.split("://", 1)[-1] for h in hosts if h)
+
 
 class TopicSettings(_Section):
     """Topic names."""
 
     logs: str = Field("logs", min_length=1)
     metrics: str = Field("metrics", min_length=1)
-    alerts: str = Field("kestrel.alerts", min_length=1)
-    dlq: str = Field("kestrel.dlq", min_length=1)
+    alerts: str = Field(
+        "kestrel.alerts",
+        min_length=1,
+        description="Alert transitions, the durable record. Created with one partition, so one "
+        "worker (failing over like any partition) routes, groups and sends notifications.",
+    )
+    dlq: str = Field("kestrel.dlq", min_length=1, description="Rejected inputs.")
+    alerts_dlq: str = Field(
+        "kestrel.alerts.dlq", min_length=1, description="Notifications given up on."
+    )
+    silences: str = Field(
+        "kestrel.silences", min_length=1, description="Silences made through the HTTP API."
+    )
 
 
 class RedisSettings(_Section):
@@ -213,6 +236,11 @@ class ChannelSettings(_Section):
     routing_key: SecretStr | None = None
     timeout_seconds: float = Field(5.0, gt=0)
     max_attempts: int = Field(5, ge=1)
+    retry_budget_seconds: float = Field(
+        120.0,
+        gt=0,
+        description="Longest a notification is retried; then it goes to the alerts DLQ.",
+    )
     send_resolved: bool = True
 
     @model_validator(mode="after")
@@ -224,6 +252,16 @@ class ChannelSettings(_Section):
         if self.type == "pagerduty" and self.routing_key is None:
             raise ValueError("routing_key: required for a pagerduty channel")
         return self
+
+
+class ApiSettings(_Section):
+    """The worker's HTTP API (``/silences``)."""
+
+    token: SecretStr | None = Field(
+        None,
+        description="Bearer token the silences API requires (from the environment, e.g. "
+        'token = "${KESTREL_API_TOKEN}"); without one the API answers 403.',
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +285,10 @@ class Config(_Section):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
     channels: tuple[ChannelSettings, ...] = ()
+    routing: RoutingSettings = RoutingSettings()
+    silences: tuple[SilenceSettings, ...] = ()
+    inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
+    api: ApiSettings = ApiSettings()
     _source: str = PrivateAttr("<defaults>")
 
     @property
@@ -361,6 +403,8 @@ def parse_config(
                 problems.append(problem)
     # On the raw document, so that these are reported along with every other problem.
     problems.extend(_check_detectors(expanded))
+    if cfg is not None:
+        problems.extend(cfg.routing.channel_problems([c.name for c in cfg.channels]))
     if problems or cfg is None:
         raise ConfigError(source, problems)
     cfg._source = source

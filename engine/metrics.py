@@ -23,7 +23,7 @@ from engine.events import REASONS
 
 __all__ = ["DELIVERY_OUTCOMES", "KestrelMetrics"]
 
-DELIVERY_OUTCOMES = ("ok", "retried", "failed", "dead_lettered")
+DELIVERY_OUTCOMES = ("ok", "retried", "dead_lettered")
 MIRROR_OUTCOMES = ("written", "failed", "skipped")
 SERIES_KINDS = ("metric", "latency", "service")
 
@@ -111,6 +111,24 @@ class KestrelMetrics:
             registry=registry,
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
         )
+        self.muted = Counter(
+            "kestrel_notifications_muted_total",
+            "Alerts left out of notifications, by why: silenced or inhibited.",
+            ["reason"],
+            registry=registry,
+        )
+        self.queue_depth = Gauge(
+            "kestrel_notification_queue_alerts",
+            "Alerts held in notification groups, waiting to be sent or to resolve.",
+            registry=registry,
+        )
+        self.silenced_records = Counter(
+            "kestrel_alerts_silenced_total",
+            "Alert transitions recorded while a silence matched them.",
+            registry=registry,
+        )
+        for reason in ("silenced", "inhibited"):
+            self.muted.labels(reason)
         for topic in topics:
             self.messages.labels(topic)
             self.events.labels(topic)

@@ -15,21 +15,7 @@ from aiokafka import AIOKafkaProducer
 from engine.config import Config
 from engine.scenarios import SCENARIOS
 
-__all__ = ["bootstrap_servers", "publish", "run_produce"]
-
-
-def bootstrap_servers(broker_url: str) -> str:
-    """``kafka://a:9092;kafka://b:9092`` (Faust style) to ``a:9092,b:9092`` (Kafka clients).
-
-    >>> bootstrap_servers("kafka://127.0.0.1:9092")
-    '127.0.0.1:9092'
-    """
-    hosts = []
-    for part in broker_url.replace(",", ";").split(";"):
-        part = part.strip()
-        if part:
-            hosts.append(part.split("://", 1)[-1])
-    return ",".join(hosts)
+__all__ = ["publish", "run_produce"]
 
 
 def _chunks(
@@ -79,7 +65,7 @@ def run_produce(
     batch: int,
 ) -> int:
     """Publish a file (one event per line) or a scenario to ``topic``."""
-    bootstrap = broker or bootstrap_servers(cfg.kafka.broker)
+    bootstrap = broker or cfg.kafka.bootstrap_servers
     items: Iterable[tuple[bytes | None, bytes]]
     if file is not None:
         lines = file.read_bytes().splitlines()

@@ -1,0 +1,199 @@
+"""Delivering alert notifications: the dispatcher (routing, grouping, silences, inhibition, flap
+control, deduplication) with real channels, retries and a dead-letter topic.
+
+The alerts topic has one partition, so exactly one worker of the group is the *active* notifier
+at a time: it sees every alert, as one Alertmanager would. When that partition moves (a crash, a
+rebalance), the new owner restores the dispatcher's state (groups, notification log, flap
+history) from the state topic and carries on without re-sending what was already sent.
+
+Deliveries run as tasks, concurrently; the dispatcher leaves a group alone while its
+notification is in flight. A notification whose retry budget is spent is recorded on the alerts
+DLQ with the channel, the error and the attempt count (see :mod:`engine.dlq`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import orjson
+
+from alert_channels.alert import Alert
+from alert_channels.base import deliver_with_retries
+from engine.channels import ChannelRoute
+from engine.config import Config
+from engine.dlq import DeadNotification
+from engine.metrics import KestrelMetrics
+from engine.notify import Dispatcher, PendingNotification, Silences, build_dispatcher
+
+__all__ = ["Notifier"]
+
+log = logging.getLogger("kestrel.notify")
+
+DeadLetter = Callable[[DeadNotification], Awaitable[None]]
+SaveState = Callable[[bytes], Awaitable[None]]
+
+
+class Notifier:
+    """The active notifier of one worker (inactive until it owns the alerts partition).
+
+    Parameters
+    ----------
+    config:
+        The configuration (``[routing]``, ``[[inhibit_rules]]``, channels).
+    routes:
+        The channels by name, with their retry policies.
+    silences:
+        The worker's silences (config and API ones, kept up to date from the silences topic).
+    metrics, clock:
+        Injected metrics and wall clock (epoch seconds).
+    dead_letter:
+        Records a notification given up on.
+    save_state:
+        Persists the dispatcher's state (bytes).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        routes: Mapping[str, ChannelRoute],
+        silences: Silences,
+        *,
+        metrics: KestrelMetrics,
+        clock: Callable[[], float],
+        dead_letter: DeadLetter,
+        save_state: SaveState,
+    ) -> None:
+        self.config = config
+        self.routes = dict(routes)
+        self.silences = silences
+        self._metrics = metrics
+        self._clock = clock
+        self._dead_letter = dead_letter
+        self._save_state = save_state
+        self.dispatcher: Dispatcher | None = None
+        self._activated = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dirty = False
+        self._counted: dict[str, int] = {}
+
+    @property
+    def active(self) -> bool:
+        """Whether this worker currently sends notifications."""
+        return self.dispatcher is not None
+
+    def activate(self, saved: bytes | None) -> None:
+        """Become the active notifier, resuming from ``saved`` state if any."""
+        state: dict[str, Any] | None = None
+        if saved:
+            try:
+                state = orjson.loads(saved)
+                # The silences topic, not this snapshot, is the truth about silences.
+                state["silences"] = self.silences.to_state()
+            except (orjson.JSONDecodeError, TypeError):
+                log.error("notifier: unreadable saved state; starting afresh")
+                state = None
+        channels = {name: r.send_resolved for name, r in self.routes.items()}
+        cfg = self.config
+        try:
+            dispatcher = build_dispatcher(cfg.routing, channels, (), cfg.inhibit_rules, state=state)
+        except (ValueError, KeyError) as exc:
+            log.error("notifier: saved state not usable (%s); starting afresh", exc)
+            dispatcher = build_dispatcher(cfg.routing, channels, (), cfg.inhibit_rules)
+        dispatcher.silences = self.silences
+        self.dispatcher = dispatcher
+        self._activated.set()
+        self._counted = dispatcher.counters()
+        log.info("notifier active (%d group(s) restored)", len(dispatcher.groups()))
+
+    async def deactivate(self) -> None:
+        """Stop being the active notifier: wait for deliveries in flight, then save the state."""
+        if self.dispatcher is None:
+            return
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.save()
+        self.dispatcher = None
+        self._activated.clear()
+        log.info("notifier inactive")
+
+    async def ingest(self, alert: Alert) -> None:
+        """Take one alert transition from the alerts topic.
+
+        Only the owner of the alerts partition receives alerts; Faust may hand them over before
+        the activation (which reads the saved state) is complete, so this waits for it.
+        """
+        await self._activated.wait()
+        assert self.dispatcher is not None
+        self.dispatcher.ingest(alert, self._clock())
+        self._dirty = True
+
+    async def flush(self) -> None:
+        """Start delivering every notification that is due now."""
+        dispatcher = self.dispatcher
+        if dispatcher is None:
+            return
+        now = self._clock()
+        for pending in dispatcher.due(now):
+            self._dirty = True
+            task = asyncio.get_running_loop().create_task(self._deliver(dispatcher, pending))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        self._update_metrics(dispatcher)
+        if self._dirty:
+            await self.save()
+
+    async def save(self) -> None:
+        """Persist the dispatcher's state now."""
+        if self.dispatcher is not None:
+            self._dirty = False
+            await self._save_state(orjson.dumps(self.dispatcher.to_state()))
+
+    async def _deliver(self, dispatcher: Dispatcher, pending: PendingNotification) -> None:
+        name = pending.receiver
+        route = self.routes[name]
+        started = time.perf_counter()
+        outcome = await deliver_with_retries(
+            route.channel, pending.notification, policy=route.policy
+        )
+        self._metrics.delivery_seconds.labels(name).observe(time.perf_counter() - started)
+        if outcome.attempts > 1:
+            self._metrics.deliveries.labels(name, "retried").inc(outcome.attempts - 1)
+        now = self._clock()
+        if outcome.delivered:
+            self._metrics.deliveries.labels(name, "ok").inc()
+            dispatcher.ack(pending, now)
+        else:
+            dispatcher.nack(pending, now)
+            log.error(
+                "channel %s: gave up on %s (%d alert(s)) after %d attempt(s): %s",
+                name,
+                pending.notification.notification_id,
+                len(pending.notification.alerts),
+                outcome.attempts,
+                outcome.error,
+            )
+            dead = DeadNotification(
+                pending.notification, name, str(outcome.error), outcome.attempts, now
+            )
+            await self._dead_letter(dead)
+            self._metrics.deliveries.labels(name, "dead_lettered").inc()
+        if self.dispatcher is dispatcher:
+            await self.save()
+
+    def _update_metrics(self, dispatcher: Dispatcher) -> None:
+        counters = dispatcher.counters()
+        for name in ("silenced", "inhibited"):
+            delta = counters[name] - self._counted.get(name, 0)
+            if delta > 0:
+                self._metrics.muted.labels(name).inc(delta)
+        self._counted = counters
+        self._metrics.queue_depth.set(sum(len(g.alerts) for g in dispatcher.groups()))
+
+    async def drain(self) -> None:
+        """Wait for the deliveries in flight (for a clean stop)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
