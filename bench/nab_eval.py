@@ -101,8 +101,10 @@ def main() -> int:
     results = score_files(files)
     rows = sum(len(f.scores) for f in files)
     mode = "one core" if args.jobs <= 1 else f"{args.jobs} processes"
-    print(f"{args.kind} {json.dumps(overrides)}: {len(files)} files, {rows} rows, "
-          f"{seconds:.1f} s ({mode})")
+    print(
+        f"{args.kind} {json.dumps(overrides)}: {len(files)} files, {rows} rows, "
+        f"{seconds:.1f} s ({mode})"
+    )
     print(f"{'profile':20s} {'ranked':>7s} {'shipped':>8s}  threshold")
     for r in results:
         print(f"{r.profile:20s} {r.ranked:7.2f} {r.shipped or 0.0:8.2f}  {r.threshold:.6g}")
@@ -120,12 +122,21 @@ def main() -> int:
         by_category[cat][0] += wins
         by_category[cat][1] += (ranked_raw + profile.fn * wins) * scale
         by_category[cat][2] += (shipped_raw + profile.fn * wins) * scale
-        per_file.append((f.name, wins, (ranked_raw + profile.fn * wins) * scale,
-                         (shipped_raw + profile.fn * wins) * scale))
+        per_file.append(
+            (
+                f.name,
+                wins,
+                (ranked_raw + profile.fn * wins) * scale,
+                (shipped_raw + profile.fn * wins) * scale,
+            )
+        )
     print(f"\nstandard profile, share of the normalised score (max = 100 * windows / {n_windows})")
     print(f"{'category':24s} {'windows':>7s} {'max':>6s} {'ranked':>7s} {'shipped':>8s}")
-    for cat, (wins, ranked, shipped) in sorted(by_category.items()):
-        print(f"{cat:24s} {int(wins):7d} {2 * wins * scale:6.2f} {ranked:7.2f} {shipped:8.2f}")
+    for cat, (cat_wins, cat_ranked, cat_shipped) in sorted(by_category.items()):
+        print(
+            f"{cat:24s} {int(cat_wins):7d} {2 * cat_wins * scale:6.2f} "
+            f"{cat_ranked:7.2f} {cat_shipped:8.2f}"
+        )
     if args.files:
         print()
         for name, wins, ranked, shipped in per_file:

@@ -19,17 +19,23 @@ Per point, before learning it:
    leaving everything it has ever done is worth a look even when it leaves slowly. (NAB's
    leading HTM detector uses the same "spatial anomaly" idea; here the range is learned online,
    never given up front.)
-5. **Novelty gate**: an incident produces many high points; only the earliest matters. The
-   reported score is the largest of the above when it exceeds the recent peak (which decays by
-   ``peak_decay`` per point), else it is damped by ``damping``. So a lasting incident pages
-   once, and a new, stronger anomaly during it is still reported.
+5. **Novelty gate**: an incident produces many high points; only the earliest matters. While
+   no alert is open, the reported score is the largest of the above when it exceeds the recent
+   peak (which decays by ``peak_decay`` per point), else it is damped by ``damping``. While an
+   alert is open its points are not news: the score is damped, and the alert stays open as long
+   as the evidence stays above ``threshold``. So a lasting incident pages once, and the score
+   column ranks incidents the way the alerts do.
 
 The score is non-negative, higher = more anomalous, continuous (distinct near the top). A point is
 anomalous when the score exceeds ``threshold``; the alert fires after ``fire_after`` such points
 and resolves after ``resolve_after`` normal ones.
 
-Memory: O(profile buckets) (288 daily + 2016 weekly floats by default) plus O(1);
-time O(``short_window``) per point.
+Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling) are learned and
+scored 0; no alert fires during them. After a lasting level shift the long-run level, the
+likelihoods and the record range re-learn the new normal (the shift's alert fires, then resolves).
+
+Memory: O(profile buckets) (288 daily + 168 weekly floats by default, about 6 KB of JSON state)
+plus O(1); time O(``short_window``) per point.
 """
 
 from __future__ import annotations
@@ -64,7 +70,7 @@ class AdaptiveParams(DetectorParams):
         description="Forecaster bank of the pattern residual (its hysteresis fields are unused).",
     )
     level_fading: float = Field(
-        0.001,
+        0.0005,
         gt=0.0,
         lt=1.0,
         description="Weight of the newest value in the long-run level (memory ~1/level_fading).",
@@ -78,7 +84,7 @@ class AdaptiveParams(DetectorParams):
         5, ge=1, le=1000, description="Points in the likelihood's short average."
     )
     likelihood_fading: float = Field(
-        0.002,
+        0.001,
         gt=0.0,
         lt=1.0,
         description="Weight of the newest short average in the likelihood's long run.",
@@ -122,9 +128,9 @@ class AdaptiveParams(DetectorParams):
             "the excess, so records stay distinct."
         ),
     )
-    warmup: int = Field(200, ge=1, description="Points learned before scoring starts.")
+    warmup: int = Field(60, ge=1, description="Points learned before alerts can fire.")
     threshold: float = Field(
-        4.5, gt=0.0, description="A point is anomalous when its score exceeds this."
+        4.3, gt=0.0, description="A point is anomalous when its score exceeds this."
     )
     fire_after: int = Field(1, ge=1, description="Consecutive anomalous points to fire.")
     resolve_after: int = Field(
@@ -236,12 +242,18 @@ class AdaptiveDetector(Detector[AdaptiveParams]):
             self._seen += 1
             return Verdict(0.0, expected, False, hysteresis.firing)
         peak = self._peak
-        score = likelihood if likelihood > peak else likelihood * self.params.damping
         decayed = peak * self.params.peak_decay
         self._peak = likelihood if likelihood > decayed else decayed
+        threshold = self.params.threshold
+        if hysteresis.firing:
+            # An open alert: its points are not news (score damped), but they keep it open.
+            score = likelihood * self.params.damping
+            anomalous = likelihood > threshold
+        else:
+            score = likelihood if likelihood > peak else likelihood * self.params.damping
+            anomalous = score > threshold
         if score < 0.0:
             score = 0.0
-        anomalous = score > self.params.threshold
         transition = hysteresis.step(anomalous)
         return Verdict(score, expected, anomalous, hysteresis.firing, transition)
 

@@ -42,6 +42,7 @@ LOG_DETECTORS: Mapping[str, type[NewPatternDetector]] = {
     "new_pattern": NewPatternDetector,
 }
 
+
 def detector_class(kind: str) -> type[Detector[Any]]:
     """The detector class registered as ``kind``.
 

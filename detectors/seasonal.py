@@ -5,7 +5,9 @@
 * ``last``: the previous value (random walks, slowly drifting gauges);
 * ``level``: an exponentially weighted mean (noisy but stationary series);
 * ``daily``: an exponentially weighted profile per time-of-day bucket (``ts mod 86400``);
-* ``weekly``: the same per time-of-week bucket (``ts mod 604800``; weekends differ).
+* ``weekly``: the daily forecast plus a learned correction per time-of-week bucket
+  (``ts mod 604800``; weekends differ). The correction is smooth over a week, so coarse (hourly)
+  buckets suffice while the daily profile keeps the fine shape.
 
 Every forecaster keeps a robust running error scale (mean absolute error, with each error clipped
 to ``clip`` times the current scale so outliers already in the data do not inflate it) and a
@@ -14,7 +16,7 @@ the currently best forecaster; seasonality is therefore detected automatically: 
 daily pattern the daily profile forecasts best and is used, on a flat one the level or last value.
 
 The score is ``|x - forecast| / scale`` of the selected forecaster.
-Memory is O(buckets per day + buckets per week) (288 + 2016 floats by default),
+Memory is O(buckets per day + buckets per week) (288 + 168 floats by default),
 time O(1) per point.
 """
 
@@ -68,6 +70,12 @@ class SeasonalParams(DetectorParams):
             "last week)."
         ),
     )
+    week_fading: float = Field(
+        0.1,
+        gt=0.0,
+        le=1.0,
+        description="Weight of the newest deviation from the daily forecast in its weekly bucket.",
+    )
     bucket_seconds: float = Field(
         300.0,
         ge=60.0,
@@ -75,10 +83,10 @@ class SeasonalParams(DetectorParams):
         description="Width of a time-of-day bucket of the daily profile, in seconds.",
     )
     weekly_bucket_seconds: float = Field(
-        300.0,
+        3600.0,
         ge=300.0,
         le=86_400.0,
-        description="Width of a time-of-week bucket of the weekly profile, in seconds.",
+        description="Width of a time-of-week bucket of the weekly correction, in seconds.",
     )
     daily: bool = Field(True, description="Include the daily-profile forecaster.")
     weekly: bool = Field(True, description="Include the weekly-profile forecaster.")
@@ -184,12 +192,14 @@ class SeasonalBaseline:
         "_select",
         "_select_fading",
         "_week_bucket_seconds",
+        "_week_fading",
         "_weekly",
     )
 
     def __init__(self, params: SeasonalParams) -> None:
         self._level_fading = params.level_fading
         self._season_fading = params.season_fading
+        self._week_fading = params.week_fading
         self._error_fading = params.error_fading
         self._select_fading = params.select_fading
         self._clip = params.clip
@@ -214,7 +224,10 @@ class SeasonalBaseline:
     def _forecasts(self, ts: float) -> list[float | None]:
         day, week = self._buckets(ts)
         daily = self._daily[day] if self._daily else _NAN
-        weekly = self._weekly[week] if self._weekly else _NAN
+        # The weekly forecast is the daily one (or the level) plus this time-of-week's learned
+        # correction, so coarse weekly buckets still follow the fine daily shape.
+        base = daily if self._daily else (_NAN if self._level is None else self._level)
+        weekly = base + self._weekly[week] if self._weekly else _NAN
         return [
             self._last,
             self._level,
@@ -251,7 +264,10 @@ class SeasonalBaseline:
         return abs(x - forecast) / (scale + floor), forecast
 
     def learn(self, x: float, ts: float) -> None:
-        """Update every forecaster's error scales with its error on ``x``, then the forecasters."""
+        """Update every forecaster's error scales with its error on ``x``, then the forecasters.
+
+        The weekly correction learns ``x`` minus the daily forecast made before this update.
+        """
         forecasts = self._forecasts(ts)
         scales, selects = self._scale, self._select
         error_fading, select_fading, clip = self._error_fading, self._select_fading, self._clip
@@ -268,15 +284,22 @@ class SeasonalBaseline:
                 scales[i] = scale + error_fading * (error - scale)
             select = selects[i]
             selects[i] = error if select is None else select + select_fading * (error - select)
-        self._last = x
         level = self._level
         self._level = x if level is None else level + self._level_fading * (x - level)
+        self._last = x
         day, week = self._buckets(ts)
         fading = self._season_fading
-        for profile, bucket in ((self._daily, day), (self._weekly, week)):
-            if profile:
-                old = profile[bucket]
-                profile[bucket] = x if old != old else old + fading * (x - old)
+        weekly = self._weekly
+        if weekly:
+            base = forecasts[_DAILY] if self._daily else forecasts[_LEVEL]
+            if base is not None:
+                old = weekly[week]
+                target = x - base
+                weekly[week] = target if old != old else old + self._week_fading * (target - old)
+        daily = self._daily
+        if daily:
+            old = daily[day]
+            daily[day] = x if old != old else old + fading * (x - old)
 
     def to_state(self) -> dict[str, Any]:
         """The mutable state as a JSON-serialisable dict."""

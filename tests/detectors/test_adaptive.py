@@ -122,3 +122,76 @@ def test_likelihood_judges_a_raw_score_against_its_own_history() -> None:
 def test_bad_parameters_name_the_field(field: str, value: float) -> None:
     with pytest.raises(ValidationError, match=field):
         AdaptiveParams.model_validate({field: value})
+
+
+def test_level_shift_fires_then_resolves_once_the_new_level_is_learned() -> None:
+    """A lasting shift is news once: the alert fires, resolves, and the new normal stays quiet."""
+    rng = np.random.default_rng(21)
+    det = AdaptiveDetector(AdaptiveParams())
+    values = np.concatenate([rng.normal(20.0, 2.0, 1000), rng.normal(60.0, 2.0, 2000)])
+    verdicts = [det.update(float(v), 10.0 * i) for i, v in enumerate(values)]
+    transitions = [(i, v.transition) for i, v in enumerate(verdicts) if v.transition]
+    assert transitions[:2] == [
+        (1000, Transition.FIRED),
+        (transitions[1][0], Transition.RESOLVED),
+    ]
+    assert transitions[1][0] < 1000 + 200, "the new level was not re-learned"
+    assert len(transitions) == 2, transitions  # no more alerts on the new normal
+    # The records learned the new range: a value at the new level is not news.
+    assert det.update(60.0, 10.0 * len(values)).score < 1.0
+
+
+def _demo_metrics(seed: int) -> dict[str, list[tuple[float, float]]]:
+    """Kestrel's demo traffic: metric name -> ``(ts, value)`` in time order (10 s steps)."""
+    import random
+
+    from engine.scenarios import platform_traffic
+
+    series: dict[str, list[tuple[float, float]]] = {}
+    traffic = platform_traffic(
+        random.Random(seed), start=0.0, minutes=130, step_seconds=10, only="metric"
+    )
+    for _, _, event in traffic:
+        series.setdefault(event["name"], []).append((event["timestamp"], event["value"]))
+    return series
+
+
+def test_demo_traffic_alerts_fire_and_resolve_and_steady_series_stay_quiet() -> None:
+    series = _demo_metrics(42)
+    transitions: dict[str, list[tuple[int, Transition]]] = {}
+    for name, rows in series.items():
+        det = AdaptiveDetector(AdaptiveParams())
+        verdicts = [det.update(value, ts) for ts, value in rows]
+        transitions[name] = [(i, v.transition) for i, v in enumerate(verdicts) if v.transition]
+    n = len(series["llm_latency_ms"])
+    spike_start, spike_end, shift_start = int(0.35 * n), int(0.38 * n), int(0.75 * n)
+
+    (fired, kind_a), (resolved, kind_b) = transitions["llm_latency_ms"]
+    assert (kind_a, kind_b) == (Transition.FIRED, Transition.RESOLVED)
+    assert spike_start <= fired <= spike_start + 2
+    assert spike_end < resolved < spike_end + 60
+
+    (fired, kind_a), (resolved, kind_b) = transitions["queue_depth"]
+    assert (kind_a, kind_b) == (Transition.FIRED, Transition.RESOLVED)
+    assert shift_start <= fired <= shift_start + 2
+    assert resolved < n - 30  # resolved well before the end: the new level was learned
+
+    assert transitions["cpu_percent"] == []
+    assert transitions["cost_usd"] == []
+
+
+def test_default_state_fits_a_changelog_record() -> None:
+    """The default detector's JSON state stays small (it is re-sent on every checkpoint)."""
+    rng = np.random.default_rng(6)
+    det = AdaptiveDetector(AdaptiveParams())
+    for i, v in enumerate(_daily(288 * 8, rng)):
+        det.update(v, i * STEP)
+    assert len(json.dumps(det.to_state())) <= 8 * 1024
+
+
+def test_warmup_emits_zero_scores_and_no_alerts() -> None:
+    params = AdaptiveParams()
+    det = AdaptiveDetector(params)
+    verdicts = [det.update(1000.0 if i % 7 == 0 else 1.0, 10.0 * i) for i in range(params.warmup)]
+    assert {(v.score, v.anomalous, v.firing) for v in verdicts} == {(0.0, False, False)}
+    assert params.warmup <= 100
