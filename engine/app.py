@@ -74,6 +74,7 @@ class Worker:
     table: Any = None
     started_at: float = 0.0
     silence_view: TopicView | None = None
+    exported: dict[str, int] = field(default_factory=dict)  # pipeline counts already exported
 
 
 def _raw_topic(app: KestrelApp, names: str | tuple[str, ...], partitions: int) -> Any:
@@ -202,6 +203,16 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
         worker.metrics.checkpoints.inc(len(writes))
 
 
+def _count_loads(worker: Worker) -> None:
+    """Export the pipeline's state-load counts (the pipeline itself knows no metrics)."""
+    totals = {"changelog": worker.pipeline.restored, "new": worker.pipeline.created}
+    for source, total in totals.items():
+        delta = total - worker.exported.get(source, 0)
+        if delta > 0:
+            worker.metrics.states_loaded.labels(source).inc(delta)
+            worker.exported[source] = total
+
+
 def _wire_ingest(worker: Worker) -> None:
     """The ingest agent (detection), its timers and the state checkpoints."""
     app, cfg, metrics, pipeline = worker.app, worker.config, worker.metrics, worker.pipeline
@@ -274,6 +285,7 @@ def _wire_ingest(worker: Worker) -> None:
                 await worker.mirror.write((), alerts)
         for kind, n in pipeline.series_counts().items():
             metrics.series.labels(kind).set(n)
+        _count_loads(worker)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -26,6 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
+import orjson
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -197,7 +198,7 @@ class AlertSettings(_Section):
 class SeriesSettings(_Section):
     """Which detectors run on which kind of series."""
 
-    metric_detectors: tuple[str, ...] = ("zscore",)
+    metric_detectors: tuple[str, ...] = ("adaptive",)
     latency_detectors: tuple[str, ...] = ("zscore",)
     event_count_detectors: tuple[str, ...] = ("zscore",)
     error_detectors: tuple[str, ...] = ("error_spike",)
@@ -324,32 +325,41 @@ def _plan(
         if ov.severity is not None:
             severity = ov.severity
         for kind, table in ov.detectors.items():
-            patches.setdefault(kind, {}).update(table)
+            patches[kind] = deep_merge(patches.get(kind, {}), table)
     choices = tuple(
-        DetectorChoice(kind, _params_with(cfg, kind, tuple(sorted(patches.get(kind, {}).items()))))
-        for kind in kinds
+        DetectorChoice(kind, _params_with(cfg, kind, patches.get(kind, {}))) for kind in kinds
     )
     return choices, severity
 
 
 def _base_params(cfg: Config, kind: str) -> DetectorParams:
-    return _params_with(cfg, kind, ())
+    return _params_with(cfg, kind, {})
 
 
 @lru_cache(maxsize=4096)
-def _cached_params(kind: str, items: tuple[tuple[str, Any], ...]) -> DetectorParams:
-    return params_for(kind, dict(items))
+def _cached_params(kind: str, table_json: str) -> DetectorParams:
+    return params_for(kind, orjson.loads(table_json))
 
 
-def _params_with(cfg: Config, kind: str, patch: tuple[tuple[str, Any], ...]) -> DetectorParams:
-    merged = {**cfg.detectors.get(kind, {}), **dict(patch)}
-    return _cached_params(kind, tuple(sorted((k, _freeze(v)) for k, v in merged.items())))
+def _params_with(cfg: Config, kind: str, patch: Mapping[str, Any]) -> DetectorParams:
+    merged = deep_merge(cfg.detectors.get(kind, {}), patch)
+    return _cached_params(kind, orjson.dumps(merged, option=orjson.OPT_SORT_KEYS).decode())
 
 
-def _freeze(value: Any) -> Any:
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
+def deep_merge(base: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``patch`` applied; nested tables are merged key by key.
+
+    >>> deep_merge({"a": 1, "t": {"x": 1, "y": 2}}, {"t": {"y": 3}})
+    {'a': 1, 't': {'x': 1, 'y': 3}}
+    """
+    out = dict(base)
+    for key, value in patch.items():
+        old = out.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping):
+            out[key] = deep_merge(old, value)
+        else:
+            out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -530,7 +540,7 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
             if unknown(path, kind, tables) or patch is None:
                 continue
             try:
-                params_for(kind, {**(table_of(base.get(kind)) or {}), **patch})
+                params_for(kind, deep_merge(table_of(base.get(kind)) or {}, patch))
             except ValidationError as exc:
                 # Problems of keys the override does not set are reported under [detectors].
                 errors = [

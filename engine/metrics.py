@@ -100,6 +100,14 @@ class KestrelMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.states_loaded = Counter(
+            "kestrel_series_states_loaded_total",
+            "Series states brought into memory: restored from the changelog, or new.",
+            ["source"],
+            registry=registry,
+        )
+        for source in ("changelog", "new"):
+            self.states_loaded.labels(source)
         self.checkpoints = Counter(
             "kestrel_checkpoint_writes_total",
             "Series states written to the changelog.",

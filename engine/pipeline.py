@@ -283,6 +283,9 @@ class Pipeline:
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
         self.late_events = 0
+        #: States read back from the changelog, and states started afresh (since start).
+        self.restored = 0
+        self.created = 0
 
     # -- state cache -----------------------------------------------------------------------
 
@@ -304,6 +307,10 @@ class Pipeline:
                 doc = None
             if isinstance(doc, dict) and doc.get("v") == STATE_VERSION:
                 saved = doc["s"]
+        if saved is None:
+            self.created += 1
+        else:
+            self.restored += 1
         entry = _Entry(kind, make(saved), partition)
         entry.dirty = pending is not None
         self._cache[key] = entry

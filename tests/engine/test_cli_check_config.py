@@ -19,6 +19,7 @@ EXAMPLE_ENV = {
     "KESTREL_WEBHOOK_SECRET": "whsec_" + "A" * 32,
     "KESTREL_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/XXXX",
     "KESTREL_PAGERDUTY_ROUTING_KEY": "R0UTING-KEY-0123456789abcdef0123",
+    "KESTREL_API_TOKEN": "t0ken-0123456789",
 }
 #: What `main` returns for an invalid config (argparse uses 2 for usage errors too).
 EXIT_INVALID = 1
@@ -112,9 +113,10 @@ def test_the_example_names_the_variables_it_needs(monkeypatch: pytest.MonkeyPatc
         ("channels[1].secret", "KESTREL_WEBHOOK_SECRET"),
         ("channels[2].url", "KESTREL_SLACK_WEBHOOK_URL"),
         ("channels[3].routing_key", "KESTREL_PAGERDUTY_ROUTING_KEY"),
+        ("api.token", "KESTREL_API_TOKEN"),
     ):
         assert f"{EXAMPLE}: {key}: environment variable {name} is not set" in lines
-    assert all(line.startswith(f"{EXAMPLE}: channels[") for line in lines[1:])
+    assert len(lines) == 5, lines  # the heading, and nothing else is wrong
 
 
 def test_the_example_covers_every_section_and_key() -> None:
@@ -132,7 +134,7 @@ def test_the_example_covers_every_section_and_key() -> None:
         "pagerduty",
         "alertmanager",
     }
-    assert set(doc["detectors"]) == {"zscore", "error_spike", "new_pattern"}
+    assert set(doc["detectors"]) == {"adaptive", "zscore", "error_spike", "new_pattern"}
     for kind, table in doc["detectors"].items():
         # Every parameter is written out, with its default value.
         defaults = cfg.detector_params(kind).model_validate({}).model_dump(mode="json")

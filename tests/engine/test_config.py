@@ -246,7 +246,7 @@ def test_override_parameters_are_checked_merged_with_the_base_table() -> None:
         "cfg.toml",
         {},
     )
-    choices, _ = ok.plan("metric", "a1", "a1")
+    choices, _ = ok.plan("latency", "a1", "a1")
     assert choices[0].params.window_size == 10  # type: ignore[attr-defined]
     assert choices[0].params.baseline == "window"  # type: ignore[attr-defined]
 
@@ -284,7 +284,7 @@ def test_env_references_are_substituted() -> None:
 
 def test_env_substitution_feeds_typed_values() -> None:
     cfg = parse_config({"detectors": {"zscore": {"threshold": "${T}"}}}, "cfg.toml", {"T": "6.5"})
-    assert zscore_threshold(cfg, "metric", "cpu") == 6.5
+    assert zscore_threshold(cfg, "latency", "cpu") == 6.5
 
 
 def test_missing_env_variables_are_reported_by_key() -> None:
@@ -397,14 +397,14 @@ def test_an_unknown_token_key_is_reported_without_its_value() -> None:
 
 def test_overrides_change_parameters_for_matching_series(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, ISSUE_EXAMPLE), env={})
-    assert zscore_threshold(cfg, "metric", "llm_latency_ms") == 6.0
+    assert zscore_threshold(cfg, "latency", "llm_latency_ms") == 6.0
     assert (
-        zscore_threshold(cfg, "metric", "llm_latency_ms_p99", "llm_latency_ms_p99{model=x}") == 6.0
+        zscore_threshold(cfg, "latency", "llm_latency_ms_p99", "llm_latency_ms_p99{model=x}") == 6.0
     )
-    assert zscore_threshold(cfg, "metric", "cpu") == 4.0
-    assert zscore_threshold(cfg, "metric", "my_llm_latency_ms") == 4.0  # a glob, not a substring
+    assert zscore_threshold(cfg, "latency", "cpu") == 4.0
+    assert zscore_threshold(cfg, "latency", "my_llm_latency_ms") == 4.0  # a glob, not a substring
     # Other parameters keep the base table's or the defaults.
-    choices, severity = cfg.plan("metric", "llm_latency_ms", "llm_latency_ms")
+    choices, severity = cfg.plan("latency", "llm_latency_ms", "llm_latency_ms")
     assert choices[0].params.warmup == 30  # type: ignore[attr-defined]
     assert severity is Severity.WARNING
 
@@ -448,11 +448,11 @@ def test_later_overrides_win_and_patches_merge() -> None:
         "cfg.toml",
         {},
     )
-    choices, severity = cfg.plan("metric", "queue_depth", "queue_depth")
+    choices, severity = cfg.plan("latency", "queue_depth", "queue_depth")
     params = choices[0].params
     assert (params.threshold, params.fire_after, params.warmup) == (7, 2, 10)  # type: ignore[attr-defined]
     assert severity is Severity.CRITICAL
-    choices, severity = cfg.plan("metric", "qps", "qps")
+    choices, severity = cfg.plan("latency", "qps", "qps")
     assert (choices[0].params.threshold, severity) == (5, Severity.INFO)  # type: ignore[attr-defined]
     assert cfg.detector_params("zscore").threshold == 4.5  # type: ignore[attr-defined]
 

@@ -23,7 +23,8 @@ def make_config(
 ) -> Config:
     """60 s windows, no lateness, 10 s idle advance, no repeats, no log patterns; else as given."""
     data: dict[str, Any] = {
-        "series": {"pattern_detectors": []},
+        # zscore: these tests are about the pipeline's mechanics, judged with a simple detector.
+        "series": {"pattern_detectors": [], "metric_detectors": ["zscore"]},
         "windows": {"size_seconds": 60, "allowed_lateness_seconds": 0, "idle_advance_seconds": 10},
         "alerts": {"repeat_interval_seconds": 1e9},
         "overrides": overrides or [],
@@ -498,3 +499,15 @@ def test_a_new_error_log_pattern_alerts_once_with_its_template() -> None:
     assert alert.detector == "new_pattern"
     assert alert.annotations["template"] == "payment gateway timeout after <*> for order <*>"
     assert "new log pattern" in alert.summary
+
+
+def test_metrics_run_the_adaptive_detector_by_default() -> None:
+    config = parse_config({}, "test.toml", {})
+    pipeline = Pipeline(config)
+    out: list[Alert] = []
+    for i, value in enumerate(gaussian(300, seed=11)):
+        pipeline.metric(sample(value, T0 + 60 * i), 0, out)
+    assert out == []
+    for i in range(300, 305):
+        pipeline.metric(sample(400.0, T0 + 60 * i), 0, out)
+    assert [(a.detector, a.status.value) for a in out] == [("adaptive", "firing")]

@@ -68,6 +68,11 @@ size_seconds = 60
 allowed_lateness_seconds = 0
 idle_advance_seconds = 1
 
+[series]
+# The worker's mechanics (restarts, baselines) are checked with the simple zscore detector;
+# the default (adaptive) has its own tests, and runs in the demo.
+metric_detectors = ["zscore"]
+
 [routing]
 group_wait_seconds = 1
 group_interval_seconds = 2
@@ -293,7 +298,16 @@ def test_restarted_workers_keep_baselines_and_split_partitions(
             )
 
         after = _alerts(broker, unique, new_incident, timeout=40)
-        assert new_incident(after), [(x["series"], x["status"], x["started_at"]) for x in after]
+        loads = [w.metrics() for w in (a, b)]
+        assert new_incident(after), (
+            [(x["series"], x["status"], x["started_at"]) for x in after],
+            [
+                line
+                for text in loads
+                for line in text.splitlines()
+                if "states_loaded_total{" in line
+            ],
+        )
         new = [x for x in after if x["series"] == "spiky" and x["status"] == "firing"][-1]
         assert new["started_at"] >= T0 + 302 * STEP
     finally:
