@@ -30,7 +30,7 @@ from alert_channels.alert import Alert
 from alert_channels.base import alert_labels
 from engine.channels import ChannelRoute
 from engine.config import Config
-from engine.dlq import DeadNotification
+from engine.dlq import DeadNotification, DeliveredLater
 from engine.ingest import process_batch
 from engine.metrics import KestrelMetrics
 from engine.mirror import RedisMirror
@@ -152,7 +152,7 @@ def build_worker(
     }
     silences = Silences(map(silence_from_settings, config.silences))
 
-    async def dead_letter(dead: DeadNotification) -> None:
+    async def dead_letter(dead: DeadNotification | DeliveredLater) -> None:
         await topics["alerts_dlq"].send(key=dead.key, value=dead.to_json())
 
     async def save_state(state: bytes) -> None:

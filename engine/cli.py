@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", type=Path, required=True, metavar="OUT_DIR")
     p.add_argument("--labels", type=Path, help="NAB combined_windows.json: also score the results")
 
+    p = sub.add_parser("dlq", help="the alerts dead-letter topic (notifications given up on)")
+    dlq = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    r = dlq.add_parser("replay", help="re-deliver pending dead notifications; exit 1 if some fail")
+    _add_config(r)
+    r.add_argument("--channel", metavar="NAME", help="only this channel's notifications")
+
     p = sub.add_parser("check-config", help="validate a config file; exit 1 listing every problem")
     p.add_argument("file", type=Path)
     return parser
@@ -146,6 +152,10 @@ def _run(args: argparse.Namespace) -> int:
         from engine.offline import replay_command
 
         return replay_command(load_config(args.config), args.csv, args.detector, args.output)
+    if cmd == "dlq":
+        from engine.dlq import dlq_replay_command
+
+        return dlq_replay_command(load_config(args.config), args.channel)
     if cmd == "evaluate":
         from engine.offline import evaluate_command
 

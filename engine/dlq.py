@@ -23,7 +23,13 @@ from alert_channels.alert import Alert
 from alert_channels.base import Notification, deliver_with_retries
 from engine.config import Config
 
-__all__ = ["DeadNotification", "notification_from_dict", "notification_to_dict", "replay"]
+__all__ = [
+    "DeadNotification",
+    "DeliveredLater",
+    "notification_from_dict",
+    "notification_to_dict",
+    "replay",
+]
 
 
 def notification_to_dict(n: Notification) -> dict[str, Any]:
@@ -74,6 +80,26 @@ class DeadNotification:
                 "failed_at": self.failed_at,
                 "notification": notification_to_dict(self.notification),
             }
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveredLater:
+    """A dead-lettered notification that a later retry delivered: nothing left to replay."""
+
+    notification_id: str
+    channel: str
+    delivered_at: float
+
+    @property
+    def key(self) -> bytes:
+        """The record key: the notification id."""
+        return self.notification_id.encode()
+
+    def to_json(self) -> bytes:
+        """The record value."""
+        return orjson.dumps(
+            {"status": "delivered", "channel": self.channel, "delivered_at": self.delivered_at}
         )
 
 
@@ -164,7 +190,7 @@ async def replay(cfg: Config, bootstrap: str, channel: str | None) -> tuple[int,
     return delivered, failed
 
 
-def replay_command(cfg: Config, channel: str | None) -> int:
+def dlq_replay_command(cfg: Config, channel: str | None) -> int:
     """``kestrel dlq replay``: exit 0 when everything pending was delivered."""
     delivered, failed = asyncio.run(replay(cfg, cfg.kafka.bootstrap_servers, channel))
     print(f"kestrel dlq replay: delivered={delivered} failed={failed}")

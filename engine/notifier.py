@@ -25,7 +25,7 @@ from alert_channels.alert import Alert
 from alert_channels.base import deliver_with_retries
 from engine.channels import ChannelRoute
 from engine.config import Config
-from engine.dlq import DeadNotification
+from engine.dlq import DeadNotification, DeliveredLater
 from engine.metrics import KestrelMetrics
 from engine.notify import Dispatcher, PendingNotification, Silences, build_dispatcher
 
@@ -33,7 +33,7 @@ __all__ = ["Notifier"]
 
 log = logging.getLogger("kestrel.notify")
 
-DeadLetter = Callable[[DeadNotification], Awaitable[None]]
+DeadLetter = Callable[[DeadNotification | DeliveredLater], Awaitable[None]]
 SaveState = Callable[[bytes], Awaitable[None]]
 
 
@@ -77,6 +77,9 @@ class Notifier:
         self.dispatcher: Dispatcher | None = None
         self._activated = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # Ids of notifications dead-lettered since start: if a later retry of the same
+        # notification succeeds, the DLQ is told, so a replay does not send it twice.
+        self._dead: dict[str, str] = {}
         self._dirty = False
         self._counted: dict[str, int] = {}
 
@@ -166,6 +169,9 @@ class Notifier:
         if outcome.delivered:
             self._metrics.deliveries.labels(name, "ok").inc()
             dispatcher.ack(pending, now)
+            ident = pending.notification.notification_id
+            if self._dead.pop(ident, None) == name:
+                await self._dead_letter(DeliveredLater(ident, name, now))
         else:
             dispatcher.nack(pending, now)
             log.error(
@@ -180,6 +186,9 @@ class Notifier:
                 pending.notification, name, str(outcome.error), outcome.attempts, now
             )
             await self._dead_letter(dead)
+            self._dead[pending.notification.notification_id] = name
+            while len(self._dead) > 10_000:  # bounded: the oldest are forgotten
+                self._dead.pop(next(iter(self._dead)))
             self._metrics.deliveries.labels(name, "dead_lettered").inc()
         if self.dispatcher is dispatcher:
             await self.save()

@@ -154,6 +154,8 @@ logs = "logs-{unique}"
 metrics = "metrics-{unique}"
 alerts = "alerts-{unique}"
 dlq = "dlq-{unique}"
+alerts_dlq = "alerts-dlq-{unique}"
+silences = "silences-{unique}"
 
 [redis]
 url = "{redis_url}"

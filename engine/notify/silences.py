@@ -450,6 +450,9 @@ def _api_matchers(value: Any, problems: list[str]) -> tuple[Matcher, ...]:
     if not isinstance(value, list):
         problems.append(f"matchers: expected a list, got {type(value).__name__}")
         return ()
+    if not value:
+        problems.append("matchers: at least one matcher is required")
+        return ()
     out = []
     for i, item in enumerate(value):
         where = f"matchers[{i}]"
