@@ -103,6 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"kestrel: bad config:\n{exc}", file=sys.stderr)
         return 1
+    except OSError as exc:  # a file to read or write: name it and say what is wrong
+        print(f"kestrel: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # bad input data, e.g. a malformed CSV row (the message says where)
+        print(f"kestrel: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
