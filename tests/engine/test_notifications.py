@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import REPO, WorkerProcess, collect, producer, run, write_config
+from testkit import REPO, WorkerProcess, collect, producer, run, write_config
 
 from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
 from engine.broker import EmbeddedBroker, free_port

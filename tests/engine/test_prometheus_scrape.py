@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from conftest import REPO, WorkerProcess, producer, run, write_config
+from testkit import REPO, WorkerProcess, producer, run, write_config
 
 from engine.broker import EmbeddedBroker, free_port, wait_for_port
 

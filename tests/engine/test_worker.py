@@ -15,7 +15,7 @@ import httpx
 import orjson
 import pytest
 import redis
-from conftest import WorkerProcess, collect, producer, run, write_config
+from testkit import WorkerProcess, collect, producer, run, write_config
 
 from engine.broker import EmbeddedBroker, free_port
 

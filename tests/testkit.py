@@ -1,0 +1,160 @@
+"""Helpers for tests that run Kestrel's processes against real services.
+
+Fixtures live in ``conftest.py``; these are plain functions and classes, imported as
+``from testkit import ...`` (``tests`` is on pytest's ``pythonpath``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.broker import EmbeddedBroker, free_port, wait_for_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class WorkerProcess:
+    """A ``kestrel worker`` subprocess with its own config file."""
+
+    config_path: Path
+    web_port: int
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> WorkerProcess:
+        env = {**os.environ, **self.env}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "engine.cli", "worker", "--config", str(self.config_path)],
+            cwd=REPO,
+            env=env,
+            stdout=self.log_path.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        if not wait_for_port("127.0.0.1", self.web_port, 30):
+            self.stop()
+            pytest.fail(f"worker did not serve HTTP on {self.web_port}; log:\n{self.log()}")
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until /health says ok (joined the group, partitions assigned)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                pytest.fail(f"worker exited with {self.proc.returncode}; log:\n{self.log()}")
+            with contextlib.suppress(httpx.HTTPError):
+                r = httpx.get(f"http://127.0.0.1:{self.web_port}/health", timeout=2)
+                if r.status_code == 200 and r.json()["status"] == "ok":
+                    return
+            time.sleep(0.2)
+        pytest.fail(f"worker not ready within {timeout}s; log:\n{self.log()}")
+
+    def metrics(self) -> str:
+        import httpx
+
+        return httpx.get(f"http://127.0.0.1:{self.web_port}/metrics", timeout=5).text
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+
+def write_config(
+    path: Path, broker: EmbeddedBroker, unique: str, redis_url: str, extra: str = ""
+) -> int:
+    """Write a worker config with unique topics and group; returns its web port."""
+    port = free_port()
+    path.write_text(
+        f"""
+[kafka]
+broker = "{broker.url}"
+app_id = "kestrel-test-{unique}"
+partitions = 2
+session_timeout_seconds = 6
+
+[topics]
+logs = "logs-{unique}"
+metrics = "metrics-{unique}"
+alerts = "alerts-{unique}"
+dlq = "dlq-{unique}"
+alerts_dlq = "alerts-dlq-{unique}"
+silences = "silences-{unique}"
+
+[redis]
+url = "{redis_url}"
+key_prefix = "kestrel-test-{unique}:"
+
+[worker]
+web_port = {port}
+checkpoint_interval_seconds = 0.5
+
+{extra}
+"""
+    )
+    return port
+
+
+async def collect(bootstrap: str, topic: str, until: Any, timeout: float) -> list[Any]:
+    """Read ``topic`` from the start until ``until(records)`` is true or ``timeout`` passes."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        group_id=None,
+        fetch_max_wait_ms=50,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not until(records):
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(msgs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+@contextlib.asynccontextmanager
+async def producer(bootstrap: str) -> AsyncIterator[Any]:
+    """An aiokafka producer (not idempotent: Tansu does not support it)."""
+    from aiokafka import AIOKafkaProducer
+
+    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await p.start()
+    try:
+        yield p
+    finally:
+        await p.stop()
+
+
+def run(coro: Any) -> Any:
+    """Run a coroutine from a sync test."""
+    return asyncio.run(coro)
