@@ -451,7 +451,7 @@ def _api_matchers(value: Any, problems: list[str]) -> tuple[Matcher, ...]:
         problems.append(f"matchers: expected a list, got {type(value).__name__}")
         return ()
     if not value:
-        problems.append("matchers: at least one matcher is required")
+        problems.append("matchers: needs at least one matcher")
         return ()
     out = []
     for i, item in enumerate(value):
