@@ -54,7 +54,9 @@ enabled = false
 [worker]
 web_port = {port}
 [[overrides]]
+# Latency probes: a simple detector that fires on the first anomalous point.
 match = "probe*"
+use = ["zscore"]
 detectors.zscore.fire_after = 1
 detectors.zscore.warmup = 20
 """

@@ -45,6 +45,7 @@ class _Counts:
     resolved: int = 0
     dlq: int = 0
     webhooks: int = 0
+    webhook_alerts: int = 0
 
 
 def _say(text: str) -> None:
@@ -82,7 +83,8 @@ url = "http://127.0.0.1:{hook_port}/hook"
 async def _receiver(counts: _Counts) -> tuple[web.AppRunner, int]:
     async def hook(request: web.Request) -> web.Response:
         body = await request.json()
-        counts.webhooks += len(body.get("alerts", [])) or 1
+        counts.webhooks += 1
+        counts.webhook_alerts += len(body.get("alerts", []))
         return web.Response(text="ok")
 
     app = web.Application()
@@ -199,7 +201,10 @@ async def _main(
         await asyncio.sleep(max(2.0, duration - (clock() - started) - 1.0))
         stop.set()
         await watcher
-        _say(f"demo: webhook receiver got {counts.webhooks} notification(s)")
+        _say(
+            f"demo: webhook receiver got {counts.webhooks} notification(s) "
+            f"covering {counts.webhook_alerts} alert(s)"
+        )
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

@@ -42,10 +42,12 @@ def register_views(worker: Worker) -> None:
     @app.page("/health")
     async def health_view(web: Any, request: Request) -> Any:
         assigned = sorted({tp.partition for tp in app.consumer.assignment() if tp.topic in inputs})
-        ready = not app.rebalancing and worker.started_at > 0
+        # Ready once it has joined the group and restored its state from the changelog.
+        ready = not app.rebalancing and not app.in_recovery and worker.started_at > 0
         mirror = worker.mirror
         body = {
             "status": "ok" if ready else "starting",
+            "recovering": bool(app.in_recovery),
             "app_id": cfg.kafka.app_id,
             "partitions": assigned,
             "notifier": worker.notifier.active,
