@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from alert_channels.alert import Alert, series_id
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, Verdict
 from detectors.new_pattern import NewPatternParams
 from detectors.registry import LOG_DETECTORS, build, restore
 from engine.alerts import AlertTracker
@@ -61,36 +61,49 @@ def _params_hash(params: DetectorParams) -> str:
     return hashlib.sha1(params.model_dump_json().encode()).hexdigest()[:12]
 
 
-def _restore(
-    choice: DetectorChoice, phash: str, saved: Mapping[str, Any] | None
-) -> Detector[Any] | None:
-    """The saved detector, if it was saved with the same kind and parameters and is readable."""
-    if saved is None or saved["kind"] != choice.kind or saved["phash"] != phash:
-        return None
-    try:
-        return restore(choice.kind, choice.params, saved["state"])
-    except ValueError:  # malformed: this detector starts afresh
-        return None
-
-
 class _Watch:
-    """One detector on one series, with its alert tracker."""
+    """One detector on one series, with its alert tracker.
+
+    ``fresh`` builds a new detector, ``load`` one from saved state; a saved state of another kind
+    or other parameters, or a malformed one, is dropped and the detector starts afresh.
+    """
 
     __slots__ = ("detector", "kind", "phash", "tracker")
 
     def __init__(
-        self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
+        self,
+        choice: DetectorChoice,
+        tracker: AlertTracker,
+        saved: Mapping[str, Any] | None,
+        fresh: Callable[[], Any],
+        load: Callable[[dict[str, Any]], Any],
     ) -> None:
         self.kind = choice.kind
         self.phash = _params_hash(choice.params)
         self.tracker = tracker
-        self.detector: Detector[Any]
-        restored = _restore(choice, self.phash, saved)
-        if restored is not None and saved is not None:
-            self.detector = restored
-            tracker.load_state(saved["alert"])
-        else:
-            self.detector = build(self.kind, choice.params)
+        self.detector: Any = None
+        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
+            try:
+                self.detector = load(saved["state"])
+                tracker.load_state(saved["alert"])
+            except (ValueError, KeyError, TypeError):  # malformed: this detector starts afresh
+                self.detector = None
+        if self.detector is None:
+            self.detector = fresh()
+
+    @classmethod
+    def numeric(
+        cls, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
+    ) -> _Watch:
+        """A watch with a detector of numbers (see :mod:`detectors.registry`)."""
+        kind, params = choice.kind, choice.params
+        return cls(
+            choice,
+            tracker,
+            saved,
+            lambda: build(kind, params),
+            lambda state: restore(kind, params, state),
+        )
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -121,7 +134,9 @@ class _Series:
         by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
         self.watches = [
-            _Watch(c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind))
+            _Watch.numeric(
+                c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind)
+            )
             for c in choices
         ]
         self.last_ts: float | None = saved["last_ts"] if saved else None
@@ -158,30 +173,23 @@ class _ErrorSeries(_Series):
                 out.append(alert)
 
 
-class _PatternWatch:
+class _PatternWatch(_Watch):
     """A log-message detector (``new_pattern``) on one service, with its alert tracker.
 
     Its alerts carry the template in the ``template`` annotation and in the summary.
     """
 
-    __slots__ = ("detector", "kind", "phash", "tracker")
+    __slots__ = ()
 
     def __init__(
         self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
     ) -> None:
-        self.kind = choice.kind
-        self.phash = _params_hash(choice.params)
-        self.tracker = tracker
         cls = LOG_DETECTORS[choice.kind]
         params = choice.params
         assert isinstance(params, NewPatternParams)
-        self.detector = cls(params)
-        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
-            try:
-                self.detector = cls.from_state(params, saved["state"])
-                tracker.load_state(saved["alert"])
-            except (ValueError, KeyError, TypeError):  # malformed: start afresh
-                self.detector = cls(params)
+        super().__init__(
+            choice, tracker, saved, lambda: cls(params), lambda state: cls.from_state(params, state)
+        )
 
     def observe(self, event: LogEvent, out: list[Alert]) -> None:
         v = self.detector.observe(event.message, event.level, event.ts)
@@ -199,14 +207,6 @@ class _PatternWatch:
                     annotations={"template": v.template, "template_id": v.template_id},
                 )
             )
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "phash": self.phash,
-            "state": self.detector.to_state(),
-            "alert": self.tracker.to_state(),
-        }
 
 
 class _Service:

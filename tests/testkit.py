@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -158,3 +161,52 @@ async def producer(bootstrap: str) -> AsyncIterator[Any]:
 def run(coro: Any) -> Any:
     """Run a coroutine from a sync test."""
     return asyncio.run(coro)
+
+
+class RecordingServer(http.server.ThreadingHTTPServer):
+    """A local HTTP receiver: records every POSTed JSON body by path; answers 503 while ``down``.
+
+    Use as a context manager: it serves from a thread until the block ends.
+    """
+
+    def __init__(self) -> None:
+        self.bodies: dict[str, list[dict[str, Any]]] = {}
+        self.down = False
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", free_port()), _RecordingHandler)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def got(self, path: str) -> list[dict[str, Any]]:
+        """The bodies received on ``path`` so far."""
+        with self.lock:
+            return list(self.bodies.get(path, []))
+
+    def __enter__(self) -> RecordingServer:
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _RecordingHandler(http.server.BaseHTTPRequestHandler):
+    server: RecordingServer
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.server.down:
+            self.send_response(503)
+            self.end_headers()
+            return
+        with self.server.lock:
+            self.server.bodies.setdefault(self.path, []).append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass

@@ -7,13 +7,10 @@ Covers the storm (grouping), a receiver that is down and comes back (retries, th
 from __future__ import annotations
 
 import asyncio
-import http.server
-import json
 import os
 import random
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -21,66 +18,31 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from testkit import REPO, WorkerProcess, collect, producer, run, write_config
+from testkit import REPO, RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
-from engine.broker import EmbeddedBroker, free_port
+from engine.broker import EmbeddedBroker
 
 TOKEN = "test-token-5b1f0c"
 T0 = 1_779_999_960.0
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    """Records every POST body by path; answers 503 while ``down``."""
-
-    def __init__(self) -> None:
-        self.bodies: dict[str, list[dict[str, Any]]] = {}
-        self.down = False
-        self.lock = threading.Lock()
-        super().__init__(("127.0.0.1", free_port()), _Handler)
-
-    def got(self, path: str) -> list[dict[str, Any]]:
-        with self.lock:
-            return list(self.bodies.get(path, []))
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.server.down:
-            self.send_response(503)
-            self.end_headers()
-            return
-        with self.server.lock:
-            self.server.bodies.setdefault(self.path, []).append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def server() -> Iterator[_Server]:
-    s = _Server()
-    threading.Thread(target=s.serve_forever, daemon=True).start()
-    yield s
-    s.shutdown()
+def server() -> Iterator[RecordingServer]:
+    with RecordingServer() as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
 def env(
     broker: EmbeddedBroker,
     redis_url: str,
-    server: _Server,
+    server: RecordingServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     unique = f"n{random.randrange(1 << 30):x}"
     tmp = tmp_path_factory.mktemp("notify")
-    base = f"http://127.0.0.1:{server.server_address[1]}"
+    base = server.base_url
     extra = f"""
 [series]
 metric_detectors = ["zscore"]
@@ -170,7 +132,7 @@ def _wait(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def test_a_storm_becomes_a_handful_of_slack_messages(
-    broker: EmbeddedBroker, env: dict[str, Any], server: _Server
+    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     # 1,000 alert records (20 each for 50 series of one service) within about 5 s.
     storm = [_alert(f"storm_metric_{i % 50}", "storm", repeat=i // 50) for i in range(1000)]
@@ -192,7 +154,7 @@ def test_a_storm_becomes_a_handful_of_slack_messages(
 
 
 def test_a_receiver_that_was_down_gets_everything_after_replay(
-    broker: EmbeddedBroker, env: dict[str, Any], server: _Server
+    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     unique = env["unique"]
     server.down = True
@@ -257,7 +219,7 @@ def _api(
 
 
 def test_silences_api_mutes_matching_alerts_and_records_them_as_silenced(
-    broker: EmbeddedBroker, env: dict[str, Any], server: _Server
+    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     unique = env["unique"]
     assert _api(env, "GET", "/silences", token=None).status_code == 401
@@ -311,7 +273,9 @@ def test_silences_api_mutes_matching_alerts_and_records_them_as_silenced(
     assert _api(env, "DELETE", "/silences/no-such-id").status_code == 404
 
 
-def test_a_restarted_worker_sends_no_duplicates(env: dict[str, Any], server: _Server) -> None:
+def test_a_restarted_worker_sends_no_duplicates(
+    env: dict[str, Any], server: RecordingServer
+) -> None:
     def counts() -> dict[str, int]:
         return {path: len(server.got(path)) for path in ("/hook", "/slack")}
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import random
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +12,7 @@ import httpx
 import orjson
 import pytest
 import redis
-from testkit import WorkerProcess, collect, producer, run, write_config
+from testkit import RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 from engine.broker import EmbeddedBroker, free_port
 
@@ -23,40 +20,17 @@ T0 = 1_779_999_960.0  # event time of the first sample (2026-05-28), on a minute
 STEP = 10.0
 
 
-class _Receiver(http.server.ThreadingHTTPServer):
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        super().__init__(("127.0.0.1", free_port()), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Receiver
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.bodies.append(json.loads(body))
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[_Receiver]:
-    server = _Receiver()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
+def receiver() -> Iterator[RecordingServer]:
+    with RecordingServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def setup(
     broker: EmbeddedBroker,
     redis_url: str,
-    receiver: _Receiver,
+    receiver: RecordingServer,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, Any]]:
     unique = f"w{random.randrange(1 << 30):x}"
@@ -80,7 +54,7 @@ group_interval_seconds = 2
 [[channels]]
 name = "hook"
 type = "webhook"
-url = "http://127.0.0.1:{receiver.server_address[1]}/hook"
+url = "{receiver.base_url}/hook"
 max_attempts = 3
 """
     port = write_config(cfg, broker, unique, redis_url, extra)
@@ -185,19 +159,26 @@ def test_stationary_series_raises_no_alert(broker: EmbeddedBroker, setup: dict[s
     assert not [a for a in alerts if a["series"] in ("steady", "log.events")]  # ...and stayed quiet
 
 
-def test_alerts_reach_the_webhook_receiver(setup: dict[str, Any], receiver: _Receiver) -> None:
+def test_alerts_reach_the_webhook_receiver(
+    setup: dict[str, Any], receiver: RecordingServer
+) -> None:
     # The whole incident was processed within group_wait: the receiver hears of it once, resolved.
     wanted = {("spiky", "resolved"), ("log.error_ratio", "resolved")}
     deadline = time.monotonic() + 30
     got: set[tuple[str, str]] = set()
     while time.monotonic() < deadline and not wanted <= got:
         got = {
-            (a["labels"]["alertname"], a["status"]) for b in receiver.bodies for a in b["alerts"]
+            (a["labels"]["alertname"], a["status"])
+            for b in receiver.got("/hook")
+            for a in b["alerts"]
         }
         time.sleep(0.2)
-    assert wanted <= got, receiver.bodies
+    assert wanted <= got, receiver.got("/hook")
     spiky = [
-        (b, a) for b in receiver.bodies for a in b["alerts"] if a["labels"]["alertname"] == "spiky"
+        (b, a)
+        for b in receiver.got("/hook")
+        for a in b["alerts"]
+        if a["labels"]["alertname"] == "spiky"
     ]
     assert len(spiky) == 1  # one incident, one notification
     body, alert = spiky[0]
