@@ -1,15 +1,16 @@
 """The Faust app, built in one place: topics, the state table, agents, timers and web views.
 
 Agents here contain no decisions: they batch, call :class:`engine.pipeline.Pipeline` and
-:mod:`engine.delivery`, and do the I/O (Kafka, Redis, HTTP).
+:class:`engine.notifier.Notifier`, and do the I/O (Kafka, Redis, HTTP).
 
 Crash semantics (at-least-once): Faust commits consumed offsets every
 ``broker_commit_interval`` (2.8 s by default) and Kestrel checkpoints changed series state every
 ``worker.checkpoint_interval_seconds``. After a crash, the messages since the last offset commit
 are consumed again and learned again by state checkpointed up to ``checkpoint_interval`` earlier
 or later; so at most about ``checkpoint_interval + commit_interval`` seconds of events are
-replayed, and a firing alert found again is not re-notified (its incident state is checkpointed
-with the series). A clean stop checkpoints everything.
+replayed: a few points may be learned twice, and an incident that fired in that span may be
+recorded again (the notifier's log usually keeps it from being notified twice). A clean stop
+checkpoints everything.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ class Worker:
     exported: dict[str, int] = field(default_factory=dict)  # pipeline counts already exported
 
 
-def _raw_topic(app: KestrelApp, names: str | tuple[str, ...], partitions: int) -> Any:
+def _raw_topic(
+    app: KestrelApp, names: str | tuple[str, ...], partitions: int, *, compacted: bool = False
+) -> Any:
     return app.topic(
         *((names,) if isinstance(names, str) else names),
         key_type=bytes,
@@ -86,6 +89,8 @@ def _raw_topic(app: KestrelApp, names: str | tuple[str, ...], partitions: int) -
         value_serializer="raw",
         partitions=partitions,
         internal=True,  # Faust declares (creates) it with these partitions if missing
+        # Keyed state (latest value per key counts): compaction keeps it past retention.
+        compacting=True if compacted else None,
     )
 
 
@@ -147,8 +152,8 @@ def build_worker(
         "alerts": _raw_topic(app, topics_cfg.alerts, 1),
         "dlq": _raw_topic(app, topics_cfg.dlq, p),
         "alerts_dlq": _raw_topic(app, topics_cfg.alerts_dlq, 1),
-        "silences": _raw_topic(app, topics_cfg.silences, 1),
-        "notify_state": _raw_topic(app, notify_state_topic(config), 1),
+        "silences": _raw_topic(app, topics_cfg.silences, 1, compacted=True),
+        "notify_state": _raw_topic(app, notify_state_topic(config), 1, compacted=True),
     }
     silences = Silences(map(silence_from_settings, config.silences))
 
@@ -188,6 +193,7 @@ def _all_detector_kinds(config: Config) -> list[str]:
         *s.latency_detectors,
         *s.event_count_detectors,
         *s.error_detectors,
+        *s.pattern_detectors,
     }
     for ov in config.overrides:
         kinds.update(ov.use or ())
@@ -248,6 +254,7 @@ def _wire_ingest(worker: Worker) -> None:
                 logs_topic=logs_topic,
                 hot_types=hot_types,
                 max_bytes=max_bytes,
+                max_future_seconds=cfg.worker.max_future_seconds,
                 now=clock(),
             )
             for topic, c in result.counts.items():
@@ -258,9 +265,13 @@ def _wire_ingest(worker: Worker) -> None:
                 for reason, n in c.invalid.items():
                     metrics.invalid.labels(topic, reason).inc(n)
             for dead in result.dead:
-                await dlq_topic.send(
-                    key=dead.key, value=dead.rejected.original, headers=dead.headers()
-                )
+                try:
+                    await dlq_topic.send(
+                        key=dead.key, value=dead.rejected.original, headers=dead.headers()
+                    )
+                except Exception as exc:  # the DLQ refused it: count it, keep the batch going
+                    metrics.dlq_errors.inc()
+                    log.error("dead-letter topic: cannot write a rejected input: %r", exc)
             alerts = await publish_alerts(result.alerts) if result.alerts else []
             if worker.mirror is not None:
                 await worker.mirror.write(result.hot, alerts)
@@ -344,6 +355,8 @@ def _wire_notify(worker: Worker) -> None:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown_notify(sender: Any, **kwargs: Any) -> None:
         await notifier.deactivate()
+        if worker.silence_view is not None:
+            await worker.silence_view.stop()
 
     def apply_silence(key: bytes, value: bytes | None) -> None:
         if value is None:

@@ -161,6 +161,12 @@ class WorkerSettings(_Section):
         5.0, gt=0, description="How often changed series state is written to the changelog."
     )
     max_message_bytes: int = Field(1_048_576, ge=1, description="Larger messages go to the DLQ.")
+    max_future_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Events stamped further than this after their message's Kafka time go to "
+        "the DLQ (a far-future timestamp would make the series' later events look late).",
+    )
     max_series: int = Field(
         1_000_000,
         ge=1,
@@ -320,7 +326,7 @@ def _plan(
     for ov in cfg.overrides:
         if not ov.matches(name, sid):
             continue
-        if ov.use is not None:
+        if ov.use is not None and role != "pattern":  # `use` lists detectors of numbers
             kinds = ov.use
         if ov.severity is not None:
             severity = ov.severity

@@ -69,6 +69,9 @@ LEVELS: Final = {
 }
 ERROR_LEVELS: Final = frozenset({"ERROR", "CRITICAL"})
 
+#: How much of a message over the size limit is kept on the dead-letter topic.
+SAMPLE_BYTES: Final = 64 * 1024
+
 # Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
 _MS_THRESHOLD: Final = 1e11
 
@@ -120,13 +123,16 @@ class Rejected:
 
     ``original`` holds its bytes: the whole message, or for one item of a batch that item
     (the NDJSON line as sent, or the array element re-encoded). ``index`` is the item's
-    position in its batch (``None`` for a whole message).
+    position in its batch (``None`` for a whole message). A message over the size limit keeps
+    only its first :data:`SAMPLE_BYTES` (the dead-letter topic has a size limit too), and
+    ``original_size`` says how big it was.
     """
 
     reason: str
     message: str
     original: bytes
     index: int | None = None
+    original_size: int | None = None
 
 
 @dataclass(slots=True)
@@ -162,7 +168,7 @@ def parse_timestamp(value: Any) -> float:
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
             ts = dt.timestamp()
-            if ts < 0:
+            if not 0 <= ts <= _MS_THRESHOLD:
                 raise InvalidEvent(
                     "bad_timestamp", f"timestamp: out of range: {value[:64]!r}"
                 ) from None
@@ -171,9 +177,12 @@ def parse_timestamp(value: Any) -> float:
         raise InvalidEvent(
             "bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}"
         )
-    if not math.isfinite(ts) or ts < 0:
+    if ts > _MS_THRESHOLD:
+        ts /= 1000.0
+    # Beyond the year 5138 even as milliseconds: a unit mistake, never a real time.
+    if not math.isfinite(ts) or not 0 <= ts <= _MS_THRESHOLD:
         raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
-    return ts / 1000.0 if ts > _MS_THRESHOLD else ts
+    return ts
 
 
 def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
@@ -300,11 +309,18 @@ def _item(
     index: int | None,
     lenient: bool,
     out: Decoded,
+    not_after: float,
 ) -> None:
     try:
         if not isinstance(obj, dict):
             raise InvalidEvent("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
-        out.events.append(parse(obj))
+        event = parse(obj)
+        if event.ts > not_after:
+            raise InvalidEvent(
+                "bad_timestamp",
+                f"timestamp: {event.ts - not_after:.0f}s later than the message's own time allows",
+            )
+        out.events.append(event)
     except InvalidEvent as exc:
         raw = original if original is not None else _reencode(obj, lenient)
         out.rejected.append(Rejected(exc.reason, str(exc), raw, index))
@@ -316,17 +332,25 @@ def _json_type(obj: Any) -> str:
     )
 
 
-def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
+def decode_message(data: bytes, kind: Kind, max_bytes: int, not_after: float = math.inf) -> Decoded:
     """Decode one Kafka message value into events (``kind`` says log or metric).
 
     Never raises on bad input: each bad part becomes a :class:`Rejected` and the rest is kept.
+    Events stamped later than ``not_after`` (epoch seconds; the caller passes the message's Kafka
+    time plus an allowance) are rejected as ``bad_timestamp``: one far-future timestamp would
+    otherwise make every later event of its series look late.
     A message that is not one JSON document is read as NDJSON, one document per line, unless no
     line is JSON: then the whole message is rejected once.
     """
     out = Decoded()
     if len(data) > max_bytes:
         out.rejected.append(
-            Rejected("too_large", f"message is {len(data)} bytes, limit is {max_bytes}", data)
+            Rejected(
+                "too_large",
+                f"message is {len(data)} bytes, limit is {max_bytes}",
+                data[:SAMPLE_BYTES],
+                original_size=len(data),
+            )
         )
         return out
     parse = _PARSERS[kind]
@@ -337,9 +361,9 @@ def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
     else:
         if isinstance(doc, list):
             for i, obj in enumerate(doc):
-                _item(obj, parse, None, i, lenient, out)
+                _item(obj, parse, None, i, lenient, out, not_after)
         else:
-            _item(doc, parse, data, None, lenient, out)
+            _item(doc, parse, data, None, lenient, out, not_after)
         return out
     lines = [(i, line) for i, line in enumerate(data.split(b"\n")) if line.strip()]
     items: list[tuple[int, bytes, Any, bool] | Rejected] = []
@@ -360,7 +384,7 @@ def decode_message(data: bytes, kind: Kind, max_bytes: int) -> Decoded:
             out.rejected.append(item)
         else:
             i, line, obj, lenient = item
-            _item(obj, parse, line, i, lenient, out)
+            _item(obj, parse, line, i, lenient, out, not_after)
     return out
 
 

@@ -59,6 +59,8 @@ class DeadLetter:
         ]
         if self.rejected.index is not None:
             out.append(("kestrel-batch-index", str(self.rejected.index).encode()))
+        if self.rejected.original_size is not None:
+            out.append(("kestrel-original-size", str(self.rejected.original_size).encode()))
         return out
 
 
@@ -80,12 +82,14 @@ def process_batch(
     logs_topic: str,
     hot_types: frozenset[str],
     max_bytes: int,
+    max_future_seconds: float,
     now: float,
 ) -> BatchResult:
     """Decode each ``(message, value)``, feed the pipeline, and collect what to write and count.
 
     Messages from ``logs_topic`` are log events, all others metric samples; ``now`` is the wall
-    clock (epoch seconds).
+    clock (epoch seconds). An event stamped more than ``max_future_seconds`` after its message's
+    Kafka time (or, for a message without one, after ``now``) is rejected as ``bad_timestamp``.
     """
     result = BatchResult()
     counts = result.counts
@@ -98,24 +102,25 @@ def process_batch(
             c = counts[topic] = TopicCounts()
         c.messages += 1
         is_log = topic == logs_topic
-        decoded = decode_message(value or b"", LOG if is_log else METRIC, max_bytes)
+        sent_at = message.timestamp if message.timestamp > 0 else now
+        decoded = decode_message(
+            value or b"", LOG if is_log else METRIC, max_bytes, sent_at + max_future_seconds
+        )
         partition = message.partition
         for bad in decoded.rejected:
             c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
             result.dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
         if message.timestamp > result.newest_timestamp:
             result.newest_timestamp = message.timestamp
-        late = 0
+        late_before = pipeline.late_events  # a log event's window and its latency point count
         if is_log:
             for ev in decoded.events:
-                if not log(ev, partition, now, alerts):
-                    late += 1
+                log(ev, partition, now, alerts)
                 if ev.type in hot_types:
                     hot.append(ev)
         else:
             for sample in decoded.events:
-                if not metric(sample, partition, alerts):
-                    late += 1
+                metric(sample, partition, alerts)
         c.events += len(decoded.events)
-        c.late += late
+        c.late += pipeline.late_events - late_before
     return result

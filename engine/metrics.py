@@ -58,6 +58,11 @@ class KestrelMetrics:
             ["topic", "reason"],
             registry=registry,
         )
+        self.dlq_errors = Counter(
+            "kestrel_dlq_write_errors_total",
+            "Rejected inputs that could not be written to the dead-letter topic.",
+            registry=registry,
+        )
         self.late = Counter(
             "kestrel_late_events_total",
             "Events older than the allowed lateness, not counted in any window or baseline.",

@@ -479,3 +479,11 @@ def test_config_is_immutable() -> None:
     cfg = Config()
     with pytest.raises(pydantic.ValidationError):
         cfg.kafka.partitions = 9  # type: ignore[misc]
+
+
+def test_use_overrides_apply_to_numeric_detectors_only() -> None:
+    cfg = parse_config({"overrides": [{"match": "*", "use": ["zscore"]}]}, "cfg.toml", {})
+    choices, _ = cfg.plan("pattern", "log.patterns", "log.patterns{service=api}")
+    assert [c.kind for c in choices] == ["new_pattern"]  # a log-message detector stays
+    choices, _ = cfg.plan("metric", "cpu", "cpu")
+    assert [c.kind for c in choices] == ["zscore"]

@@ -370,3 +370,24 @@ def test_deeply_nested_input_is_rejected_not_raised() -> None:
         out = decode(data)
         assert out.events == []
         assert out.rejected
+
+
+def test_far_future_and_absurd_timestamps_are_rejected() -> None:
+    sent = 1_790_000_000.0
+    ok = b'{"name": "cpu", "value": 1, "timestamp": 1790000600}'  # 10 min ahead: clock skew
+    ahead = b'{"name": "cpu", "value": 1, "timestamp": "9999-01-01T00:00:00Z"}'
+    absurd = b'{"name": "cpu", "value": 1, "timestamp": 1e300}'
+    assert len(decode_message(ok, METRIC, 1 << 20, sent + 3600).events) == 1
+    for data in (ahead, absurd):
+        decoded = decode_message(data, METRIC, 1 << 20, sent + 3600)
+        assert decoded.events == []
+        assert [r.reason for r in decoded.rejected] == ["bad_timestamp"]
+        assert decoded.rejected[0].original == data
+
+
+def test_a_message_over_the_limit_keeps_a_sample_and_its_size() -> None:
+    data = b"x" * 200_000
+    (rejected,) = decode_message(data, METRIC, 100_000).rejected
+    assert rejected.reason == "too_large"
+    assert rejected.original == data[: len(rejected.original)] and len(rejected.original) < 100_000
+    assert rejected.original_size == 200_000

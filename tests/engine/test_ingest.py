@@ -1,0 +1,76 @@
+"""One consumed batch through decoding and the pipeline, without Kafka."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from engine.config import parse_config
+from engine.ingest import BatchResult, process_batch
+from engine.pipeline import Pipeline
+
+SENT = 1_790_000_000.0
+
+
+@dataclass
+class Msg:
+    topic: str
+    partition: int = 0
+    offset: int = 0
+    timestamp: float = SENT
+    key: bytes | None = None
+
+
+def run(messages: list[tuple[Msg, bytes]], pipeline: Pipeline | None = None) -> BatchResult:
+    pipeline = pipeline or Pipeline(parse_config({}, "t.toml", {}))
+    return process_batch(
+        pipeline,
+        messages,
+        logs_topic="logs",
+        hot_types=frozenset({"thought"}),
+        max_bytes=10_000,
+        max_future_seconds=3600,
+        now=SENT + 5,
+    )
+
+
+def log(ts: float, **extra: object) -> dict[str, object]:
+    return {"timestamp": ts, "level": "INFO", "service": "api", "message": "m", **extra}
+
+
+def test_counts_dead_letters_and_hot_events_per_topic() -> None:
+    batch = [
+        (Msg("metrics", offset=1), b'{"name": "cpu", "value": 1, "timestamp": 1789999000}'),
+        (Msg("metrics", offset=2, key=b"k"), b"{broken"),
+        (Msg("logs", offset=3), orjson.dumps([log(SENT, type="thought"), log(SENT), {"x": 1}])),
+        (Msg("logs", offset=4), b"y" * 20_000),
+    ]
+    result = run(batch)
+    assert (result.counts["metrics"].messages, result.counts["metrics"].events) == (2, 1)
+    assert result.counts["metrics"].invalid == {"invalid_json": 1}
+    assert (result.counts["logs"].messages, result.counts["logs"].events) == (2, 2)
+    assert result.counts["logs"].invalid == {"missing_field": 1, "too_large": 1}
+    assert [e.type for e in result.hot] == ["thought"]
+    headers = {d.rejected.reason: dict(d.headers()) for d in result.dead}
+    assert headers["invalid_json"]["kestrel-source-offset"] == b"2"
+    assert headers["missing_field"]["kestrel-batch-index"] == b"2"
+    assert headers["too_large"]["kestrel-original-size"] == b"20000"
+    assert next(d.key for d in result.dead if d.rejected.reason == "invalid_json") == b"k"
+    assert result.newest_timestamp == SENT
+
+
+def test_events_far_ahead_of_their_message_are_rejected_not_learned() -> None:
+    ahead = {"name": "cpu", "value": 1, "timestamp": SENT + 7200}
+    result = run([(Msg("metrics"), orjson.dumps(ahead))])
+    assert result.counts["metrics"].events == 0
+    assert result.counts["metrics"].invalid == {"bad_timestamp": 1}
+
+
+def test_late_latency_points_are_counted_as_late() -> None:
+    pipeline = Pipeline(parse_config({"windows": {"allowed_lateness_seconds": 0}}, "t.toml", {}))
+    perf = {"operation": "q", "duration_ms": 5.0}
+    run([(Msg("logs"), orjson.dumps(log(SENT - 60, performance_data=perf)))], pipeline)
+    # Same window (accepted), but 30 s before the latency series' last point: late for it.
+    result = run([(Msg("logs"), orjson.dumps(log(SENT - 90, performance_data=perf)))], pipeline)
+    assert result.counts["logs"].late == 1
