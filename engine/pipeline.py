@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from alert_channels.alert import Alert, series_id
-from detectors.base import DetectorParams, Verdict
+from detectors.base import DetectorParams, Transition, Verdict
 from detectors.new_pattern import NewPatternParams
 from detectors.registry import LOG_DETECTORS, build, restore
 from engine.alerts import AlertTracker
@@ -65,10 +65,12 @@ class _Watch:
     """One detector on one series, with its alert tracker.
 
     ``fresh`` builds a new detector, ``load`` one from saved state; a saved state of another kind
-    or other parameters, or a malformed one, is dropped and the detector starts afresh.
+    or other parameters, or a malformed one, is dropped and the detector starts afresh. The alert
+    tracker is restored all the same: an incident left open by the old detector is resolved at
+    the new detector's first normal verdict instead of being left firing for ever.
     """
 
-    __slots__ = ("detector", "kind", "phash", "tracker")
+    __slots__ = ("detector", "kind", "orphaned", "phash", "tracker")
 
     def __init__(
         self,
@@ -82,14 +84,26 @@ class _Watch:
         self.phash = _params_hash(choice.params)
         self.tracker = tracker
         self.detector: Any = None
-        if saved is not None and saved["kind"] == self.kind and saved["phash"] == self.phash:
+        self.orphaned = False
+        if saved is not None and saved["kind"] == self.kind:
             try:
-                self.detector = load(saved["state"])
                 tracker.load_state(saved["alert"])
+                if saved["phash"] == self.phash:
+                    self.detector = load(saved["state"])
             except (ValueError, KeyError, TypeError):  # malformed: this detector starts afresh
                 self.detector = None
         if self.detector is None:
             self.detector = fresh()
+            self.orphaned = tracker.started_at is not None
+
+    def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
+        """The alert transition ``verdict`` causes (see :class:`engine.alerts.AlertTracker`)."""
+        if self.orphaned and not verdict.firing:
+            verdict = replace(verdict, transition=Transition.RESOLVED)
+            self.orphaned = False
+        elif verdict.firing:
+            self.orphaned = False
+        return self.tracker.observe(verdict, value, ts)
 
     @classmethod
     def numeric(
@@ -145,7 +159,7 @@ class _Series:
         if self.last_ts is None or ts > self.last_ts:
             self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
-            alert = w.tracker.observe(w.detector.update(value, ts), value, ts)
+            alert = w.judge(w.detector.update(value, ts), value, ts)
             if alert is not None:
                 out.append(alert)
 
@@ -168,7 +182,7 @@ class _ErrorSeries(_Series):
                 if update_window is not None
                 else w.detector.update(ratio, ts)
             )
-            alert = w.tracker.observe(verdict, ratio, ts)
+            alert = w.judge(verdict, ratio, ts)
             if alert is not None:
                 out.append(alert)
 
@@ -193,18 +207,18 @@ class _PatternWatch(_Watch):
 
     def observe(self, event: LogEvent, out: list[Alert]) -> None:
         v = self.detector.observe(event.message, event.level, event.ts)
-        if v.transition is None and not v.firing:
+        if v.transition is None and not v.firing and not self.orphaned:
             return
         verdict = Verdict(v.score, math.nan, v.anomalous, v.firing, v.transition)
         # The observed value: the template's rate ratio for a jump, one message for a new one.
-        alert = self.tracker.observe(verdict, 1.0 if v.new else v.rate_ratio, event.ts)
+        alert = self.judge(verdict, 1.0 if v.new else v.rate_ratio, event.ts)
         if alert is not None:
             what = "new log pattern" if v.new else "log pattern rate jump"
             out.append(
                 replace(
                     alert,
                     summary=f"{alert.series_id}: {what} at {event.level}: {v.template[:200]}",
-                    annotations={"template": v.template, "template_id": v.template_id},
+                    annotations={"template": v.template[:1000], "template_id": v.template_id},
                 )
             )
 

@@ -511,3 +511,17 @@ def test_metrics_run_the_adaptive_detector_by_default() -> None:
     for i in range(300, 305):
         pipeline.metric(sample(400.0, T0 + 60 * i), 0, out)
     assert [(a.detector, a.status.value) for a in out] == [("adaptive", "firing")]
+
+
+def test_a_reconfigured_detector_resolves_the_incident_its_predecessor_left_open() -> None:
+    before = make_config(detectors={"zscore": {"threshold": 4.0}})
+    p = Pipeline(before)
+    run_metrics(p, gaussian(100, seed=3), T0)
+    fired = run_metrics(p, [500.0] * 5, T0 + 100 * 60)
+    assert [a.status for a in fired] == [AlertStatus.FIRING]
+    store = {w.key: w.value for w in p.checkpoint()}
+    # New parameters: the detector starts afresh (warm-up), but the open incident is not lost.
+    after = Pipeline(make_config(detectors={"zscore": {"threshold": 5.0}}), loader=store.get)
+    out = run_metrics(after, [100.0], T0 + 106 * 60)
+    assert [(a.status, a.started_at) for a in out] == [(AlertStatus.RESOLVED, fired[0].started_at)]
+    assert run_metrics(after, [100.0] * 5, T0 + 107 * 60) == []  # resolved once
