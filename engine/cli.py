@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.config import ConfigError, load_config
+from engine.scenarios import SCENARIOS
 
 __all__ = ["main"]
 
@@ -61,7 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--topic", required=True, help="topic to publish to")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--file", type=Path, help="JSON lines file: one event per line")
-    src.add_argument("--scenario", help="a built-in synthetic scenario (see --list-scenarios)")
+    src.add_argument(
+        "--scenario",
+        choices=sorted(SCENARIOS),
+        help="a built-in synthetic scenario, published as JSON events",
+    )
     p.add_argument("--broker", help="host:port (default: from the config)")
     p.add_argument(
         "--minutes", type=float, default=60.0, help="simulated minutes for --scenario (default 60)"
@@ -136,7 +141,8 @@ def _run(args: argparse.Namespace) -> int:
     if cmd == "worker":
         from engine.worker import run_worker
 
-        return run_worker(load_config(args.config), log_level=args.log_level)
+        run_worker(load_config(args.config), log_level=args.log_level)
+        return 0
     if cmd == "demo":
         from engine.demo import run_demo
 

@@ -79,9 +79,9 @@ class RedisMirror:
         """The stream key of alert transitions."""
         return f"{self._prefix}alerts"
 
-    def is_hot(self, event: LogEvent) -> bool:
-        """Whether this event is of a hot type."""
-        return event.type in self.hot_types
+    async def close(self) -> None:
+        """Close the Redis connections."""
+        await self._client.aclose()
 
     async def write(self, events: Sequence[LogEvent], alerts: Sequence[Alert]) -> None:
         """Mirror one batch; never raises on Redis errors."""

@@ -113,14 +113,19 @@ class Notifier:
         log.info("notifier active (%d group(s) restored)", len(dispatcher.groups()))
 
     async def deactivate(self) -> None:
-        """Stop being the active notifier: wait for deliveries in flight, then save the state."""
-        if self.dispatcher is None:
+        """Stop being the active notifier: wait for deliveries in flight, then save the state.
+
+        New alerts and flushes stop at once; the deliveries in flight still ack or nack the
+        dispatcher, whose state is saved after they are all done.
+        """
+        dispatcher = self.dispatcher
+        if dispatcher is None:
             return
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.save()
         self.dispatcher = None
         self._activated.clear()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._save_state(orjson.dumps(dispatcher.to_state()))
         log.info("notifier inactive")
 
     async def ingest(self, alert: Alert) -> None:
@@ -157,11 +162,20 @@ class Notifier:
 
     async def _deliver(self, dispatcher: Dispatcher, pending: PendingNotification) -> None:
         name = pending.receiver
-        route = self.routes[name]
+        route = self.routes.get(name)
+        if route is None:  # a group restored from state for a channel no longer configured
+            log.error("notifier: channel %s is not configured; dropping its notification", name)
+            dispatcher.ack(pending, self._clock())
+            return
         started = time.perf_counter()
-        outcome = await deliver_with_retries(
-            route.channel, pending.notification, policy=route.policy
-        )
+        try:
+            outcome = await deliver_with_retries(
+                route.channel, pending.notification, policy=route.policy
+            )
+        except Exception:  # a bug in a channel must not leave the group in flight for ever
+            log.exception("channel %s: unexpected error; will retry the group", name)
+            dispatcher.nack(pending, self._clock())
+            return
         self._metrics.delivery_seconds.labels(name).observe(time.perf_counter() - started)
         if outcome.attempts > 1:
             self._metrics.deliveries.labels(name, "retried").inc(outcome.attempts - 1)
@@ -190,7 +204,7 @@ class Notifier:
             while len(self._dead) > 10_000:  # bounded: the oldest are forgotten
                 self._dead.pop(next(iter(self._dead)))
             self._metrics.deliveries.labels(name, "dead_lettered").inc()
-        if self.dispatcher is dispatcher:
+        if self.dispatcher is dispatcher:  # (deactivate saves it itself)
             await self.save()
 
     def _update_metrics(self, dispatcher: Dispatcher) -> None:
@@ -201,8 +215,3 @@ class Notifier:
                 self._metrics.muted.labels(name).inc(delta)
         self._counted = counters
         self._metrics.queue_depth.set(sum(len(g.alerts) for g in dispatcher.groups()))
-
-    async def drain(self) -> None:
-        """Wait for the deliveries in flight (for a clean stop)."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -109,8 +109,8 @@ async def read_last(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
     )
-    await consumer.start()
     try:
+        await consumer.start()
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
