@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from detectors._state import get_float, get_int, get_list, load_hysteresis
 from detectors.base import DetectorParams, Transition
@@ -105,7 +105,8 @@ class NewPatternParams(DetectorParams):
         1000, ge=1, le=100_000, description="Templates kept per service (LRU beyond that)."
     )
     min_level: str = Field(
-        "ERROR", description="A new template alerts only at this level or above (e.g. 'WARNING')."
+        "ERROR",
+        description="A new template alerts only at this level or above (e.g. 'WARNING'; any case).",
     )
     fast_seconds: float = Field(
         300.0, gt=0.0, description="Time constant of the short-term rate, in seconds."
@@ -128,6 +129,22 @@ class NewPatternParams(DetectorParams):
         description="Templates first seen within this many seconds of the service's first message "
         "are learned without alerting (every template is new at first).",
     )
+
+    @field_validator("min_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        """A known level name (any case), stored upper-case; a typo is an error, not INFO.
+
+        >>> NewPatternParams(min_level="warning").min_level
+        'WARNING'
+        """
+        name = value.strip().upper()
+        if name not in _LEVELS:
+            accepted = ", ".join(_LEVELS)
+            raise ValueError(
+                f"min_level: unknown level {value[:32]!r}; accepted (any case): {accepted}"
+            )
+        return name
 
 
 @dataclass(frozen=True, slots=True)

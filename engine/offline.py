@@ -6,7 +6,8 @@ detector learns it, in file order, exactly as the worker does on a live stream. 
 alert), else 0.
 
 Input files are ``timestamp,value`` CSVs; timestamps are ``YYYY-MM-DD HH:MM:SS`` (UTC, as in NAB),
-any ISO 8601 form, or epoch seconds. Output files are ``timestamp,value,anomaly_score,alert`` with
+any ISO 8601 form, or epoch seconds or milliseconds (read by :func:`engine.events.parse_timestamp`,
+as on the live stream). Output files are ``timestamp,value,anomaly_score,alert`` with
 the input's timestamp text kept as is.
 
 >>> from detectors.base import Detector, DetectorParams, Verdict, Transition
@@ -30,13 +31,13 @@ import csv
 import math
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, TextIO
 
 from detectors.base import Detector, DetectorParams, Transition, Verdict
+from engine.events import parse_timestamp
 from engine.nab_scoring import (
     PROFILES,
     CostProfile,
@@ -51,12 +52,11 @@ __all__ = [
     "ScoredRow",
     "evaluate_command",
     "evaluate_dir",
-    "parse_timestamp",
     "read_series_csv",
     "replay_command",
-    "replay_csv",
     "score_series",
     "write_scored_csv",
+    "write_scored_rows",
 ]
 
 if TYPE_CHECKING:
@@ -75,28 +75,6 @@ class ScoredRow(NamedTuple):
     value: float
     score: float
     alert: int
-
-
-def parse_timestamp(text: str) -> float:
-    """Epoch seconds (UTC) from ``YYYY-MM-DD HH:MM:SS[.ffffff]``, ISO 8601 or epoch seconds.
-
-    Naive date-times are taken as UTC.
-
-    >>> parse_timestamp("1970-01-01 00:01:00"), parse_timestamp("90.5")
-    (60.0, 90.5)
-    """
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ValueError(f"timestamp: cannot parse {text!r}") from exc
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 def read_series_csv(path: str | Path) -> tuple[list[str], list[tuple[float, float]]]:
@@ -124,10 +102,12 @@ def read_series_csv(path: str | Path) -> tuple[list[str], list[tuple[float, floa
             if not record:
                 continue
             try:
-                texts.append(record[t_col])
-                rows.append((parse_timestamp(record[t_col]), float(record[v_col])))
-            except (ValueError, IndexError) as exc:
+                text = record[t_col]
+                row = (parse_timestamp(text.strip()), float(record[v_col]))
+            except (ValueError, IndexError) as exc:  # InvalidEvent is a ValueError
                 raise ValueError(f"{path}:{line_no}: {exc}") from exc
+            texts.append(text)
+            rows.append(row)
     return texts, rows
 
 
@@ -164,45 +144,25 @@ def score_series(
     return out
 
 
+def write_scored_rows(
+    handle: TextIO, timestamps: Sequence[str], scored: Sequence[ScoredRow]
+) -> None:
+    """Write ``timestamp,value,anomaly_score,alert`` rows (full float precision) to ``handle``."""
+    writer = csv.writer(handle)
+    writer.writerow(OUTPUT_HEADER)
+    writer.writerows(
+        (text, repr(row.value), repr(row.score), row.alert)
+        for text, row in zip(timestamps, scored, strict=True)
+    )
+
+
 def write_scored_csv(
     path: str | Path, timestamps: Sequence[str], scored: Sequence[ScoredRow]
 ) -> None:
-    """Write ``timestamp,value,anomaly_score,alert`` (scores with full float precision)."""
+    """Write :func:`write_scored_rows` to the file ``path`` (its folders are created)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(OUTPUT_HEADER)
-        for text, row in zip(timestamps, scored, strict=True):
-            writer.writerow((text, repr(row.value), repr(row.score), row.alert))
-
-
-def replay_csv(
-    path: str | Path,
-    output: str | Path | None,
-    kind: str,
-    params: Mapping[str, Any] | None = None,
-) -> list[ScoredRow]:
-    """``kestrel replay``: run detector ``kind`` over one ``timestamp,value`` CSV.
-
-    Parameters
-    ----------
-    path:
-        Input CSV.
-    output:
-        Where to write ``timestamp,value,anomaly_score,alert``; ``None`` writes nothing.
-    kind:
-        Registered detector kind, e.g. ``"zscore"``.
-    params:
-        Detector parameters (validated; unknown keys are errors). Defaults when ``None``.
-    """
-    from detectors.registry import build, params_for
-
-    detector_params = params_for(kind, dict(params or {}))
-    texts, rows = read_series_csv(path)
-    scored = score_series(rows, lambda: build(kind, detector_params))
-    if output is not None:
-        write_scored_csv(output, texts, scored)
-    return scored
+        write_scored_rows(handle, timestamps, scored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,13 +326,10 @@ def replay_command(
     """
     texts, rows = read_series_csv(csv_path)
     scored = score_series(rows, _factory(config, csv_path.stem, detector))
-    if output is not None:
-        write_scored_csv(output, texts, scored)
+    if output is None:
+        write_scored_rows(sys.stdout, texts, scored)
     else:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(OUTPUT_HEADER)
-        for text, row in zip(texts, scored, strict=True):
-            writer.writerow((text, repr(row.value), repr(row.score), row.alert))
+        write_scored_csv(output, texts, scored)
     return 0
 
 

@@ -1,4 +1,20 @@
-"""``kestrel produce``: publish events from a JSON-lines file or a built-in scenario."""
+"""``kestrel produce``: publish events from a JSON-lines file or a built-in scenario.
+
+Every message is keyed by its series, as the README asks of producers, so that a series stays on
+one partition (and so with one worker): a metric sample by its ``name``, a log event by its
+``service`` (else ``component``). Which of the two an event is follows from the topic (the
+configured ``[topics]``); on any other topic the first of ``name``, ``service``, ``component``
+that is set is used. A file line that is not a JSON object with such a field is sent
+as written with no key; the worker dead-letters what it cannot read, which is how the dead-letter
+topic is tried out.
+
+With ``--batch N`` (N > 1) events of one key are sent together as a JSON array of up to N events;
+an array never mixes series, and events of one series keep their order.
+
+>>> lines = [b'{"name": "cpu", "value": 1}', b"not json", b'{"name": "cpu", "value": 2}']
+>>> list(batches(file_items(lines, "metric"), 10))
+[(None, b'not json'), (b'cpu', b'[{"name": "cpu", "value": 1},{"name": "cpu", "value": 2}]')]
+"""
 
 from __future__ import annotations
 
@@ -8,38 +24,110 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
 from engine.config import Config
+from engine.events import LOG, METRIC
 from engine.scenarios import SCENARIOS
 
-__all__ = ["publish", "run_produce"]
+__all__ = ["batches", "file_items", "message_key", "publish", "run_produce", "topic_kind"]
+
+#: A Kafka message (or one event before batching): its key and its value.
+Message = tuple[bytes | None, bytes]
+
+#: Fields naming an event's series, by kind (``None``: topic of unknown kind); the first that
+#: holds a non-empty string wins, as the worker reads them.
+_SERIES_FIELDS: dict[str | None, tuple[str, ...]] = {
+    METRIC: ("name",),
+    LOG: ("service", "component"),
+    None: ("name", "service", "component"),
+}
 
 
-def _chunks(
-    items: Iterable[tuple[bytes | None, bytes]], size: int
-) -> Iterator[tuple[bytes | None, bytes]]:
-    """Group ``(key, json)`` items into messages of ``size`` events (a JSON array when > 1)."""
+def message_key(doc: Any, kind: str | None = None) -> bytes | None:
+    """The Kafka key of one decoded event: its series (UTF-8), or ``None`` if it names none.
+
+    ``kind`` is ``"metric"`` (key by ``name``), ``"log"`` (by ``service``, else ``component``)
+    or ``None`` (the first of the three that is set).
+
+    >>> message_key({"name": "cpu", "value": 0.5}), message_key({"service": "", "component": "db"})
+    (b'cpu', b'db')
+    >>> message_key({"service": "api", "name": "job-7"}, "log")
+    b'api'
+    >>> message_key([{"name": "cpu"}]), message_key({"value": 1})
+    (None, None)
+    """
+    if not isinstance(doc, dict):
+        return None
+    for field in _SERIES_FIELDS[kind]:
+        value = doc.get(field)
+        if isinstance(value, str) and value:
+            return value.encode()
+    return None
+
+
+def file_items(lines: Iterable[bytes], kind: str | None = None) -> Iterator[Message]:
+    """``(key, line)`` for each non-blank line of a JSON-lines file, the line kept as written.
+
+    The key is :func:`message_key` of the line's JSON; a line that is not a JSON object naming
+    its series gets the key ``None``.
+
+    >>> list(file_items([b'{"service": "api", "message": "hi"}', b"  ", b"[1]"], "log"))
+    [(b'api', b'{"service": "api", "message": "hi"}'), (None, b'[1]')]
+    """
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            yield None, line
+            continue
+        yield message_key(doc, kind), line
+
+
+def batches(items: Iterable[Message], size: int) -> Iterator[Message]:
+    """Group ``(key, event JSON)`` items into messages of up to ``size`` events of one key.
+
+    With ``size <= 1`` every item is its own message. Otherwise a key's events are buffered and
+    sent as a JSON array when ``size`` have gathered, and what is left at the end is sent in
+    order of each key's first event. Items keyed ``None`` are sent at once, alone and unchanged
+    (they may not be JSON at all, and must not spoil a batch of good events).
+
+    >>> items = [(b"a", b"1"), (b"b", b"2"), (None, b"?"), (b"a", b"3"), (b"b", b"4"), (b"a", b"5")]
+    >>> list(batches(items, 2))
+    [(None, b'?'), (b'a', b'[1,3]'), (b'b', b'[2,4]'), (b'a', b'[5]')]
+    """
     if size <= 1:
         yield from items
         return
-    buf: list[bytes] = []
-    key: bytes | None = None
-    for k, value in items:
-        key = key or k
-        buf.append(value)
-        if len(buf) >= size:
-            yield key, b"[" + b",".join(buf) + b"]"
-            buf, key = [], None
-    if buf:
-        yield key, b"[" + b",".join(buf) + b"]"
+    buffers: dict[bytes, list[bytes]] = {}
+    for key, value in items:
+        if key is None:
+            yield key, value
+            continue
+        buffer = buffers.setdefault(key, [])
+        buffer.append(value)
+        if len(buffer) >= size:
+            del buffers[key]
+            yield key, _array(buffer)
+    for key, buffer in buffers.items():
+        yield key, _array(buffer)
 
 
-async def publish(
-    bootstrap: str, topic: str, messages: Iterable[tuple[bytes | None, bytes]]
-) -> int:
+def _array(values: list[bytes]) -> bytes:
+    return b"[" + b",".join(values) + b"]"
+
+
+def topic_kind(cfg: Config, topic: str) -> str | None:
+    """``"log"`` or ``"metric"`` for the configured input topics, else ``None``."""
+    return {cfg.topics.logs: LOG, cfg.topics.metrics: METRIC}.get(topic)
+
+
+async def publish(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
     """Send ``(key, value)`` messages to ``topic``; returns how many were sent."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
@@ -64,15 +152,13 @@ def run_produce(
     minutes: float,
     batch: int,
 ) -> int:
-    """Publish a file (one event per line) or a scenario to ``topic``."""
+    """Publish a file (one event per line) or a scenario to ``topic``, keyed by series."""
     bootstrap = broker or cfg.kafka.bootstrap_servers
-    items: Iterable[tuple[bytes | None, bytes]]
+    items: Iterable[Message]
     if file is not None:
-        lines = file.read_bytes().splitlines()
-        items = [(None, line) for line in lines if line.strip()]
+        items = file_items(file.read_bytes().splitlines(), topic_kind(cfg, topic))
     else:
-        assert scenario is not None
-        gen = SCENARIOS.get(scenario)
+        gen = SCENARIOS.get(scenario or "")
         if gen is None:
             print(
                 f"kestrel produce: unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}",
@@ -80,10 +166,10 @@ def run_produce(
             )
             return 2
         start = time.time() - minutes * 60
-        items = [
+        items = (
             (key, orjson.dumps(ev))
             for _, key, ev in gen(random.Random(7), start=start, minutes=minutes)
-        ]
-    n = asyncio.run(publish(bootstrap, topic, _chunks(items, batch)))
+        )
+    n = asyncio.run(publish(bootstrap, topic, batches(items, batch)))
     print(f"kestrel produce: sent {n} message(s) to {topic}")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 
 import pytest
 from pydantic import ValidationError
@@ -14,7 +15,7 @@ from detectors.new_pattern import NewPatternDetector, NewPatternParams, mask_tok
 
 def _normal_logs(rng: random.Random, n: int, t0: float = 0.0) -> list[tuple[str, str, float]]:
     """Realistic service logs: ids, durations, addresses and hex ids vary in every message."""
-    shapes = [
+    shapes: list[Callable[[], tuple[str, str]]] = [
         lambda: (f"GET /api/orders/{rng.randint(1, 10**6)} 200 in {rng.randint(1, 900)}ms", "INFO"),
         lambda: (
             f"user={rng.randint(1, 5000)} logged in from 10.0.{rng.randint(0, 255)}."
@@ -132,3 +133,12 @@ def test_new_templates_during_warm_up_are_learned_without_alerting() -> None:
     assert late.new and late.anomalous and late.transition is Transition.FIRED
     restored = NewPatternDetector.from_state(det.params, det.to_state())
     assert restored.to_state() == det.to_state()  # the warm-up start survives a round trip
+
+
+def test_min_level_must_be_a_known_level() -> None:
+    assert NewPatternParams(min_level=" warn ").min_level == "WARN"
+    with pytest.raises(ValidationError, match=r"min_level: unknown level 'EROR'.*WARNING.*ERROR"):
+        NewPatternParams(min_level="EROR")
+    det = NewPatternDetector(NewPatternParams(min_level="warning", warmup_seconds=0))
+    det.observe("service started", "INFO", 0.0)
+    assert det.observe("retry budget low for pool 3", "WARNING", 1.0).anomalous

@@ -12,11 +12,11 @@ import pytest
 
 from detectors.base import Detector, DetectorParams, Transition, Verdict
 from detectors.registry import build, params_for
+from engine.config import Config
 from engine.offline import (
     evaluate_dir,
-    parse_timestamp,
     read_series_csv,
-    replay_csv,
+    replay_command,
     score_series,
 )
 
@@ -57,12 +57,27 @@ def _write_series(path: Path, values: list[float]) -> None:
             writer.writerow([f"2024-03-01 {i // 60:02d}:{i % 60:02d}:00", v])
 
 
-def test_parse_timestamp_is_utc() -> None:
-    assert parse_timestamp("2014-04-01 00:00:00") == 1396310400.0
-    assert parse_timestamp("2014-04-01T02:00:00+02:00") == 1396310400.0
-    assert parse_timestamp("1396310400") == 1396310400.0
-    with pytest.raises(ValueError, match="timestamp"):
-        parse_timestamp("yesterday")
+def test_read_series_csv_reads_timestamps_as_the_worker_does(tmp_path: Path) -> None:
+    path = tmp_path / "forms.csv"
+    path.write_text(
+        "timestamp,value\n"
+        "2014-04-01 00:00:00,1\n"  # NAB: naive, taken as UTC
+        "2014-04-01T02:00:00+02:00,2\n"
+        "1396310400,3\n"  # epoch seconds
+        "1396310400000,4\n"  # epoch milliseconds
+        " 1396310400.5 ,5\n"
+    )
+    texts, rows = read_series_csv(path)
+    assert [ts for ts, _ in rows] == [1396310400.0] * 4 + [1396310400.5]
+    assert texts[0] == "2014-04-01 00:00:00"
+    assert texts[-1] == " 1396310400.5 "  # the text is kept as written
+
+
+def test_read_series_csv_names_bad_timestamp(tmp_path: Path) -> None:
+    path = tmp_path / "when.csv"
+    path.write_text("timestamp,value\n2024-01-01 00:00:00,1\nyesterday,2\n")
+    with pytest.raises(ValueError, match=r"when\.csv:3: timestamp: cannot parse 'yesterday'"):
+        read_series_csv(path)
 
 
 def test_score_series_is_prequential_and_marks_fired_rows() -> None:
@@ -80,12 +95,15 @@ def test_read_series_csv_names_bad_line(tmp_path: Path) -> None:
         read_series_csv(path)
 
 
-def test_replay_csv_writes_columns_and_matches_detector(tmp_path: Path) -> None:
+def test_replay_writes_columns_and_matches_detector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     values = [10.0 + (i % 7) * 0.1 for i in range(120)] + [50.0] * 5
     source = tmp_path / "in.csv"
     _write_series(source, values)
     out = tmp_path / "out" / "scored.csv"
-    scored = replay_csv(source, out, "zscore", {"warmup": 20, "fire_after": 1})
+    config = Config.model_validate({"detectors": {"zscore": {"warmup": 20, "fire_after": 1}}})
+    assert replay_command(config, source, "zscore", out) == 0
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["timestamp", "value", "anomaly_score", "alert"]
@@ -97,7 +115,10 @@ def test_replay_csv_writes_columns_and_matches_detector(tmp_path: Path) -> None:
     det = build("zscore", params_for("zscore", {"warmup": 20, "fire_after": 1}))
     direct = [det.update(v, 1709251200.0 + 60.0 * i).score for i, v in enumerate(values)]
     assert [float(r["anomaly_score"]) for r in rows] == direct
-    assert [r.score for r in scored] == direct
+    # Without --output the same CSV goes to standard output.
+    capsys.readouterr()
+    assert replay_command(config, source, "zscore", None) == 0
+    assert capsys.readouterr().out == out.read_bytes().decode()
 
 
 def test_evaluate_dir_on_two_nab_files(tmp_path: Path) -> None:
@@ -144,8 +165,7 @@ def test_evaluate_dir_reports_missing_labelled_file(tmp_path: Path) -> None:
 def test_commands_use_the_configured_metric_detectors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.config import Config
-    from engine.offline import evaluate_command, replay_command
+    from engine.offline import evaluate_command
 
     config = Config.model_validate(
         {
