@@ -188,14 +188,7 @@ class Notifier:
                 await self._dead_letter(DeliveredLater(ident, name, now))
         else:
             dispatcher.nack(pending, now)
-            log.error(
-                "channel %s: gave up on %s (%d alert(s)) after %d attempt(s): %s",
-                name,
-                pending.notification.notification_id,
-                len(pending.notification.alerts),
-                outcome.attempts,
-                outcome.error,
-            )
+            # (deliver_with_retries has logged why it gave up)
             dead = DeadNotification(
                 pending.notification, name, str(outcome.error), outcome.attempts, now
             )

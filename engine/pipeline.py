@@ -321,11 +321,17 @@ class Pipeline:
                 doc = None
             if isinstance(doc, dict) and doc.get("v") == STATE_VERSION:
                 saved = doc["s"]
-        if saved is None:
+        obj = None
+        if saved is not None:
+            try:
+                obj = make(saved)
+                self.restored += 1
+            except (KeyError, TypeError, ValueError, IndexError):  # malformed: start afresh
+                obj = None
+        if obj is None:
+            obj = make(None)
             self.created += 1
-        else:
-            self.restored += 1
-        entry = _Entry(kind, make(saved), partition)
+        entry = _Entry(kind, obj, partition)
         entry.dirty = pending is not None
         self._cache[key] = entry
         if len(self._cache) > self._max:

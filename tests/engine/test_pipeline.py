@@ -525,3 +525,15 @@ def test_a_reconfigured_detector_resolves_the_incident_its_predecessor_left_open
     out = run_metrics(after, [100.0], T0 + 106 * 60)
     assert [(a.status, a.started_at) for a in out] == [(AlertStatus.RESOLVED, fired[0].started_at)]
     assert run_metrics(after, [100.0] * 5, T0 + 107 * 60) == []  # resolved once
+
+
+def test_a_saved_state_missing_parts_starts_afresh() -> None:
+    cfg = make_config()
+    p = Pipeline(cfg)
+    run_metrics(p, gaussian(100, seed=1), T0)
+    (write,) = p.checkpoint()
+    doc = orjson.loads(write.value)
+    del doc["s"]["watches"]  # valid JSON, but not a state this version can use
+    fresh = Pipeline(cfg, loader=lambda key: orjson.dumps(doc))
+    assert run_metrics(fresh, [500.0] * 5, T0 + 5000.0) == []  # warming up again, no crash
+    assert (fresh.restored, fresh.created) == (0, 1)
