@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import uuid
@@ -18,12 +19,20 @@ import httpx
 import pytest
 import redis
 from alert_channel_fakes import FakeClock, FakeService, Reply
+from testkit import STARTED
 
 from alert_channels.alert import Alert, AlertStatus
 from alert_channels.base import Notification
 from engine.broker import EmbeddedBroker, free_port, wait_for_port
 
 REDIS_URL = os.environ.get("KESTREL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_worker_outlives_the_session() -> Iterator[None]:
+    yield
+    for process in STARTED:
+        process.stop(signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")

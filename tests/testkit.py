@@ -27,6 +27,9 @@ from engine.broker import EmbeddedBroker, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 
+#: Every worker process started by a test; the session stops any still running at its end.
+STARTED: list[WorkerProcess] = []
+
 
 @dataclass
 class WorkerProcess:
@@ -40,6 +43,7 @@ class WorkerProcess:
 
     def start(self) -> WorkerProcess:
         env = {**os.environ, **self.env}
+        STARTED.append(self)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "engine.cli", "worker", "--config", str(self.config_path)],
             cwd=REPO,

@@ -65,6 +65,7 @@ max_attempts = 3
     run(_publish_first_round(broker.bootstrap, unique))
     yield info
     worker.stop()
+    info["worker"].stop()  # the restart test replaces it
     keys = list(r.scan_iter(f"kestrel-test-{unique}:*"))
     if keys:
         r.delete(*keys)
