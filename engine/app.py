@@ -38,7 +38,7 @@ from engine.mirror import RedisMirror
 from engine.notifier import Notifier
 from engine.notify import Silence, Silences, silence_from_settings
 from engine.pipeline import Pipeline, StateWrite
-from engine.topic_view import TopicView, read_last
+from engine.topic_view import TopicView, read_last, read_latest
 from engine.transport import Transport
 from engine.web import register_views
 
@@ -75,6 +75,8 @@ class Worker:
     table: Any = None
     started_at: float = 0.0
     silence_view: TopicView | None = None
+    # Input partitions assigned since the last check that the table holds their saved states.
+    unchecked: set[int] = field(default_factory=set)
     exported: dict[str, int] = field(default_factory=dict)  # pipeline counts already exported
 
 
@@ -209,6 +211,24 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
         worker.metrics.checkpoints.inc(len(writes))
 
 
+async def _complete_table(worker: Worker) -> None:
+    """Make sure the state table holds every state saved for the newly assigned partitions.
+
+    Faust's recovery of a memory table on the embedded broker sometimes stops early (seen: one
+    key of five restored), and a series whose state is missing would start afresh. So after
+    recovery Kestrel reads those changelog partitions itself and adds any key Faust missed.
+    """
+    parts, worker.unchecked = sorted(worker.unchecked), set()
+    topic = worker.table.changelog_topic.get_topic_name()
+    latest = await read_latest(worker.config.kafka.bootstrap_servers, topic, parts)
+    data = worker.table.data
+    missing = [key for key in latest if key not in data]
+    for key in missing:
+        data[key] = latest[key]
+    if missing:
+        log.warning("state table: %d saved state(s) added after recovery", len(missing))
+
+
 def _count_loads(worker: Worker) -> None:
     """Export the pipeline's state-load counts (the pipeline itself knows no metrics)."""
     totals = {"changelog": worker.pipeline.restored, "new": worker.pipeline.created}
@@ -246,7 +266,14 @@ def _wire_ingest(worker: Worker) -> None:
     @app.agent(worker.topics["input"], name="kestrel-ingest")
     async def ingest(stream: Any) -> None:
         batches = stream.take_events(cfg.worker.batch_max_messages, cfg.worker.batch_within_seconds)
+        recovery = app.tables.recovery  # type: ignore[attr-defined]
         async for batch in batches:
+            # Series state comes from the changelog table: judging an event before the table is
+            # restored would start its series afresh (a new warm-up) and shadow the saved state.
+            while app.in_recovery or not recovery.completed.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            if worker.unchecked:
+                await _complete_table(worker)
             started = time.perf_counter()
             result = process_batch(
                 pipeline,
@@ -315,6 +342,7 @@ def _wire_ingest(worker: Worker) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         worker.started_at = worker.started_at or clock()
         parts = sorted({tp.partition for tp in assigned if tp.topic in (logs_topic, metrics_topic)})
+        worker.unchecked.update(parts)
         log.info("input partitions assigned: %s", parts)
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
-__all__ = ["TopicView", "read_last"]
+__all__ = ["TopicView", "read_last", "read_latest"]
 
 log = logging.getLogger("kestrel.view")
 
@@ -122,3 +122,32 @@ async def read_last(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes 
         return bytes(records[-1].value) if records and records[-1].value is not None else None
     finally:
         await consumer.stop()
+
+
+async def read_latest(bootstrap: str, topic: str, partitions: list[int]) -> dict[bytes, bytes]:
+    """The latest value of every key in ``partitions`` of ``topic`` (tombstones remove keys)."""
+    if not partitions:
+        return {}
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
+    )
+    latest: dict[bytes, bytes] = {}
+    try:
+        await consumer.start()
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key is None:
+                        continue
+                    if record.value is None:
+                        latest.pop(record.key, None)
+                    else:
+                        latest[record.key] = record.value
+    finally:
+        await consumer.stop()
+    return latest

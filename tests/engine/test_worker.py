@@ -231,23 +231,53 @@ def test_hot_events_are_mirrored_to_redis(setup: dict[str, Any]) -> None:
     assert r.exists(cold) == 0  # INFO/ERROR events without a hot type are not mirrored
 
 
-def test_restarted_workers_keep_baselines_and_split_partitions(
+def test_a_restarted_worker_keeps_its_baselines_and_a_second_one_takes_half(
     broker: EmbeddedBroker, setup: dict[str, Any]
 ) -> None:
     unique = setup["unique"]
     before = _alerts(broker, unique, lambda a: _has(a, "spiky", "resolved"))
     setup["worker"].stop()  # SIGTERM: a clean stop checkpoints state
     tmp: Path = setup["tmp"]
-    second_cfg = tmp / "second.toml"
-    second_cfg.write_text(
-        setup["cfg"].read_text().replace(f"web_port = {setup['port']}", f"web_port = {free_port()}")
-    )
-    port2 = int(second_cfg.read_text().split("web_port = ")[1].split()[0])
     a = WorkerProcess(setup["cfg"], setup["port"], tmp / "worker-a.log").start()
-    b = WorkerProcess(second_cfg, port2, tmp / "worker-b.log").start()
     setup["worker"] = a
+    a.wait_ready()
+
+    async def more() -> None:
+        async with producer(broker.bootstrap) as p:
+            # 2 normal points then a spike: only a warm baseline (no new warm-up) can flag it.
+            for k, value in enumerate([100.0, 101.0, 600.0, 600.0, 600.0, 600.0]):
+                await p.send(
+                    f"metrics-{unique}", _metric("spiky", value, 300 + k, host="a"), key=b"spiky"
+                )
+
+    run(more())
+    n_before = sum(1 for x in before if x["series"] == "spiky" and x["status"] == "firing")
+
+    def new_incident(alerts: list[dict[str, Any]]) -> bool:
+        firing = [x for x in alerts if x["series"] == "spiky" and x["status"] == "firing"]
+        return len(firing) > n_before
+
+    def loaded() -> list[str]:
+        return [line for line in a.metrics().splitlines() if "states_loaded_total{" in line]
+
+    after = _alerts(broker, unique, new_incident, timeout=40)
+    assert new_incident(after), ([(x["series"], x["status"]) for x in after], loaded())
+    new = [x for x in after if x["series"] == "spiky" and x["status"] == "firing"][-1]
+    assert new["started_at"] >= T0 + 302 * STEP
+    restored = 'kestrel_series_states_loaded_total{source="changelog"} 1.0'
+    deadline = time.monotonic() + 5  # the counters are exported every second
+    while restored not in loaded() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert restored in loaded()
+
+    # A second worker with the same app id takes half of the partitions.
+    second_cfg = tmp / "second.toml"
+    port2 = free_port()
+    second_cfg.write_text(
+        setup["cfg"].read_text().replace(f"web_port = {setup['port']}", f"web_port = {port2}")
+    )
+    b = WorkerProcess(second_cfg, port2, tmp / "worker-b.log").start()
     try:
-        a.wait_ready()
         b.wait_ready()
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:
@@ -259,38 +289,5 @@ def test_restarted_workers_keep_baselines_and_split_partitions(
                 break
             time.sleep(0.5)
         assert sorted(parts[0] + parts[1]) == [0, 1] and parts[0] and parts[1], parts
-
-        async def more() -> None:
-            async with producer(broker.bootstrap) as p:
-                # 2 normal points then a spike: only a warm baseline (no new warm-up) can flag it.
-                for k, value in enumerate([100.0, 101.0, 600.0, 600.0, 600.0, 600.0]):
-                    await p.send(
-                        f"metrics-{unique}",
-                        _metric("spiky", value, 300 + k, host="a"),
-                        key=b"spiky",
-                    )
-
-        run(more())
-        n_before = sum(1 for x in before if x["series"] == "spiky" and x["status"] == "firing")
-
-        def new_incident(alerts: list[dict[str, Any]]) -> bool:
-            return (
-                sum(1 for x in alerts if x["series"] == "spiky" and x["status"] == "firing")
-                > n_before
-            )
-
-        after = _alerts(broker, unique, new_incident, timeout=40)
-        loads = [w.metrics() for w in (a, b)]
-        assert new_incident(after), (
-            [(x["series"], x["status"], x["started_at"]) for x in after],
-            [
-                line
-                for text in loads
-                for line in text.splitlines()
-                if "states_loaded_total{" in line
-            ],
-        )
-        new = [x for x in after if x["series"] == "spiky" and x["status"] == "firing"][-1]
-        assert new["started_at"] >= T0 + 302 * STEP
     finally:
         b.stop()
