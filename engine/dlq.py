@@ -17,11 +17,12 @@ from typing import Any
 
 import httpx
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from alert_channels.alert import Alert
 from alert_channels.base import Notification, deliver_with_retries
 from engine.config import Config
+from engine.topic_view import read_latest
 
 __all__ = [
     "DeadNotification",
@@ -103,44 +104,17 @@ class DeliveredLater:
         )
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        if not parts:
-            await consumer._client.force_metadata_update()
-            parts = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(parts)]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
-            batch = await consumer.getmany(timeout_ms=500)
-            for msgs in batch.values():
-                records.extend(msgs)
-        return records
-    finally:
-        await consumer.stop()
-
-
-def pending(records: list[Any]) -> dict[bytes, dict[str, Any]]:
-    """The notifications whose latest record is a failure, by key, in log order."""
-    latest: dict[bytes, dict[str, Any]] = {}
-    for record in records:
+def pending(latest: Mapping[bytes, bytes]) -> dict[bytes, dict[str, Any]]:
+    """The notifications whose latest record (by key, see :func:`read_latest`) is a failure."""
+    out: dict[bytes, dict[str, Any]] = {}
+    for key, value in latest.items():
         try:
-            doc = orjson.loads(record.value)
+            doc = orjson.loads(value)
         except orjson.JSONDecodeError:
             continue
-        if isinstance(doc, dict):
-            latest.pop(record.key, None)
-            latest[record.key] = doc
-    return {k: v for k, v in latest.items() if v.get("status") == "failed"}
+        if isinstance(doc, dict) and doc.get("status") == "failed":
+            out[key] = doc
+    return out
 
 
 async def replay(cfg: Config, bootstrap: str, channel: str | None) -> tuple[int, int]:
@@ -151,7 +125,7 @@ async def replay(cfg: Config, bootstrap: str, channel: str | None) -> tuple[int,
     from engine.channels import build_routes  # the channels as the worker builds them
 
     topic = cfg.topics.alerts_dlq
-    todo = pending(await _read_all(bootstrap, topic))
+    todo = pending(await read_latest(bootstrap, topic))
     async with httpx.AsyncClient() as http:
         routes = {r.channel.name: r for r in build_routes(cfg, http)}
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap)

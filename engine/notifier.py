@@ -33,7 +33,7 @@ __all__ = ["Notifier"]
 
 log = logging.getLogger("kestrel.notify")
 
-DeadLetter = Callable[[DeadNotification | DeliveredLater], Awaitable[None]]
+RecordOnDlq = Callable[[DeadNotification | DeliveredLater], Awaitable[None]]
 SaveState = Callable[[bytes], Awaitable[None]]
 
 
@@ -64,7 +64,7 @@ class Notifier:
         *,
         metrics: KestrelMetrics,
         clock: Callable[[], float],
-        dead_letter: DeadLetter,
+        dead_letter: RecordOnDlq,
         save_state: SaveState,
     ) -> None:
         self.config = config

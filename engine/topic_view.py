@@ -124,9 +124,14 @@ async def read_last(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes 
         await consumer.stop()
 
 
-async def read_latest(bootstrap: str, topic: str, partitions: list[int]) -> dict[bytes, bytes]:
-    """The latest value of every key in ``partitions`` of ``topic`` (tombstones remove keys)."""
-    if not partitions:
+async def read_latest(
+    bootstrap: str, topic: str, partitions: list[int] | None = None
+) -> dict[bytes, bytes]:
+    """The latest value of every key in ``partitions`` of ``topic`` (all when ``None``).
+
+    Tombstones remove keys. Keys come in the order of their latest record.
+    """
+    if partitions is not None and not partitions:
         return {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
@@ -134,7 +139,15 @@ async def read_latest(bootstrap: str, topic: str, partitions: list[int]) -> dict
     latest: dict[bytes, bytes] = {}
     try:
         await consumer.start()
+        if partitions is None:
+            known = consumer.partitions_for_topic(topic)
+            if not known:
+                await consumer._client.force_metadata_update()  # the topic may be new to us
+                known = consumer.partitions_for_topic(topic) or set()
+            partitions = sorted(known)
         tps = [TopicPartition(topic, p) for p in partitions]
+        if not tps:
+            return {}
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -144,9 +157,8 @@ async def read_latest(bootstrap: str, topic: str, partitions: list[int]) -> dict
                 for record in records:
                     if record.key is None:
                         continue
-                    if record.value is None:
-                        latest.pop(record.key, None)
-                    else:
+                    latest.pop(record.key, None)
+                    if record.value is not None:
                         latest[record.key] = record.value
     finally:
         await consumer.stop()
