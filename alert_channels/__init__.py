@@ -21,20 +21,16 @@ Constructors raise ``ValueError`` naming the bad parameter. No message, ``repr``
 signing secrets, auth headers).
 """
 
-from alert_channels.alert import Alert, AlertStatus, Severity
 from alert_channels.alertmanager import AlertmanagerChannel, alertmanager_alerts
-from alert_channels.base import (
-    Channel,
-    DeliveryOutcome,
-    Notification,
-    RetryPolicy,
-    deliver_with_retries,
-)
+from alert_channels.base import Channel
 from alert_channels.console import ConsoleChannel, console_lines
 from alert_channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.pagerduty import PagerDutyChannel, pagerduty_event
+from alert_channels.retry import DeliveryOutcome, RetryPolicy, deliver_with_retries
 from alert_channels.slack import SlackChannel, slack_payload
 from alert_channels.webhook import WebhookChannel, webhook_payload
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.notification import Notification
 
 __all__ = [
     "Alert",

@@ -24,8 +24,7 @@ from typing import Any
 
 import httpx
 
-from alert_channels.alert import AlertStatus
-from alert_channels.base import Notification, alert_annotations, alert_labels, rfc3339
+from alert_channels.formatting import alert_annotations, rfc3339
 from alert_channels.http import (
     HttpSender,
     SecretURL,
@@ -33,6 +32,8 @@ from alert_channels.http import (
     header_secrets,
     secret_headers,
 )
+from engine.model.alert import AlertStatus, alert_labels
+from engine.model.notification import Notification
 
 __all__ = ["AlertmanagerChannel", "alertmanager_alerts", "label_name"]
 
@@ -71,7 +72,7 @@ def alertmanager_alerts(
     resend_timeout_seconds
         How long a firing alert stays firing in Alertmanager without being re-sent.
 
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.FIRING, Severity.WARNING, "latency_ms",
     ...               {"service": "api"}, "zscore", 950.0, 120.0, 8.5, 1700000000.0, None, "slow")
     >>> [posted] = alertmanager_alerts(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from alert_channels.base import Notification, alert_line
 from alert_channels.errors import RetryableDeliveryError
+from alert_channels.formatting import alert_line
+from engine.model.notification import Notification
 
 __all__ = ["ConsoleChannel", "console_lines"]
 
@@ -27,7 +28,7 @@ class ConsoleChannel:
         Where to write; ``sys.stdout`` (looked up at each send) when ``None``.
 
     >>> import asyncio, io
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.RESOLVED, Severity.WARNING, "latency_ms",
     ...               {"service": "api"}, "zscore", 130.0, 120.0, 0.4, 1700000000.0,
     ...               1700000600.0, "ok")

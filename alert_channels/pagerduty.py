@@ -28,9 +28,10 @@ from typing import Any
 
 import httpx
 
-from alert_channels.alert import Alert, AlertStatus, Severity
-from alert_channels.base import Notification, format_labels, notification_title, rfc3339
+from alert_channels.formatting import format_labels, notification_title, rfc3339
 from alert_channels.http import HttpSender, SecretURL, encode_json
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.notification import Notification
 
 __all__ = ["DEFAULT_EVENTS_URL", "PagerDutyChannel", "pagerduty_dedup_key", "pagerduty_event"]
 
@@ -96,7 +97,7 @@ def pagerduty_event(
     max_alerts
         Alerts detailed in ``custom_details`` of a grouped notification at most (>= 1).
 
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.FIRING, Severity.CRITICAL, "latency_ms",
     ...               {"service": "api"}, "zscore", 950.0, 120.0, 8.5, 1700000000.0, None, "slow")
     >>> event = pagerduty_event(Notification.single(alert, "pd"), "R" * 32)

@@ -20,16 +20,11 @@ from typing import Any
 
 import httpx
 
-from alert_channels.alert import Alert
-from alert_channels.base import (
-    Notification,
-    alert_line,
-    format_number,
-    notification_title,
-    rfc3339,
-)
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
+from alert_channels.formatting import alert_line, format_number, notification_title, rfc3339
 from alert_channels.http import HttpSender, SecretURL, encode_json
+from engine.model.alert import Alert
+from engine.model.notification import Notification
 
 __all__ = ["SlackChannel", "TokenBucket", "slack_payload"]
 
@@ -99,7 +94,7 @@ def slack_payload(notification: Notification, *, max_alerts: int = 5) -> dict[st
     max_alerts
         Alerts shown in detail, 1 to 47 (the 50-block limit less header, "more" line and link).
 
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.FIRING, Severity.WARNING, "latency_ms",
     ...               {"service": "api"}, "zscore", 950.0, 120.0, 8.5, 1700000000.0, None, "slow")
     >>> body = slack_payload(Notification.single(alert, "slack"))

@@ -23,15 +23,7 @@ from typing import Any
 
 import httpx
 
-from alert_channels.alert import AlertStatus
-from alert_channels.base import (
-    ZERO_TIME,
-    Notification,
-    alert_annotations,
-    alert_labels,
-    common_items,
-    rfc3339,
-)
+from alert_channels.formatting import ZERO_TIME, alert_annotations, common_items, rfc3339
 from alert_channels.http import (
     HttpSender,
     SecretURL,
@@ -39,6 +31,8 @@ from alert_channels.http import (
     header_secrets,
     secret_headers,
 )
+from engine.model.alert import AlertStatus, alert_labels
+from engine.model.notification import Notification
 
 __all__ = ["WebhookChannel", "decode_signing_secret", "sign_payload", "webhook_payload"]
 
@@ -58,7 +52,7 @@ def webhook_payload(notification: Notification, *, max_alerts: int = 0) -> dict[
     max_alerts
         Send at most this many alerts (0: all); the rest are counted in ``truncatedAlerts``.
 
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.FIRING, Severity.WARNING, "latency_ms",
     ...               {"service": "api"}, "zscore", 950.0, 120.0, 8.5, 1700000000.0, None, "slow")
     >>> body = webhook_payload(Notification.single(alert, "hooks"))

@@ -3,7 +3,8 @@
     python bench/nab_eval.py [--kind adaptive] [--params '{"warmup": 100}'] [--jobs 1] [--files]
 
 Runs exactly what ``kestrel evaluate DATA --labels combined_windows.json`` runs (the same
-:func:`engine.offline.score_series` and :mod:`engine.nab_scoring`), with the detector's defaults
+:func:`engine.devtools.offline.score_series` and :mod:`engine.devtools.nab_scoring`), with the
+detector's defaults
 unless ``--params`` overrides some. Prints:
 
 1. the table: ranked (best single threshold) and shipped (the detector's own alerts) per profile;
@@ -31,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detectors.registry import build, params_for  # noqa: E402
-from engine.nab_scoring import (  # noqa: E402
+from engine.devtools.nab_scoring import (  # noqa: E402
     PROFILES,
     CostProfile,
     ScoredFile,
@@ -39,7 +40,7 @@ from engine.nab_scoring import (  # noqa: E402
     row_weights,
     score_files,
 )
-from engine.offline import read_series_csv, score_series  # noqa: E402
+from engine.devtools.offline import read_series_csv, score_series  # noqa: E402
 
 NAB = Path("/work/shared/nab")
 

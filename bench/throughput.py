@@ -32,7 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.broker import EmbeddedBroker, free_port, wait_for_port  # noqa: E402
+from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port  # noqa: E402
 
 T0 = 1_700_000_000.0
 

@@ -38,9 +38,11 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from alert_channels.alert import Severity
 from detectors.base import DetectorParams
 from detectors.registry import DETECTORS, LOG_DETECTORS, params_for
+from engine.formats.base import InputSpec
+from engine.model.alert import Severity
+from engine.model.events import LOG, METRIC
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
 __all__ = [
@@ -302,6 +304,37 @@ class Config(_Section):
     def source(self) -> str:
         """The file this configuration was read from (``<defaults>`` without one)."""
         return self._source
+
+    def inputs(self) -> tuple[InputSpec, ...]:
+        """The input topics and the format that reads each.
+
+        >>> [(i.topic, i.format, i.kind) for i in Config().inputs()]
+        [('logs', 'kestrel_json', 'log'), ('metrics', 'kestrel_json', 'metric')]
+        """
+        t = self.topics
+        return (
+            InputSpec(t.logs, "kestrel_json", LOG),
+            InputSpec(t.metrics, "kestrel_json", METRIC),
+        )
+
+    @property
+    def notify_state_topic(self) -> str:
+        """The topic holding the notifier's state snapshots (``<app_id>-notify-state``)."""
+        return f"{self.kafka.app_id}-notify-state"
+
+    def detector_kinds(self) -> list[str]:
+        """Every detector kind some series may run (a bounded metric label set)."""
+        s = self.series
+        kinds = {
+            *s.metric_detectors,
+            *s.latency_detectors,
+            *s.event_count_detectors,
+            *s.error_detectors,
+            *s.pattern_detectors,
+        }
+        for ov in self.overrides:
+            kinds.update(ov.use or ())
+        return sorted(kinds)
 
     def detector_params(self, kind: str) -> DetectorParams:
         """The configured (or default) parameters of detector ``kind``."""

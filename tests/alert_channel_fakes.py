@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
+from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ import redis
 from alert_channel_fakes import FakeClock, FakeService, Reply
 from testkit import STARTED
 
-from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import Notification
-from engine.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.model.alert import Alert, AlertStatus
+from engine.model.notification import Notification
 
 REDIS_URL = os.environ.get("KESTREL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

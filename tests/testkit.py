@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from engine.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 

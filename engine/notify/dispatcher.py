@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import Notification, alert_labels
+from engine.model.alert import Alert, AlertStatus, alert_labels
+from engine.model.notification import Notification
 from engine.notify.flapping import FlapDetector
 from engine.notify.grouping import AggregationGroup, alert_key
 from engine.notify.inhibit import Inhibitor
@@ -119,10 +119,12 @@ class Dispatcher:
         How long log entries and expired silences are kept (see :meth:`gc`).
     gc_interval_seconds
         :meth:`due` runs :meth:`gc` at most this often.
+    counters
+        The dict of totals to add to (see :meth:`counters`); a new one if ``None``.
 
     Examples
     --------
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> d = build_dispatcher(RoutingSettings(), {"ops": True})
     >>> for i in range(3):
     ...     d.ingest(Alert(f"fp{i}", AlertStatus.FIRING, Severity.WARNING, f"s{i}",
@@ -147,6 +149,7 @@ class Dispatcher:
         nflog_retention_seconds: float = NFLOG_RETENTION_SECONDS,
         silence_retention_seconds: float = SILENCE_RETENTION_SECONDS,
         gc_interval_seconds: float = 300.0,
+        counters: dict[str, int] | None = None,
     ) -> None:
         self.routes = routes
         self.silences = silences
@@ -159,7 +162,11 @@ class Dispatcher:
         self.silence_retention_seconds = silence_retention_seconds
         self.gc_interval_seconds = gc_interval_seconds
         self._groups: dict[tuple[str, str], AggregationGroup] = {}
-        self._counters = dict.fromkeys(COUNTERS, 0)
+        if counters is None:
+            counters = {}
+        for name in COUNTERS:
+            counters.setdefault(name, 0)
+        self._counters = counters
         self._last_gc: float | None = None
 
     # -- counters and views ---------------------------------------------------------------------
@@ -473,6 +480,7 @@ def build_dispatcher(
     *,
     state: Mapping[str, Any] | None = None,
     id_factory: Callable[[], str] | None = None,
+    counters: dict[str, int] | None = None,
 ) -> Dispatcher:
     """A dispatcher for the config sections ``[routing]``, ``[[silences]]``, ``[[inhibit_rules]]``.
 
@@ -488,6 +496,9 @@ def build_dispatcher(
         A saved :meth:`Dispatcher.to_state` to resume from.
     id_factory
         Makes the ids of silences created through the API (uuid4 by default).
+    counters
+        The totals to add to (see :meth:`Dispatcher.counters`); pass the same dict to every
+        dispatcher of a process to keep its totals across hand-overs.
 
     Raises
     ------
@@ -502,6 +513,7 @@ def build_dispatcher(
         nflog=NotificationLog(),
         send_resolved=channels,
         external_url=routing.external_url,
+        counters=counters,
     )
     if state is not None:
         dispatcher.load_state(state)

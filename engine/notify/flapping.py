@@ -10,7 +10,7 @@ the annotation ``flapping=true``, then leaves the alert out of notifications; af
 notifies the alert's state then once. Memory is bounded: at most ``threshold`` times per alert,
 and alerts without a transition within the window are forgotten by :meth:`FlapDetector.prune`.
 
->>> from alert_channels.alert import AlertStatus
+>>> from engine.model.alert import AlertStatus
 >>> flaps = FlapDetector(window_seconds=600, threshold=4)
 >>> for i, status in enumerate(["firing", "resolved"] * 2):
 ...     _ = flaps.record("fp", AlertStatus(status), started_at=100.0 * (i // 2), now=60.0 * i)
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alert_channels.alert import AlertStatus
+from engine.model.alert import AlertStatus
 from engine.notify.grouping import alert_order
 
 __all__ = ["FlapDetector"]

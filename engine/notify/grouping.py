@@ -9,7 +9,7 @@ a group left without alerts is deleted.
 Versions of one alert are ordered by :func:`alert_order` (a later incident, then resolved after
 firing), so a record that arrives late never replaces a newer one.
 
->>> from alert_channels.alert import AlertStatus
+>>> from engine.model.alert import AlertStatus
 >>> alert_order(AlertStatus.FIRING, 10.0) < alert_order(AlertStatus.RESOLVED, 10.0)
 True
 >>> alert_order(AlertStatus.RESOLVED, 10.0) < alert_order(AlertStatus.FIRING, 20.0)
@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alert_channels.alert import Alert, AlertStatus
+from engine.model.alert import Alert, AlertStatus
 from engine.notify.routes import RouteMatch
 
 __all__ = ["AggregationGroup", "GroupedAlert", "alert_key", "alert_order", "alert_to_state"]
@@ -40,7 +40,7 @@ def alert_key(alert: Alert) -> str:
     What the notification log remembers, so a new incident of the same series is new while a
     repeat of the same incident is not.
 
-    >>> from alert_channels.alert import Alert, AlertStatus, Severity
+    >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert_key(Alert("f1", AlertStatus.FIRING, Severity.INFO, "cpu", {}, "z", 1.0, 0.0, 3.0,
     ...                 1700000000.5, None, "s"))
     'f1@1700000000.5'

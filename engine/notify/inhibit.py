@@ -27,8 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import alert_labels
+from engine.model.alert import Alert, AlertStatus, alert_labels
 from engine.notify.matchers import Matcher, matches_all
 from engine.notify.settings import InhibitRuleSettings
 

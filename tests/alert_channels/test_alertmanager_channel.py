@@ -8,9 +8,9 @@ import httpx
 import pytest
 from alert_channel_fakes import FakeClock, FakeService, Reply
 
-from alert_channels.alert import Alert, AlertStatus
 from alert_channels.alertmanager import AlertmanagerChannel, alertmanager_alerts
-from alert_channels.base import Notification
+from engine.model.alert import Alert, AlertStatus
+from engine.model.notification import Notification
 
 POSTABLE_KEYS = {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
 

@@ -21,10 +21,10 @@ import httpx
 import pytest
 from alert_channel_fakes import FakeService, Received, Reply
 
-from alert_channels.alert import Alert, AlertStatus
 from alert_channels.alertmanager import AlertmanagerChannel, alertmanager_alerts
-from alert_channels.base import Notification
 from alert_channels.webhook import webhook_payload
+from engine.model.alert import Alert, AlertStatus
+from engine.model.notification import Notification
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 STARTUP_SECONDS = 15.0

@@ -22,13 +22,15 @@ import httpx
 import pytest
 from alert_channel_fakes import FakeClock, FakeService, Reply
 
-from alert_channels.alert import Alert
 from alert_channels.alertmanager import AlertmanagerChannel
-from alert_channels.base import Channel, Notification, RetryPolicy, deliver_with_retries
+from alert_channels.base import Channel
 from alert_channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.pagerduty import PagerDutyChannel
+from alert_channels.retry import RetryPolicy, deliver_with_retries
 from alert_channels.slack import SlackChannel
 from alert_channels.webhook import WebhookChannel
+from engine.model.alert import Alert
+from engine.model.notification import Notification
 
 Expected = Literal["ok", "retryable", "permanent"]
 
@@ -397,7 +399,7 @@ async def test_no_secret_leaks(
     _assert_clean(repr(outcome), secrets, "repr(outcome)")
 
     ours = [r for r in caplog.records if not r.name.startswith("aiohttp")]  # the fake server's
-    assert any(r.name == "alert_channels.base" for r in ours), "retry log lines expected"
+    assert any(r.name == "alert_channels.retry" for r in ours), "retry log lines expected"
     for record in ours:
         _assert_clean(record.getMessage(), secrets, f"log record of {record.name}")
     _assert_clean(caplog.text, secrets, "formatted log")

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import pytest
 
-from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import Notification, RetryPolicy, deliver_with_retries
 from alert_channels.console import ConsoleChannel, console_lines
 from alert_channels.errors import RetryableDeliveryError
+from alert_channels.retry import RetryPolicy, deliver_with_retries
+from engine.model.alert import Alert, AlertStatus
+from engine.model.notification import Notification
 
 
 async def test_one_line_per_alert(make_group: Callable[..., Notification]) -> None:

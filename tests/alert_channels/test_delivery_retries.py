@@ -11,15 +11,12 @@ from collections.abc import Callable
 import pytest
 from alert_channel_fakes import FakeClock
 
-from alert_channels.alert import Alert, AlertStatus, Severity
-from alert_channels.base import (
-    Channel,
-    Notification,
-    RetryPolicy,
-    deliver_with_retries,
-    notification_title,
-)
+from alert_channels.base import Channel
 from alert_channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from alert_channels.formatting import notification_title
+from alert_channels.retry import RetryPolicy, deliver_with_retries
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.notification import Notification
 
 
 class ScriptedChannel:

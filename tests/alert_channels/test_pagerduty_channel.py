@@ -10,14 +10,14 @@ import httpx
 import pytest
 from alert_channel_fakes import FakeService, Reply
 
-from alert_channels.alert import Alert, AlertStatus, Severity
-from alert_channels.base import Notification
 from alert_channels.pagerduty import (
     DEFAULT_EVENTS_URL,
     PagerDutyChannel,
     pagerduty_dedup_key,
     pagerduty_event,
 )
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.notification import Notification
 
 KEY = "0123456789abcdef0123456789abcdef"
 

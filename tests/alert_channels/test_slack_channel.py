@@ -12,8 +12,6 @@ import httpx
 import pytest
 from alert_channel_fakes import FakeClock, FakeService, Reply
 
-from alert_channels.alert import Alert, AlertStatus, Severity
-from alert_channels.base import Notification
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.slack import (
     HEADER_MAX_CHARS,
@@ -24,6 +22,8 @@ from alert_channels.slack import (
     slack_payload,
     truncate,
 )
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.notification import Notification
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:

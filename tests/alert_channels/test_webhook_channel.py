@@ -13,14 +13,15 @@ import pytest
 from alert_channel_fakes import FakeClock, FakeService, Reply
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from alert_channels.alert import Alert, AlertStatus
-from alert_channels.base import Notification, RetryPolicy, deliver_with_retries
+from alert_channels.retry import RetryPolicy, deliver_with_retries
 from alert_channels.webhook import (
     WebhookChannel,
     decode_signing_secret,
     sign_payload,
     webhook_payload,
 )
+from engine.model.alert import Alert, AlertStatus
+from engine.model.notification import Notification
 
 # The keys of Alertmanager's notify/webhook Message (template.Data + version/groupKey/truncated).
 AM_WEBHOOK_KEYS = {

@@ -145,7 +145,7 @@ def _demo_metrics(seed: int) -> dict[str, list[tuple[float, float]]]:
     """Kestrel's demo traffic: metric name -> ``(ts, value)`` in time order (10 s steps)."""
     import random
 
-    from engine.scenarios import platform_traffic
+    from engine.devtools.scenarios import platform_traffic
 
     series: dict[str, list[tuple[float, float]]] = {}
     traffic = platform_traffic(

@@ -1,4 +1,4 @@
-"""engine.alerts: the alert lifecycle of one detector on one series."""
+"""engine.core.tracking: the alert lifecycle of one detector on one series."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import random
 
 import orjson
 
-from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
 from detectors.base import Transition, Verdict
 from detectors.zscore import ZScoreDetector, ZScoreParams
-from engine.alerts import AlertTracker, summarize
+from engine.core.tracking import AlertTracker, summarize
+from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
 
 FIRED = Verdict(9.0, 10.0, True, True, Transition.FIRED)
 STILL = Verdict(8.0, 10.0, True, True)

@@ -9,8 +9,8 @@ from typing import Any
 import pydantic
 import pytest
 
-from alert_channels.alert import Severity
 from engine.config import Config, ConfigError, load_config, parse_config
+from engine.model.alert import Severity
 
 ISSUE_EXAMPLE = """\
 [kafka]

@@ -1,4 +1,4 @@
-"""engine.events: decoding messages into log events and metric samples, and every reject reason."""
+"""engine.formats.kestrel_json: decoding messages into events, and every reject reason."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.events import (
-    LOG,
-    METRIC,
-    REASONS,
-    Decoded,
-    LogEvent,
-    MetricSample,
-    decode_message,
-    parse_timestamp,
-)
+from engine.formats.base import oversized
+from engine.formats.kestrel_json import decode_message
+from engine.formats.timestamps import parse_timestamp
+from engine.model.events import LOG, METRIC, REASONS, Decoded, LogEvent, MetricSample
 
 LIMIT = 1 << 20
 TS = 1_704_164_645.0  # 2024-01-02T03:04:05Z
@@ -41,8 +35,12 @@ def drop(obj: dict[str, Any], key: str) -> dict[str, Any]:
 def decode(
     data: bytes | dict[str, Any] | list[Any], kind: str = METRIC, limit: int = LIMIT
 ) -> Decoded:
+    """Decode as the worker does: the size limit first (any format), then the format."""
     raw = data if isinstance(data, bytes) else orjson.dumps(data)
-    return decode_message(raw, kind, limit)  # type: ignore[arg-type]
+    too_large = oversized(raw, limit)
+    if too_large is not None:
+        return Decoded(rejected=[too_large])
+    return decode_message(raw, kind)  # type: ignore[arg-type]
 
 
 def one_event(data: bytes | dict[str, Any], kind: str = METRIC) -> Any:
@@ -359,7 +357,7 @@ def test_decoding_never_raises_on_garbage() -> None:
     for _ in range(3000):
         data = bytes(rng.choice(alphabet) for _ in range(rng.randrange(0, 40)))
         for kind in (LOG, METRIC):
-            out = decode_message(data, kind, LIMIT)  # must not raise
+            out = decode_message(data, kind)  # must not raise
             assert all(r.reason in REASONS for r in out.rejected)
             if not (out.events or out.rejected):
                 assert json.loads(data) == []  # only an empty batch yields nothing
@@ -377,9 +375,9 @@ def test_far_future_and_absurd_timestamps_are_rejected() -> None:
     ok = b'{"name": "cpu", "value": 1, "timestamp": 1790000600}'  # 10 min ahead: clock skew
     ahead = b'{"name": "cpu", "value": 1, "timestamp": "9999-01-01T00:00:00Z"}'
     absurd = b'{"name": "cpu", "value": 1, "timestamp": 1e300}'
-    assert len(decode_message(ok, METRIC, 1 << 20, sent + 3600).events) == 1
+    assert len(decode_message(ok, METRIC, sent + 3600).events) == 1
     for data in (ahead, absurd):
-        decoded = decode_message(data, METRIC, 1 << 20, sent + 3600)
+        decoded = decode_message(data, METRIC, sent + 3600)
         assert decoded.events == []
         assert [r.reason for r in decoded.rejected] == ["bad_timestamp"]
         assert decoded.rejected[0].original == data
@@ -387,7 +385,8 @@ def test_far_future_and_absurd_timestamps_are_rejected() -> None:
 
 def test_a_message_over_the_limit_keeps_a_sample_and_its_size() -> None:
     data = b"x" * 200_000
-    (rejected,) = decode_message(data, METRIC, 100_000).rejected
+    rejected = oversized(data, 100_000)
+    assert rejected is not None
     assert rejected.reason == "too_large"
     assert rejected.original == data[: len(rejected.original)] and len(rejected.original) < 100_000
     assert rejected.original_size == 200_000

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import orjson
 
 from engine.config import parse_config
-from engine.ingest import BatchResult, process_batch
-from engine.pipeline import Pipeline
+from engine.core.batch import BatchResult, process_batch
+from engine.core.pipeline import Pipeline
+from engine.formats import KestrelJsonDecoder
 
 SENT = 1_790_000_000.0
 
@@ -27,8 +28,7 @@ def run(messages: list[tuple[Msg, bytes]], pipeline: Pipeline | None = None) -> 
     return process_batch(
         pipeline,
         messages,
-        logs_topic="logs",
-        hot_types=frozenset({"thought"}),
+        decoders={"logs": KestrelJsonDecoder("log"), "metrics": KestrelJsonDecoder("metric")},
         max_bytes=10_000,
         max_future_seconds=3600,
         now=SENT + 5,
@@ -39,7 +39,7 @@ def log(ts: float, **extra: object) -> dict[str, object]:
     return {"timestamp": ts, "level": "INFO", "service": "api", "message": "m", **extra}
 
 
-def test_counts_dead_letters_and_hot_events_per_topic() -> None:
+def test_counts_dead_letters_and_log_events_per_topic() -> None:
     batch = [
         (Msg("metrics", offset=1), b'{"name": "cpu", "value": 1, "timestamp": 1789999000}'),
         (Msg("metrics", offset=2, key=b"k"), b"{broken"),
@@ -51,7 +51,7 @@ def test_counts_dead_letters_and_hot_events_per_topic() -> None:
     assert result.counts["metrics"].invalid == {"invalid_json": 1}
     assert (result.counts["logs"].messages, result.counts["logs"].events) == (2, 2)
     assert result.counts["logs"].invalid == {"missing_field": 1, "too_large": 1}
-    assert [e.type for e in result.hot] == ["thought"]
+    assert [e.type for e in result.logs] == ["thought", None]
     headers = {d.rejected.reason: dict(d.headers()) for d in result.dead}
     assert headers["invalid_json"]["kestrel-source-offset"] == b"2"
     assert headers["missing_field"]["kestrel-batch-index"] == b"2"

@@ -10,14 +10,12 @@ from pathlib import Path
 
 import pytest
 import redis
-from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from alert_channels.alert import Alert, AlertStatus, Severity
-from engine.broker import free_port, wait_for_port
-from engine.events import LogEvent
-from engine.metrics import KestrelMetrics
-from engine.mirror import RedisMirror
+from engine.devtools.broker import free_port, wait_for_port
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.events import LogEvent
+from engine.sinks import RedisMirror, SinkBatch
 
 
 class _Clock:
@@ -71,8 +69,6 @@ def _alert() -> Alert:
 async def test_the_mirror_counts_what_it_loses_and_reconnects_by_itself(
     server: _RedisServer,
 ) -> None:
-    registry = CollectorRegistry()
-    metrics = KestrelMetrics(registry, topics=(), detectors=(), channels=())
     clock = _Clock()
     client = Redis(
         host="127.0.0.1", port=server.port, socket_timeout=0.5, socket_connect_timeout=0.5
@@ -83,30 +79,31 @@ async def test_the_mirror_counts_what_it_loses_and_reconnects_by_itself(
         hot_types=("thought",),
         retention_seconds=60,
         retry_after_seconds=2,
-        metrics=metrics,
         clock=clock,
     )
 
-    def count(outcome: str) -> float:
-        value = registry.get_sample_value("kestrel_redis_mirror_events_total", {"outcome": outcome})
-        assert value is not None
-        return value
+    async def write(events: list[LogEvent], alerts: list[Alert]) -> None:
+        mirror.add(SinkBatch(logs=events, alerts=alerts))
+        await mirror.flush()
 
-    await mirror.write([_event(1), _event(2)], [_alert()])
+    def count(outcome: str) -> int:
+        return mirror.counts[outcome]
+
+    await write([_event(1), _event(2), _event(9, "task_created")], [_alert()])  # one not hot
     assert count("written") == 3 and mirror.healthy
     check = redis.Redis(host="127.0.0.1", port=server.port)
     assert check.xlen("t:events:agent") == 2 and check.xlen("t:alerts") == 1
     assert 0 < check.ttl("t:events:agent") <= 60
 
     server.stop()
-    await mirror.write([_event(3)], [])  # fails fast, counted, no exception
+    await write([_event(3)], [])  # fails fast, counted, no exception
     assert count("failed") == 1 and not mirror.healthy
-    await mirror.write([_event(4)], [])  # within retry_after: skipped without waiting
+    await write([_event(4)], [])  # within retry_after: skipped without waiting
     assert count("skipped") == 1
 
     server.start()
     clock.now += 3  # past retry_after: the next write reconnects by itself
-    await mirror.write([_event(5)], [])
+    await write([_event(5)], [])
     assert count("written") == 4 and mirror.healthy
     check = redis.Redis(host="127.0.0.1", port=server.port)
     assert check.xlen("t:events:agent") == 1  # a fresh server: only what came after
@@ -116,23 +113,23 @@ async def test_the_mirror_counts_what_it_loses_and_reconnects_by_itself(
 async def test_entries_older_than_the_retention_are_trimmed(server: _RedisServer) -> None:
     clock = _Clock()
     client = Redis(host="127.0.0.1", port=server.port)
-    metrics = KestrelMetrics(CollectorRegistry(), topics=(), detectors=(), channels=())
     mirror = RedisMirror(
         client,
         prefix="t:",
         hot_types=("thought",),
         retention_seconds=60,
         retry_after_seconds=2,
-        metrics=metrics,
         clock=clock,
     )
     # Entries get ids from Redis' own clock; MINID trims by the mirror's clock, so moving the
     # mirror's clock two retentions ahead makes everything written so far "old".
     clock.now = time.time()
     for i in range(200):
-        await mirror.write([_event(i)], [])
+        mirror.add(SinkBatch(logs=[_event(i)]))
+        await mirror.flush()
     clock.now += 120
-    await mirror.write([_event(999)], [])
+    mirror.add(SinkBatch(logs=[_event(999), _event(1000, "debug_dump")]))
+    await mirror.flush()
     check = redis.Redis(host="127.0.0.1", port=server.port)
     assert check.xlen("t:events:agent") < 200  # trimmed (approximately, as XADD MINID ~ does)
     await client.aclose()

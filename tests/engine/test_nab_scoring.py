@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.nab_scoring import (
+from engine.devtools.nab_scoring import (
     PROFILES,
     ScoredFile,
     ranked_score,

@@ -20,8 +20,8 @@ import orjson
 import pytest
 from testkit import REPO, RecordingServer, WorkerProcess, collect, producer, run, write_config
 
-from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
-from engine.broker import EmbeddedBroker
+from engine.devtools.broker import EmbeddedBroker
+from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
 
 TOKEN = "test-token-5b1f0c"
 T0 = 1_779_999_960.0

@@ -1,4 +1,4 @@
-"""``engine.offline``: replay and evaluate share one prequential scoring loop."""
+"""``engine.devtools.offline``: replay and evaluate share one prequential scoring loop."""
 
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ import pytest
 
 from detectors.base import Detector, DetectorParams, Transition, Verdict
 from detectors.registry import build, params_for
-from engine.config import Config
-from engine.offline import (
+from engine.cli import main
+from engine.devtools.offline import (
     evaluate_dir,
     read_series_csv,
-    replay_command,
     score_series,
 )
 
@@ -102,8 +101,10 @@ def test_replay_writes_columns_and_matches_detector(
     source = tmp_path / "in.csv"
     _write_series(source, values)
     out = tmp_path / "out" / "scored.csv"
-    config = Config.model_validate({"detectors": {"zscore": {"warmup": 20, "fire_after": 1}}})
-    assert replay_command(config, source, "zscore", out) == 0
+    config = tmp_path / "kestrel.toml"
+    config.write_text("[detectors.zscore]\nwarmup = 20\nfire_after = 1\n")
+    replay = ["replay", str(source), "--detector", "zscore", "--config", str(config)]
+    assert main([*replay, "--output", str(out)]) == 0
     with open(out, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["timestamp", "value", "anomaly_score", "alert"]
@@ -117,7 +118,7 @@ def test_replay_writes_columns_and_matches_detector(
     assert [float(r["anomaly_score"]) for r in rows] == direct
     # Without --output the same CSV goes to standard output.
     capsys.readouterr()
-    assert replay_command(config, source, "zscore", None) == 0
+    assert main(replay) == 0
     assert capsys.readouterr().out == out.read_bytes().decode()
 
 
@@ -165,17 +166,14 @@ def test_evaluate_dir_reports_missing_labelled_file(tmp_path: Path) -> None:
 def test_commands_use_the_configured_metric_detectors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from engine.offline import evaluate_command
-
-    config = Config.model_validate(
-        {
-            "series": {"metric_detectors": ["adaptive", "zscore"]},
-            "detectors": {"zscore": {"warmup": 5}},
-        }
+    config = tmp_path / "kestrel.toml"
+    config.write_text(
+        '[series]\nmetric_detectors = ["adaptive", "zscore"]\n[detectors.zscore]\nwarmup = 5\n'
     )
     values = [10.0 + (i % 5) * 0.1 for i in range(300)] + [80.0] * 3
     _write_series(tmp_path / "data" / "sub" / "m.csv", values)
-    assert evaluate_command(config, tmp_path / "data", tmp_path / "out", None) == 0
+    evaluate = ["evaluate", str(tmp_path / "data"), "--output", str(tmp_path / "out")]
+    assert main([*evaluate, "--config", str(config)]) == 0
     assert "files=1 rows=303" in capsys.readouterr().out
     with open(tmp_path / "out" / "sub" / "m.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -184,7 +182,8 @@ def test_commands_use_the_configured_metric_detectors(
     adaptive = build("adaptive", params_for("adaptive", {}))
     first = [adaptive.update(v, 1709251200.0 + 60.0 * i).score for i, v in enumerate(values)]
     assert [float(r["anomaly_score"]) for r in rows] == first  # the first kind gives the score
-    assert replay_command(config, tmp_path / "data" / "sub" / "m.csv", "zscore", None) == 0
+    series = str(tmp_path / "data" / "sub" / "m.csv")
+    assert main(["replay", series, "--detector", "zscore", "--config", str(config)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "timestamp,value,anomaly_score,alert"
     assert len(out) == 304

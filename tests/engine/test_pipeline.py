@@ -1,4 +1,4 @@
-"""engine.pipeline: events in, alerts and checkpointed state out (pure, no Kafka)."""
+"""engine.core.pipeline: events in, alerts and checkpointed state out (pure, no Kafka)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import pytest
 
-from alert_channels.alert import Alert, AlertStatus
 from engine.config import Config, parse_config
-from engine.events import LogEvent, MetricSample
-from engine.pipeline import ERROR_RATIO, EVENT_COUNT, LATENCY, Pipeline, StateWrite
+from engine.core.pipeline import ERROR_RATIO, EVENT_COUNT, LATENCY, Pipeline, StateWrite
+from engine.model.alert import Alert, AlertStatus
+from engine.model.events import LogEvent, MetricSample
 
 T0 = 1_699_999_980.0  # event time of the first window (a multiple of 60)
 WALL = T0 + 7200.0  # the wall clock, for log(); two hours after T0

@@ -11,12 +11,20 @@ import orjson
 import pytest
 from testkit import collect, run
 
-from engine import produce
-from engine.broker import EmbeddedBroker
+from engine.devtools import produce
 from engine.config import Config
-from engine.events import LOG, METRIC, decode_message
-from engine.produce import Message, batches, file_items, message_key, run_produce, topic_kind
-from engine.scenarios import SCENARIOS
+from engine.devtools.broker import EmbeddedBroker
+from engine.devtools.produce import (
+    Message,
+    batches,
+    file_items,
+    message_key,
+    run_produce,
+    topic_kind,
+)
+from engine.devtools.scenarios import SCENARIOS
+from engine.formats.kestrel_json import decode_message
+from engine.model.events import LOG, METRIC
 
 
 def _metric(name: str, i: int) -> bytes:
@@ -95,7 +103,7 @@ def test_unkeyed_items_go_alone_and_unchanged() -> None:
 def test_batched_file_lines_decode_as_the_worker_reads_them() -> None:
     lines = [_metric("cpu", 0), b"  " + _metric("mem", 1) + b"\t", _metric("cpu", 2)]
     for key, value in batches(file_items(lines, METRIC), 5):
-        decoded = decode_message(value, METRIC, 1 << 20)
+        decoded = decode_message(value, METRIC)
         assert not decoded.rejected
         assert {e.name.encode() for e in decoded.events} == {key}
 

@@ -21,7 +21,7 @@ import orjson
 import pytest
 from testkit import REPO, WorkerProcess, producer, run, write_config
 
-from engine.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(120)
 

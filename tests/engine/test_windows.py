@@ -1,4 +1,4 @@
-"""engine.windows: tumbling event-time windows with allowed lateness, gaps and idle advance."""
+"""engine.core.windows: tumbling event-time windows with allowed lateness, gaps and idle advance."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import orjson
 
-from engine.windows import ClosedWindow, WindowCounter
+from engine.core.windows import ClosedWindow, WindowCounter
 
 
 def feed(

@@ -14,7 +14,7 @@ import pytest
 import redis
 from testkit import RecordingServer, WorkerProcess, collect, producer, run, write_config
 
-from engine.broker import EmbeddedBroker, free_port
+from engine.devtools.broker import EmbeddedBroker, free_port
 
 T0 = 1_779_999_960.0  # event time of the first sample (2026-05-28), on a minute boundary
 STEP = 10.0

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint
-from alert_channels.base import Notification
+from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
+from engine.model.notification import Notification
 from engine.notify.dispatcher import Dispatcher, PendingNotification, build_dispatcher
 from engine.notify.matchers import parse_matchers
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings

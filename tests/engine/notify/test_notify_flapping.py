@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from alert_channels.alert import AlertStatus
+from engine.model.alert import AlertStatus
 from engine.notify.flapping import FlapDetector
 
 F, R = AlertStatus.FIRING, AlertStatus.RESOLVED

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from alert_channels.alert import Alert, AlertStatus, Severity
+from engine.model.alert import Alert, AlertStatus, Severity
 from engine.notify.inhibit import Inhibitor, InhibitRule
 from engine.notify.matchers import parse_matchers
 from engine.notify.settings import InhibitRuleSettings

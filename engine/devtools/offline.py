@@ -6,7 +6,8 @@ detector learns it, in file order, exactly as the worker does on a live stream. 
 alert), else 0.
 
 Input files are ``timestamp,value`` CSVs; timestamps are ``YYYY-MM-DD HH:MM:SS`` (UTC, as in NAB),
-any ISO 8601 form, or epoch seconds or milliseconds (read by :func:`engine.events.parse_timestamp`,
+any ISO 8601 form, or epoch seconds or milliseconds (read by
+:func:`engine.formats.timestamps.parse_timestamp`,
 as on the live stream). Output files are ``timestamp,value,anomaly_score,alert`` with
 the input's timestamp text kept as is.
 
@@ -29,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -37,8 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TextIO
 
 from detectors.base import Detector, DetectorParams, Transition, Verdict
-from engine.events import parse_timestamp
-from engine.nab_scoring import (
+from engine.devtools.nab_scoring import (
     PROFILES,
     CostProfile,
     ProfileResult,
@@ -46,14 +45,14 @@ from engine.nab_scoring import (
     load_windows,
     score_files,
 )
+from engine.formats.timestamps import parse_timestamp
 
 __all__ = [
     "EvaluationReport",
     "ScoredRow",
-    "evaluate_command",
+    "detector_factory",
     "evaluate_dir",
     "read_series_csv",
-    "replay_command",
     "score_series",
     "write_scored_csv",
     "write_scored_rows",
@@ -224,7 +223,7 @@ def evaluate_dir(
         Builds a fresh detector for each file (the worker's default for a metric series).
     labels_path:
         NAB ``combined_windows.json``; when given, the files it names are scored with
-        :mod:`engine.nab_scoring` (every file it names must be present under ``data_dir``).
+        :mod:`engine.devtools.nab_scoring` (every file it names must be present under ``data_dir``).
     profiles:
         Cost profiles to report.
     factory_for_file:
@@ -300,7 +299,7 @@ class _PrimaryScoreAnyAlert(Detector[DetectorParams]):
         raise NotImplementedError("offline combinations are not saved")
 
 
-def _factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
+def detector_factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
     """The metric-series detectors the worker would run for series ``name``."""
     from detectors.registry import build
 
@@ -314,33 +313,3 @@ def _factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
         only = choices[0]
         return lambda: build(only.kind, only.params)
     return lambda: _PrimaryScoreAnyAlert([build(c.kind, c.params) for c in choices])
-
-
-def replay_command(
-    config: Config, csv_path: Path, detector: str | None, output: Path | None
-) -> int:
-    """``kestrel replay FILE.csv [--detector KIND] [--output OUT.csv]``; returns the exit code.
-
-    Without ``--detector`` the configured metric detectors run (several: the first one's score,
-    an alert when any fires). Without ``--output`` the CSV goes to standard output.
-    """
-    texts, rows = read_series_csv(csv_path)
-    scored = score_series(rows, _factory(config, csv_path.stem, detector))
-    if output is None:
-        write_scored_rows(sys.stdout, texts, scored)
-    else:
-        write_scored_csv(output, texts, scored)
-    return 0
-
-
-def evaluate_command(config: Config, data_dir: Path, output: Path, labels: Path | None) -> int:
-    """``kestrel evaluate DATA_DIR --output OUT_DIR [--labels FILE]``; prints the summary."""
-    report = evaluate_dir(
-        data_dir,
-        output,
-        _factory(config, "", None),
-        labels_path=labels,
-        factory_for_file=lambda rel: _factory(config, rel.removesuffix(".csv"), None),
-    )
-    print(report.summary())
-    return 0

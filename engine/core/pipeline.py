@@ -27,14 +27,14 @@ from typing import Any
 
 import orjson
 
-from alert_channels.alert import Alert, series_id
 from detectors.base import DetectorParams, Transition, Verdict
 from detectors.new_pattern import NewPatternParams
 from detectors.registry import LOG_DETECTORS, build, restore
-from engine.alerts import AlertTracker
 from engine.config import Config, DetectorChoice
-from engine.events import LogEvent, MetricSample
-from engine.windows import WindowCounter
+from engine.core.tracking import AlertTracker
+from engine.core.windows import WindowCounter
+from engine.model.alert import Alert, series_id
+from engine.model.events import LogEvent, MetricSample
 
 __all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "PATTERNS", "Pipeline", "StateWrite"]
 
@@ -97,7 +97,7 @@ class _Watch:
             self.orphaned = tracker.started_at is not None
 
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
-        """The alert transition ``verdict`` causes (see :class:`engine.alerts.AlertTracker`)."""
+        """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`)."""
         if self.orphaned and not verdict.firing:
             verdict = replace(verdict, transition=Transition.RESOLVED)
             self.orphaned = False
@@ -367,6 +367,10 @@ class Pipeline:
         for w in writes:
             self._evicted.pop(w.key, None)
         return writes
+
+    def load_counts(self) -> dict[str, int]:
+        """States brought into memory since start: ``changelog`` (restored) and ``new``."""
+        return {"changelog": self.restored, "new": self.created}
 
     def series_counts(self) -> dict[str, int]:
         """Series held in memory by kind (``metric``, ``latency``, ``service``)."""

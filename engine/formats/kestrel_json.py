@@ -1,19 +1,19 @@
-"""Decoding and validating what users publish: log events and metric samples.
+"""``kestrel_json``: Kestrel's own JSON schema for log events and metric samples.
 
 A Kafka message carries one JSON object, a JSON array of objects, or newline-delimited JSON.
 ``NaN``, ``Infinity`` and numbers too large for a float (``1e999``) are not JSON, but they are
 read (as non-finite floats) so that the item holding them is rejected as ``not_finite`` while the
-rest of its batch is kept.
+rest of its batch is kept. A topic carries one kind: log events or metric samples.
 :func:`decode_message` turns one message into valid events plus :class:`Rejected` items, each
-with a reason from :data:`REASONS` (the label of the invalid-events counter) and a human message.
-Nothing here does I/O; timestamps become epoch seconds (float, UTC).
+with a reason from :data:`~engine.model.events.REASONS` and a human message. Nothing here does
+I/O.
 
 >>> msg = b'{"name": "cpu", "value": 0.5, "timestamp": 1700000000}'
->>> batch = decode_message(msg, METRIC, 1 << 20)
+>>> batch = decode_message(msg, METRIC)
 >>> batch.events[0].name, batch.events[0].value, batch.events[0].ts
 ('cpu', 0.5, 1700000000.0)
 >>> msg = b'{"name": "cpu", "value": "high", "timestamp": 1}'
->>> decode_message(msg, METRIC, 1 << 20).rejected[0].reason
+>>> decode_message(msg, METRIC).rejected[0].reason
 'wrong_type'
 """
 
@@ -22,167 +22,29 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import orjson
 
-__all__ = [
-    "LOG",
-    "METRIC",
-    "REASONS",
-    "Decoded",
-    "LogEvent",
-    "MetricSample",
-    "Rejected",
-    "decode_message",
-    "parse_timestamp",
-]
-
-LOG: Final = "log"
-METRIC: Final = "metric"
-Kind = Literal["log", "metric"]
-
-#: Every reason an input can be rejected for (bounded label set of the invalid-events counter).
-REASONS: Final = (
-    "too_large",
-    "not_utf8",
-    "invalid_json",
-    "not_an_object",
-    "missing_field",
-    "wrong_type",
-    "not_finite",
-    "bad_timestamp",
-    "bad_level",
+from engine.formats.base import DecodeContext
+from engine.formats.timestamps import parse_timestamp
+from engine.model.events import (
+    LOG,
+    METRIC,
+    Decoded,
+    Event,
+    InvalidEvent,
+    Kind,
+    LogEvent,
+    MetricSample,
+    Rejected,
 )
+from engine.model.levels import canonical_level
 
-#: Accepted level spellings (case-insensitive) and their canonical names.
-LEVELS: Final = {
-    "debug": "DEBUG",
-    "info": "INFO",
-    "warning": "WARNING",
-    "warn": "WARNING",
-    "error": "ERROR",
-    "critical": "CRITICAL",
-    "fatal": "CRITICAL",
-}
-ERROR_LEVELS: Final = frozenset({"ERROR", "CRITICAL"})
+__all__ = ["INPUT_LEVELS", "KestrelJsonDecoder", "decode_message"]
 
-#: How much of a message over the size limit is kept on the dead-letter topic.
-SAMPLE_BYTES: Final = 64 * 1024
-
-# Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
-_MS_THRESHOLD: Final = 1e11
-
-
-class InvalidEvent(ValueError):
-    """One event failed validation: ``reason`` is from :data:`REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-@dataclass(slots=True)
-class MetricSample:
-    """One metric sample: ``name``, ``value`` (finite float), ``ts`` (epoch s), ``labels``."""
-
-    name: str
-    value: float
-    ts: float
-    labels: dict[str, str]
-
-
-@dataclass(slots=True)
-class LogEvent:
-    """One structured log event.
-
-    ``service`` is the ``service`` field, else ``component``. ``duration_ms`` and ``operation``
-    come from ``performance_data``. ``raw`` is the whole decoded object, unknown fields included.
-    """
-
-    ts: float
-    level: str
-    service: str
-    message: str
-    type: str | None
-    operation: str | None
-    duration_ms: float | None
-    raw: dict[str, Any]
-
-    @property
-    def is_error(self) -> bool:
-        """ERROR or CRITICAL."""
-        return self.level in ERROR_LEVELS
-
-
-@dataclass(slots=True)
-class Rejected:
-    """An input that could not be used.
-
-    ``original`` holds its bytes: the whole message, or for one item of a batch that item
-    (the NDJSON line as sent, or the array element re-encoded). ``index`` is the item's
-    position in its batch (``None`` for a whole message). A message over the size limit keeps
-    only its first :data:`SAMPLE_BYTES` (the dead-letter topic has a size limit too), and
-    ``original_size`` says how big it was.
-    """
-
-    reason: str
-    message: str
-    original: bytes
-    index: int | None = None
-    original_size: int | None = None
-
-
-@dataclass(slots=True)
-class Decoded:
-    """The valid events and the rejected items of one Kafka message."""
-
-    events: list[Any] = field(default_factory=list)
-    rejected: list[Rejected] = field(default_factory=list)
-
-
-def parse_timestamp(value: Any) -> float:
-    """Epoch seconds (UTC) from ISO 8601 (zone optional, UTC assumed) or epoch s/ms.
-
-    >>> parse_timestamp("2024-01-02T03:04:05Z"), parse_timestamp("2024-01-02 03:04:05")
-    (1704164645.0, 1704164645.0)
-    >>> parse_timestamp(1704164645123), parse_timestamp("1704164645.5")
-    (1704164645.123, 1704164645.5)
-    """
-    if isinstance(value, bool):
-        raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {value!r}")
-    if isinstance(value, int | float):
-        ts = float(value)
-    elif isinstance(value, str):
-        try:
-            ts = float(value)
-        except ValueError:
-            try:
-                dt = datetime.fromisoformat(value)
-            except ValueError:
-                raise InvalidEvent(
-                    "bad_timestamp", f"timestamp: cannot parse {value[:64]!r}"
-                ) from None
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            ts = dt.timestamp()
-            if not 0 <= ts <= _MS_THRESHOLD:
-                raise InvalidEvent(
-                    "bad_timestamp", f"timestamp: out of range: {value[:64]!r}"
-                ) from None
-            return ts
-    else:
-        raise InvalidEvent(
-            "bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}"
-        )
-    if ts > _MS_THRESHOLD:
-        ts /= 1000.0
-    # Beyond the year 5138 even as milliseconds: a unit mistake, never a real time.
-    if not math.isfinite(ts) or not 0 <= ts <= _MS_THRESHOLD:
-        raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
-    return ts
+#: Level spellings this format accepts (any case).
+INPUT_LEVELS: Final = frozenset({"debug", "info", "warning", "warn", "error", "critical", "fatal"})
 
 
 def _number(obj: Mapping[str, Any], key: str, where: str) -> float:
@@ -238,7 +100,7 @@ def _log(obj: dict[str, Any]) -> LogEvent:
             "wrong_type", f"service: expected a string, got {type(service).__name__}"
         )
     level_text = _text(obj, "level")
-    level = LEVELS.get(level_text.lower())
+    level = canonical_level(level_text) if level_text.lower() in INPUT_LEVELS else None
     if level is None:
         raise InvalidEvent("bad_level", f"level: unknown level {level_text[:32]!r}")
     message = _text(obj, "message")
@@ -262,7 +124,7 @@ def _log(obj: dict[str, Any]) -> LogEvent:
     )
 
 
-_PARSERS: Final[dict[str, Callable[[dict[str, Any]], Any]]] = {LOG: _log, METRIC: _metric}
+_PARSERS: Final[dict[str, Callable[[dict[str, Any]], Event]]] = {LOG: _log, METRIC: _metric}
 
 
 def _int_or_float(text: str) -> int | float:
@@ -304,7 +166,7 @@ def _reencode(obj: Any, lenient: bool) -> bytes:
 
 def _item(
     obj: Any,
-    parse: Callable[[dict[str, Any]], Any],
+    parse: Callable[[dict[str, Any]], Event],
     original: bytes | None,
     index: int | None,
     lenient: bool,
@@ -332,7 +194,7 @@ def _json_type(obj: Any) -> str:
     )
 
 
-def decode_message(data: bytes, kind: Kind, max_bytes: int, not_after: float = math.inf) -> Decoded:
+def decode_message(data: bytes, kind: Kind, not_after: float = math.inf) -> Decoded:
     """Decode one Kafka message value into events (``kind`` says log or metric).
 
     Never raises on bad input: each bad part becomes a :class:`Rejected` and the rest is kept.
@@ -343,16 +205,6 @@ def decode_message(data: bytes, kind: Kind, max_bytes: int, not_after: float = m
     line is JSON: then the whole message is rejected once.
     """
     out = Decoded()
-    if len(data) > max_bytes:
-        out.rejected.append(
-            Rejected(
-                "too_large",
-                f"message is {len(data)} bytes, limit is {max_bytes}",
-                data[:SAMPLE_BYTES],
-                original_size=len(data),
-            )
-        )
-        return out
     parse = _PARSERS[kind]
     try:
         doc, lenient = _loads(data)
@@ -398,3 +250,27 @@ def _undecodable(data: bytes) -> Rejected:
     except orjson.JSONDecodeError as exc:
         return Rejected("invalid_json", f"invalid JSON: {exc}", data)
     return Rejected("invalid_json", "invalid JSON", data)  # pragma: no cover
+
+
+class KestrelJsonDecoder:
+    """The :class:`~engine.formats.base.Decoder` of a topic in Kestrel's schema.
+
+    Parameters
+    ----------
+    kind:
+        What the topic carries: ``"log"`` events or ``"metric"`` samples.
+
+    >>> decoder = KestrelJsonDecoder("log")
+    >>> msg = b'{"timestamp": 1, "level": "warn", "service": "api", "message": "slow"}'
+    >>> decoder(msg, DecodeContext("logs")).events[0].level
+    'WARNING'
+    """
+
+    __slots__ = ("kind",)
+
+    def __init__(self, kind: Kind) -> None:
+        self.kind = kind
+
+    def __call__(self, value: bytes, context: DecodeContext) -> Decoded:
+        """Decode one message value (see :func:`decode_message`)."""
+        return decode_message(value, self.kind, context.not_after)

@@ -24,7 +24,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["Alert", "AlertStatus", "Severity", "fingerprint", "series_id"]
+__all__ = ["Alert", "AlertStatus", "Severity", "alert_labels", "fingerprint", "series_id"]
+
+#: Label names an alert sets itself; a series label of the same name is renamed.
+RESERVED_LABELS = ("alertname", "detector", "severity")
 
 
 class AlertStatus(enum.StrEnum):
@@ -140,3 +143,23 @@ class Alert:
             silenced=bool(data.get("silenced", False)),
             annotations={str(k): str(v) for k, v in dict(data.get("annotations", {})).items()},
         )
+
+
+def alert_labels(alert: Alert) -> dict[str, str]:
+    """The alert's labels as Alertmanager-style receivers see them.
+
+    ``alertname`` (the series name) first, then ``detector``, ``severity`` and the series labels,
+    sorted by name. A series label that collides with one of the three is renamed
+    ``exported_<name>`` (as Prometheus does on scrape).
+
+    >>> a = Alert("f", AlertStatus.FIRING, Severity.INFO, "cpu", {"host": "a", "severity": "x"},
+    ...           "zscore", 1.0, 0.0, 3.0, 0.0, None, "s")
+    >>> alert_labels(a)  # doctest: +NORMALIZE_WHITESPACE
+    {'alertname': 'cpu', 'detector': 'zscore', 'exported_severity': 'x', 'host': 'a',
+     'severity': 'info'}
+    """
+    merged = {"detector": alert.detector, "severity": alert.severity.value}
+    for key, value in alert.labels.items():
+        merged["exported_" + key if key in RESERVED_LABELS else key] = value
+    merged.pop("alertname", None)
+    return {"alertname": alert.series, **{k: merged[k] for k in sorted(merged)}}

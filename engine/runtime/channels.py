@@ -7,9 +7,10 @@ from dataclasses import dataclass
 import httpx
 
 from alert_channels.alertmanager import AlertmanagerChannel
-from alert_channels.base import Channel, RetryPolicy
+from alert_channels.base import Channel
 from alert_channels.console import ConsoleChannel
 from alert_channels.pagerduty import DEFAULT_EVENTS_URL, PagerDutyChannel
+from alert_channels.retry import RetryPolicy
 from alert_channels.slack import SlackChannel
 from alert_channels.webhook import WebhookChannel
 from engine.config import ChannelSettings, Config

@@ -30,8 +30,8 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from engine.config import Config
-from engine.events import LOG, METRIC
-from engine.scenarios import SCENARIOS
+from engine.devtools.scenarios import SCENARIOS
+from engine.model.events import LOG, METRIC
 
 __all__ = ["batches", "file_items", "message_key", "publish", "run_produce", "topic_kind"]
 

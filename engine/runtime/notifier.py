@@ -8,7 +8,7 @@ history) from the state topic and carries on without re-sending what was already
 
 Deliveries run as tasks, concurrently; the dispatcher leaves a group alone while its
 notification is in flight. A notification whose retry budget is spent is recorded on the alerts
-DLQ with the channel, the error and the attempt count (see :mod:`engine.dlq`).
+DLQ with the channel, the error and the attempt count (see :mod:`engine.runtime.alerts_dlq`).
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 
 import orjson
 
-from alert_channels.alert import Alert
-from alert_channels.base import deliver_with_retries
-from engine.channels import ChannelRoute
+from alert_channels.retry import deliver_with_retries
 from engine.config import Config
-from engine.dlq import DeadNotification, DeliveredLater
-from engine.metrics import KestrelMetrics
+from engine.model.alert import Alert
+from engine.model.notification import DeadNotification, DeliveredLater
 from engine.notify import Dispatcher, PendingNotification, Silences, build_dispatcher
+from engine.runtime.channels import ChannelRoute
+from engine.runtime.metrics import KestrelMetrics
 
 __all__ = ["Notifier"]
 
@@ -81,7 +81,8 @@ class Notifier:
         # notification succeeds, the DLQ is told, so a replay does not send it twice.
         self._dead: dict[str, str] = {}
         self._dirty = False
-        self._counted: dict[str, int] = {}
+        #: Totals of every dispatcher this process ran (read by the metrics collector).
+        self.counts: dict[str, int] = {}
 
     @property
     def active(self) -> bool:
@@ -102,14 +103,17 @@ class Notifier:
         channels = {name: r.send_resolved for name, r in self.routes.items()}
         cfg = self.config
         try:
-            dispatcher = build_dispatcher(cfg.routing, channels, (), cfg.inhibit_rules, state=state)
+            dispatcher = build_dispatcher(
+                cfg.routing, channels, (), cfg.inhibit_rules, state=state, counters=self.counts
+            )
         except (ValueError, KeyError) as exc:
             log.error("notifier: saved state not usable (%s); starting afresh", exc)
-            dispatcher = build_dispatcher(cfg.routing, channels, (), cfg.inhibit_rules)
+            dispatcher = build_dispatcher(
+                cfg.routing, channels, (), cfg.inhibit_rules, counters=self.counts
+            )
         dispatcher.silences = self.silences
         self.dispatcher = dispatcher
         self._activated.set()
-        self._counted = dispatcher.counters()
         log.info("notifier active (%d group(s) restored)", len(dispatcher.groups()))
 
     async def deactivate(self) -> None:
@@ -150,7 +154,6 @@ class Notifier:
             task = asyncio.get_running_loop().create_task(self._deliver(dispatcher, pending))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        self._update_metrics(dispatcher)
         if self._dirty:
             await self.save()
 
@@ -200,11 +203,7 @@ class Notifier:
         if self.dispatcher is dispatcher:  # (deactivate saves it itself)
             await self.save()
 
-    def _update_metrics(self, dispatcher: Dispatcher) -> None:
-        counters = dispatcher.counters()
-        for name in ("silenced", "inhibited"):
-            delta = counters[name] - self._counted.get(name, 0)
-            if delta > 0:
-                self._metrics.muted.labels(name).inc(delta)
-        self._counted = counters
-        self._metrics.queue_depth.set(sum(len(g.alerts) for g in dispatcher.groups()))
+    def queued_alerts(self) -> int:
+        """Alerts held in notification groups, waiting to be sent or to resolve."""
+        dispatcher = self.dispatcher
+        return 0 if dispatcher is None else sum(len(g.alerts) for g in dispatcher.groups())

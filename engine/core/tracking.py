@@ -1,7 +1,7 @@
 """From detector verdicts to alert transitions: one incident per (series, detector).
 
 An :class:`AlertTracker` follows one detector on one series. When the detector's hysteresis
-fires, it emits a firing :class:`~alert_channels.alert.Alert`; while the incident lasts it
+fires, it emits a firing :class:`~engine.model.alert.Alert`; while the incident lasts it
 re-emits it once every ``repeat_interval`` seconds of event time (``repeat`` counts up); when the
 detector resolves it emits the resolved alert. It never emits two firing notifications for one
 incident otherwise.
@@ -24,8 +24,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from alert_channels.alert import Alert, AlertStatus, Severity, fingerprint, series_id
 from detectors.base import Transition, Verdict
+from engine.model.alert import Alert, AlertStatus, Severity, fingerprint, series_id
 
 __all__ = ["AlertTracker", "summarize"]
 

@@ -1,7 +1,8 @@
 """``kestrel demo``: the whole loop on one machine, with nothing installed but Kestrel.
 
 Starts the embedded broker on a free port, a worker process, a local webhook receiver (the alert
-channel), and a producer of simulated LLM-platform traffic (see :mod:`engine.scenarios`) running
+channel), and a producer of simulated LLM-platform traffic (see
+:mod:`engine.devtools.scenarios`) running
 ``speed`` times faster than real time, with a latency spike, an error burst and a level shift.
 Each alert is printed as it fires and resolves. The last line is the summary::
 
@@ -29,8 +30,8 @@ import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from engine.broker import EmbeddedBroker, free_port
-from engine.scenarios import platform_traffic
+from engine.devtools.broker import EmbeddedBroker, free_port
+from engine.devtools.scenarios import platform_traffic
 
 __all__ = ["run_demo"]
 

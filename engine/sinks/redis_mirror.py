@@ -5,9 +5,10 @@ Entries older than ``retention_seconds`` are trimmed on every write (``XADD ... 
 key also expires after the retention, so an abandoned stream disappears. Writes of one batch go in
 one pipeline (one round trip).
 
-Redis being down never stops detection: a failed write is counted, and for ``retry_after_seconds``
-the following writes are skipped (and counted) instead of waiting on timeouts; then the client
-reconnects by itself on the next write.
+Redis being down never stops detection: the mirror is a best-effort :class:`~engine.sinks.base.Sink`
+that never signals backpressure. A failed write is counted (``failed``), and for
+``retry_after_seconds`` the following writes are skipped (and counted, ``skipped``) instead of
+waiting on timeouts; then the client reconnects by itself on the next write.
 """
 
 from __future__ import annotations
@@ -20,16 +21,19 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from alert_channels.alert import Alert
-from engine.events import LogEvent
-from engine.metrics import KestrelMetrics
+from engine.model.alert import Alert
+from engine.model.events import LogEvent
+from engine.sinks.base import Sink, SinkBatch
 
-__all__ = ["RedisMirror"]
+__all__ = ["MIRROR_OUTCOMES", "RedisMirror"]
+
+#: Outcomes the mirror counts, per event or alert.
+MIRROR_OUTCOMES = ("written", "failed", "skipped")
 
 log = logging.getLogger(__name__)
 
 
-class RedisMirror:
+class RedisMirror(Sink):
     """Writes hot events and alerts to Redis Streams (see module docstring).
 
     Parameters
@@ -44,9 +48,11 @@ class RedisMirror:
         Age after which stream entries are trimmed and idle keys expire.
     retry_after_seconds:
         How long to skip writes after a failure.
-    metrics, clock:
-        Injected metrics and wall clock (epoch seconds).
+    clock:
+        Injected wall clock (epoch seconds).
     """
+
+    name = "redis"
 
     def __init__(
         self,
@@ -56,18 +62,20 @@ class RedisMirror:
         hot_types: Sequence[str],
         retention_seconds: float,
         retry_after_seconds: float,
-        metrics: KestrelMetrics,
         clock: Callable[[], float],
     ) -> None:
+        super().__init__()
+        self.counts = dict.fromkeys(MIRROR_OUTCOMES, 0)
         self._client = client
         self._prefix = prefix
         self.hot_types = frozenset(hot_types)
         self._retention_ms = int(retention_seconds * 1000)
         self._ttl = max(1, int(retention_seconds))
         self._retry_after = retry_after_seconds
-        self._metrics = metrics
         self._clock = clock
         self._down_until = 0.0
+        self._events: list[LogEvent] = []
+        self._alerts: list[Alert] = []
         self.healthy = True
 
     def events_key(self, service: str) -> str:
@@ -83,14 +91,25 @@ class RedisMirror:
         """Close the Redis connections."""
         await self._client.aclose()
 
-    async def write(self, events: Sequence[LogEvent], alerts: Sequence[Alert]) -> None:
-        """Mirror one batch; never raises on Redis errors."""
+    def add(self, batch: SinkBatch) -> None:
+        """Buffer the batch's hot log events (by ``type``) and its alert transitions."""
+        hot = self.hot_types
+        self._events.extend(ev for ev in batch.logs if ev.type in hot)
+        self._alerts.extend(batch.alerts)
+
+    async def flush(self) -> None:
+        """Mirror what was added, in one pipeline; never raises on Redis errors."""
+        events, alerts = self._events, self._alerts
+        self._events, self._alerts = [], []
+        await self._write(events, alerts)
+
+    async def _write(self, events: Sequence[LogEvent], alerts: Sequence[Alert]) -> None:
         count = len(events) + len(alerts)
         if not count:
             return
         now = self._clock()
         if now < self._down_until:
-            self._metrics.mirror.labels("skipped").inc(count)
+            self.count("skipped", count)
             return
         minid = str(int(now * 1000) - self._retention_ms)
         pipe = self._client.pipeline(transaction=False)
@@ -119,7 +138,7 @@ class RedisMirror:
             await pipe.execute()
         except (RedisError, OSError) as exc:
             self._down_until = now + self._retry_after
-            self._metrics.mirror.labels("failed").inc(count)
+            self.count("failed", count)
             if self.healthy:
                 log.warning(
                     "redis mirror: write failed, skipping writes for %.1fs: %s",
@@ -131,4 +150,4 @@ class RedisMirror:
         if not self.healthy:
             log.info("redis mirror: writing again")
         self.healthy = True
-        self._metrics.mirror.labels("written").inc(count)
+        self.count("written", count)

@@ -1,11 +1,10 @@
-"""Running a worker process: logging, event loop, clients, channels, then Faust's worker."""
+"""Running a worker process: logging, event loop, clients, channels and sinks, then Faust."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 import faust
@@ -14,37 +13,31 @@ import uvloop
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from engine.app import build_worker
-from engine.channels import build_routes
 from engine.config import Config
-from engine.metrics import KestrelMetrics
-from engine.mirror import RedisMirror
+from engine.runtime.app import build_worker
+from engine.runtime.channels import build_routes
+from engine.sinks import RedisMirror
 
 __all__ = ["run_worker"]
 
 
-def _mirror_factory(cfg: Config) -> Callable[[KestrelMetrics], RedisMirror | None]:
+def _mirror(cfg: Config) -> RedisMirror | None:
     rc = cfg.redis
-
-    def make(metrics: KestrelMetrics) -> RedisMirror | None:
-        if not rc.enabled:
-            return None
-        client = Redis.from_url(
-            rc.url.get_secret_value(),
-            socket_timeout=rc.timeout_seconds,
-            socket_connect_timeout=rc.timeout_seconds,
-        )
-        return RedisMirror(
-            client,
-            prefix=rc.key_prefix,
-            hot_types=rc.hot_types,
-            retention_seconds=rc.retention_seconds,
-            retry_after_seconds=rc.retry_after_seconds,
-            metrics=metrics,
-            clock=time.time,
-        )
-
-    return make
+    if not rc.enabled:
+        return None
+    client = Redis.from_url(
+        rc.url.get_secret_value(),
+        socket_timeout=rc.timeout_seconds,
+        socket_connect_timeout=rc.timeout_seconds,
+    )
+    return RedisMirror(
+        client,
+        prefix=rc.key_prefix,
+        hot_types=rc.hot_types,
+        retention_seconds=rc.retention_seconds,
+        retry_after_seconds=rc.retry_after_seconds,
+        clock=time.time,
+    )
 
 
 def run_worker(cfg: Config, *, log_level: str = "info") -> None:
@@ -60,15 +53,15 @@ def run_worker(cfg: Config, *, log_level: str = "info") -> None:
         cfg,
         registry=CollectorRegistry(),
         routes=build_routes(cfg, http),
-        mirror_factory=_mirror_factory(cfg),
+        mirror=_mirror(cfg),
     )
 
     @worker.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_clients(sender: Any, **kwargs: Any) -> None:
         # Connected after the notifier's own hook: its last deliveries are done by now.
         await http.aclose()
-        if worker.mirror is not None:
-            await worker.mirror.close()
+        for sink in worker.sinks:
+            await sink.close()
 
     level = getattr(logging, log_level.upper())
     fw = faust.Worker(worker.app, loglevel=level, loop=loop, quiet=True)

@@ -1,19 +1,21 @@
-"""One consumed batch of Kafka messages through the pipeline, with no I/O.
+"""One consumed batch of Kafka messages through the decoders and the pipeline, with no I/O.
 
-The ingest agent hands :func:`process_batch` the raw messages of a batch; it gets back what to
-write (alerts, hot events, dead letters) and what to count. Counting happens once per batch and
-topic, not once per message.
+The ingest agent hands :func:`process_batch` the raw messages of a batch; it gets back what the
+sinks take (alerts, log events, dead letters) and what to count. Which decoder reads a message
+is looked up by its topic; what the pipeline does with an event depends on the event's type.
+Counting happens once per batch and topic, not once per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from alert_channels.alert import Alert
-from engine.events import LOG, METRIC, LogEvent, Rejected, decode_message
-from engine.pipeline import Pipeline
+from engine.core.pipeline import Pipeline
+from engine.formats import DecodeContext, Decoder, oversized
+from engine.model.alert import Alert
+from engine.model.events import Decoded, LogEvent, MetricSample, Rejected
 
 __all__ = ["BatchResult", "DeadLetter", "Message", "TopicCounts", "process_batch"]
 
@@ -66,10 +68,10 @@ class DeadLetter:
 
 @dataclass(slots=True)
 class BatchResult:
-    """What one batch produced."""
+    """What one batch produced: the sinks' input and the counts."""
 
     alerts: list[Alert] = field(default_factory=list)
-    hot: list[LogEvent] = field(default_factory=list)
+    logs: list[LogEvent] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     counts: dict[str, TopicCounts] = field(default_factory=dict)
     newest_timestamp: float = 0.0
@@ -79,21 +81,21 @@ def process_batch(
     pipeline: Pipeline,
     messages: Iterable[tuple[Message, bytes | None]],
     *,
-    logs_topic: str,
-    hot_types: frozenset[str],
+    decoders: Mapping[str, Decoder],
     max_bytes: int,
     max_future_seconds: float,
     now: float,
 ) -> BatchResult:
     """Decode each ``(message, value)``, feed the pipeline, and collect what to write and count.
 
-    Messages from ``logs_topic`` are log events, all others metric samples; ``now`` is the wall
-    clock (epoch seconds). An event stamped more than ``max_future_seconds`` after its message's
-    Kafka time (or, for a message without one, after ``now``) is rejected as ``bad_timestamp``.
+    ``decoders`` maps each input topic to its decoder; ``now`` is the wall clock (epoch seconds).
+    A message over ``max_bytes`` is rejected as ``too_large`` whatever its format. An event
+    stamped more than ``max_future_seconds`` after its message's Kafka time (or, for a message
+    without one, after ``now``) is rejected as ``bad_timestamp``.
     """
     result = BatchResult()
     counts = result.counts
-    alerts, hot = result.alerts, result.hot
+    alerts, logs = result.alerts, result.logs
     metric, log = pipeline.metric, pipeline.log
     for message, value in messages:
         topic = message.topic
@@ -101,11 +103,13 @@ def process_batch(
         if c is None:
             c = counts[topic] = TopicCounts()
         c.messages += 1
-        is_log = topic == logs_topic
+        data = value or b""
         sent_at = message.timestamp if message.timestamp > 0 else now
-        decoded = decode_message(
-            value or b"", LOG if is_log else METRIC, max_bytes, sent_at + max_future_seconds
-        )
+        too_large = oversized(data, max_bytes)
+        if too_large is not None:
+            decoded = Decoded(rejected=[too_large])
+        else:
+            decoded = decoders[topic](data, DecodeContext(topic, sent_at + max_future_seconds))
         partition = message.partition
         for bad in decoded.rejected:
             c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
@@ -113,14 +117,12 @@ def process_batch(
         if message.timestamp > result.newest_timestamp:
             result.newest_timestamp = message.timestamp
         late_before = pipeline.late_events  # a log event's window and its latency point count
-        if is_log:
-            for ev in decoded.events:
+        for ev in decoded.events:
+            if isinstance(ev, MetricSample):
+                metric(ev, partition, alerts)
+            else:
                 log(ev, partition, now, alerts)
-                if ev.type in hot_types:
-                    hot.append(ev)
-        else:
-            for sample in decoded.events:
-                metric(sample, partition, alerts)
+                logs.append(ev)
         c.events += len(decoded.events)
         c.late += pipeline.late_events - late_before
     return result

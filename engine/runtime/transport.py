@@ -2,16 +2,17 @@
 
 Faust hard-codes ``fetch_max_wait_ms=1500`` for worker consumers, which adds up to 1.5 s of latency
 whenever a partition is quiet. Kestrel bounds it (default 50 ms) through the app attribute
-``fetch_max_wait_ms`` (see :class:`engine.app.KestrelApp`).
+``fetch_max_wait_ms`` of :class:`KestrelApp`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-__all__ = ["Transport"]
+__all__ = ["KestrelApp", "Transport"]
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -31,3 +32,12 @@ class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with :class:`_Consumer`."""
 
     Consumer = _Consumer
+
+
+class KestrelApp(faust.App):
+    """``faust.App`` with Kestrel's transport (bounded fetch wait)."""
+
+    fetch_max_wait_ms: int = 50
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)

@@ -13,16 +13,14 @@ A change is written to the silences topic, from which every worker (this one too
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.notify import UnknownSilenceError
-
-if TYPE_CHECKING:
-    from engine.app import Worker
+from engine.runtime.worker import Worker
 
 __all__ = ["register_views"]
 
@@ -30,7 +28,7 @@ __all__ = ["register_views"]
 def register_views(worker: Worker) -> None:
     """Add the endpoints to ``worker.app``."""
     app, cfg = worker.app, worker.config
-    inputs = (cfg.topics.logs, cfg.topics.metrics)
+    inputs = worker.input_topics
     token = cfg.api.token.get_secret_value() if cfg.api.token is not None else None
 
     @app.page("/metrics")
@@ -66,7 +64,7 @@ def register_views(worker: Worker) -> None:
 
     async def publish(silence_id: str) -> dict[str, Any]:
         silence = worker.silences.get(silence_id)
-        await worker.topics["silences"].send(
+        await worker.topics.silences.send(
             key=silence_id.encode(), value=orjson.dumps(silence.to_state())
         )
         return silence.to_dict(worker.clock())

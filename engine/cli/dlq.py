@@ -1,0 +1,31 @@
+"""``kestrel dlq replay``: re-deliver the notifications on the alerts dead-letter topic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from engine.cli.options import add_config, config_of
+
+NAME = "dlq"
+HELP = "the alerts dead-letter topic (notifications given up on)"
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    """Add the command's actions and arguments."""
+    actions = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
+    r = actions.add_parser(
+        "replay", help="re-deliver pending dead notifications; exit 1 if some fail"
+    )
+    add_config(r)
+    r.add_argument("--channel", metavar="NAME", help="only this channel's notifications")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Exit 0 when everything pending was delivered."""
+    from engine.runtime.alerts_dlq import replay
+
+    cfg = config_of(args)
+    delivered, failed = asyncio.run(replay(cfg, cfg.kafka.bootstrap_servers, args.channel))
+    print(f"kestrel dlq replay: delivered={delivered} failed={failed}")
+    return 0 if failed == 0 else 1

@@ -1,0 +1,68 @@
+"""The input-format seam: what a decoder is, what it is told, and the size limit all formats share.
+
+A :class:`Decoder` turns the value of one Kafka message into zero or more events plus rejected
+items (:class:`~engine.model.events.Decoded`); it never raises on bad input. One message may hold
+many events (a JSON array, NDJSON, an OTLP export request), so a decoder splits as well as parses.
+Which decoder reads a topic is configuration (:class:`InputSpec`), never a topic-name check.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+from engine.model.events import Decoded, Kind, Rejected
+
+__all__ = ["SAMPLE_BYTES", "DecodeContext", "Decoder", "InputSpec", "oversized"]
+
+#: How much of a message over the size limit is kept on the dead-letter topic.
+SAMPLE_BYTES: Final = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """One input topic: its name, the format that reads it and, for Kestrel's schema, its kind."""
+
+    topic: str
+    format: str
+    kind: Kind | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeContext:
+    """What a decoder is told about the message it decodes.
+
+    ``not_after`` is the latest acceptable event time (epoch seconds): the message's Kafka time
+    plus ``worker.max_future_seconds``. Later events are rejected as ``bad_timestamp``, since one
+    far-future timestamp would make every later event of its series look late.
+    """
+
+    topic: str
+    not_after: float = math.inf
+
+
+class Decoder(Protocol):
+    """Turns one Kafka message value into events (see the module docstring)."""
+
+    def __call__(self, value: bytes, context: DecodeContext) -> Decoded: ...
+
+
+def oversized(value: bytes, max_bytes: int) -> Rejected | None:
+    """The rejection of a message larger than ``max_bytes``, or ``None`` if it fits.
+
+    Only the first :data:`SAMPLE_BYTES` are kept (the dead-letter topic has a size limit too).
+
+    >>> oversized(b"x" * 10, 4).reason, oversized(b"x" * 10, 4).original_size
+    ('too_large', 10)
+    >>> oversized(b"ok", 4) is None
+    True
+    """
+    if len(value) <= max_bytes:
+        return None
+    return Rejected(
+        "too_large",
+        f"message is {len(value)} bytes, limit is {max_bytes}",
+        value[:SAMPLE_BYTES],
+        original_size=len(value),
+    )

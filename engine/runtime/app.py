@@ -1,0 +1,190 @@
+"""The Faust app, built in one place: topics, the state table, sinks, agents, timers, web views.
+
+:func:`build_worker` makes a :class:`Worker`; :mod:`engine.runtime.ingest` wires detection and
+:mod:`engine.runtime.delivery` wires notifications onto it, and :mod:`engine.runtime.web` adds
+the HTTP endpoints. Agents contain no decisions: they batch, call the pure core
+(:func:`engine.core.batch.process_batch`, :class:`engine.notify.Dispatcher` through the
+:class:`~engine.runtime.notifier.Notifier`) and do the I/O.
+
+Crash semantics (at-least-once): Faust commits consumed offsets every
+``broker_commit_interval`` (2.8 s by default) and Kestrel checkpoints changed series state every
+``worker.checkpoint_interval_seconds``. After a crash, the messages since the last offset commit
+are consumed again and learned again by state checkpointed up to ``checkpoint_interval`` earlier
+or later; so at most about ``checkpoint_interval + commit_interval`` seconds of events are
+replayed: a few points may be learned twice, and an incident that fired in that span may be
+recorded again (the notifier's log usually keeps it from being notified twice). A clean stop
+checkpoints everything.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from engine import __version__
+from engine.config import Config
+from engine.core.pipeline import Pipeline
+from engine.formats import build_decoder
+from engine.notify import Silences, silence_from_settings
+from engine.runtime.channels import ChannelRoute
+from engine.runtime.delivery import wire_delivery
+from engine.runtime.ingest import wire_ingest
+from engine.runtime.metrics import (
+    KestrelMetrics,
+    LiveCollector,
+    LiveCounts,
+    register_process_metrics,
+)
+from engine.runtime.notifier import Notifier
+from engine.runtime.transport import KestrelApp
+from engine.runtime.web import register_views
+from engine.runtime.worker import Topics, Worker
+from engine.sinks import DeadLetterSink, RedisMirror, Sink
+
+__all__ = ["build_worker"]
+
+STATE_TABLE = "series-state"
+
+
+def _raw_topic(
+    app: KestrelApp, names: str | tuple[str, ...], partitions: int, *, compacted: bool = False
+) -> Any:
+    return app.topic(
+        *((names,) if isinstance(names, str) else names),
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+        internal=True,  # Faust declares (creates) it with these partitions if missing
+        # Keyed state (latest value per key counts): compaction keeps it past retention.
+        compacting=True if compacted else None,
+    )
+
+
+def _new_app(config: Config) -> KestrelApp:
+    kafka, wcfg = config.kafka, config.worker
+    app = KestrelApp(
+        kafka.app_id,
+        broker=kafka.broker,
+        store="memory://",
+        topic_partitions=kafka.partitions,
+        topic_replication_factor=kafka.replication_factor,
+        broker_session_timeout=kafka.session_timeout_seconds,
+        broker_heartbeat_interval=max(0.5, kafka.session_timeout_seconds / 5),
+        broker_rebalance_timeout=max(kafka.session_timeout_seconds, 10.0),
+        broker_request_timeout=max(90.0, kafka.session_timeout_seconds * 2),
+        web_enabled=True,
+        web_bind=wcfg.web_host,
+        web_host=wcfg.web_host,
+        web_port=wcfg.web_port,
+        producer_acks=1,
+        consumer_auto_offset_reset="earliest",
+        stream_wait_empty=False,
+        table_standby_replicas=0,
+        autodiscover=False,
+        datadir=wcfg.data_dir,
+    )
+    app.fetch_max_wait_ms = int(kafka.fetch_max_wait_seconds * 1000)
+    return app
+
+
+def build_worker(
+    config: Config,
+    *,
+    registry: CollectorRegistry,
+    routes: Sequence[ChannelRoute],
+    mirror: RedisMirror | None,
+    clock: Callable[[], float] = time.time,
+) -> Worker:
+    """Build the Faust app and wire every agent to the pipeline, the sinks and the channels.
+
+    ``mirror`` is the Redis mirror sink, or ``None`` when ``[redis] enabled = false``.
+    """
+    app = _new_app(config)
+    kafka, names = config.kafka, config.topics
+    p = kafka.partitions
+    decoders = {spec.topic: build_decoder(spec) for spec in config.inputs()}
+    topics = Topics(
+        inputs=_raw_topic(app, tuple(decoders), p),
+        alerts=_raw_topic(app, names.alerts, 1),
+        dlq=_raw_topic(app, names.dlq, p),
+        alerts_dlq=_raw_topic(app, names.alerts_dlq, 1),
+        silences=_raw_topic(app, names.silences, 1, compacted=True),
+        notify_state=_raw_topic(app, config.notify_state_topic, 1, compacted=True),
+    )
+    table = app.Table(
+        STATE_TABLE,
+        key_type=bytes,
+        value_type=bytes,  # bytes types mean the raw codec
+        partitions=p,
+    )
+
+    def load(key: bytes) -> bytes | None:
+        value = table.data.get(key)
+        return None if value is None else bytes(value)
+
+    async def send_dead_letter(key: bytes | None, value: bytes, headers: Any) -> None:
+        await topics.dlq.send(key=key, value=value, headers=headers)
+
+    sinks: list[Sink] = [DeadLetterSink(send_dead_letter)]
+    if mirror is not None:
+        sinks.append(mirror)
+    metrics = KestrelMetrics(
+        registry,
+        topics=tuple(decoders),
+        detectors=config.detector_kinds(),
+        channels=[r.channel.name for r in routes],
+    )
+    silences = Silences(map(silence_from_settings, config.silences))
+    pipeline = Pipeline(config, loader=load)
+
+    async def dead_letter(record: Any) -> None:
+        await topics.alerts_dlq.send(key=record.key, value=record.to_json())
+
+    async def save_state(state: bytes) -> None:
+        await topics.notify_state.send(key=b"dispatcher", value=state)
+
+    notifier = Notifier(
+        config,
+        {r.channel.name: r for r in routes},
+        silences,
+        metrics=metrics,
+        clock=clock,
+        dead_letter=dead_letter,
+        save_state=save_state,
+    )
+    worker = Worker(
+        config=config,
+        app=app,
+        topics=topics,
+        table=table,
+        pipeline=pipeline,
+        decoders=decoders,
+        sinks=sinks,
+        notifier=notifier,
+        silences=silences,
+        metrics=metrics,
+        registry=registry,
+        clock=clock,
+        mirror=mirror,
+    )
+    registry.register(
+        LiveCollector(
+            LiveCounts(
+                states_loaded=pipeline.load_counts,
+                series=pipeline.series_counts,
+                notifier=lambda: notifier.counts,
+                queued_alerts=notifier.queued_alerts,
+                sinks=lambda: {s.name: s.counts for s in sinks},
+            )
+        )
+    )
+    register_process_metrics(registry, __version__)
+    wire_ingest(worker)
+    wire_delivery(worker)
+    register_views(worker)
+    return worker

@@ -1,0 +1,87 @@
+"""Notification: the delivery agent on the alerts topic, the notifier's timer, the silences view.
+
+The alerts topic has one partition, so one worker of the group is the active notifier (see
+:class:`engine.runtime.notifier.Notifier`); it activates when that partition is assigned, with
+the state saved by the previous owner, and deactivates (saving its state) when it is revoked.
+Silences are followed from their compacted topic by every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import orjson
+
+from engine.model.alert import Alert
+from engine.notify import Silence
+from engine.runtime.topic_view import TopicView, read_last
+from engine.runtime.worker import Worker
+
+__all__ = ["wire_delivery"]
+
+log = logging.getLogger("kestrel.worker")
+
+
+def wire_delivery(worker: Worker) -> None:
+    """Add the delivery agent, the notifier's timer and the silences view to ``worker.app``."""
+    app, cfg, notifier = worker.app, worker.config, worker.notifier
+    alerts_tp = (cfg.topics.alerts, 0)
+    state_topic = cfg.notify_state_topic
+    bootstrap = cfg.kafka.bootstrap_servers
+
+    @app.agent(worker.topics.alerts, name="kestrel-deliver")
+    async def deliver(stream: Any) -> None:
+        async for raw in stream:
+            try:
+                alert = Alert.from_dict(orjson.loads(raw))
+            except (ValueError, KeyError, TypeError) as exc:
+                log.error("alerts topic: skipping an unreadable record: %s", exc)
+                continue
+            await notifier.ingest(alert)
+
+    @app.timer(0.5)  # type: ignore[untyped-decorator]
+    async def flush_notifications() -> None:
+        await notifier.flush()
+
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]
+    async def on_assigned_alerts(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        if not notifier.active and any((tp.topic, tp.partition) == alerts_tp for tp in assigned):
+            if worker.silence_view is not None:  # know the silences before sending anything
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(worker.silence_view.ready.wait(), 10.0)
+            notifier.activate(await read_last(bootstrap, state_topic))
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]
+    async def on_revoked_alerts(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        if any((tp.topic, tp.partition) == alerts_tp for tp in revoked):
+            await notifier.deactivate()
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def on_shutdown_notify(sender: Any, **kwargs: Any) -> None:
+        await notifier.deactivate()
+        if worker.silence_view is not None:
+            await worker.silence_view.stop()
+
+    def apply_silence(key: bytes, value: bytes | None) -> None:
+        if value is None:
+            return
+        try:
+            worker.silences.upsert(Silence.from_state(orjson.loads(value)))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("silences topic: skipping an unreadable record: %s", exc)
+
+    worker.silence_view = TopicView(bootstrap, cfg.topics.silences, apply_silence)
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def follow_silences() -> None:
+        assert worker.silence_view is not None
+        await worker.topics.silences.maybe_declare()
+        worker.silence_view.start()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def declare_alert_topics() -> None:
+        await worker.topics.alerts_dlq.maybe_declare()
+        await worker.topics.notify_state.maybe_declare()
