@@ -1,6 +1,10 @@
 """Shared fixtures: the embedded broker and Redis (helpers for processes are in testkit.py).
 
 Services are real. A missing service is a failure that says how to get it, never a skip.
+
+A test that uses a service fixture (:data:`SERVICE_FIXTURES`) is marked ``integration``
+automatically; modules that start services themselves set ``pytestmark``. So
+``pytest -m "not integration"`` runs everything that needs no real service.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
-import alert_channel_fakes
 import httpx
 import pytest
 import redis
-from alert_channel_fakes import FakeClock, FakeService, Reply
-from testkit import STARTED
 
 from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
+from tests import alert_channel_fakes
+from tests.alert_channel_fakes import FakeClock, FakeService, Reply
+from tests.testkit import STARTED
+
+#: Fixtures that start (or reach) a real service.
+SERVICE_FIXTURES = frozenset({"broker", "redis_url"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a service fixture as ``integration``."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 REDIS_URL = os.environ.get("KESTREL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

@@ -1,7 +1,7 @@
 """Helpers for tests that run Kestrel's processes against real services.
 
 Fixtures live in ``conftest.py``; these are plain functions and classes, imported as
-``from testkit import ...`` (``tests`` is on pytest's ``pythonpath``).
+``from tests.testkit import ...``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ or :meth:`Dispatcher.nack`. A flush of a group, for its channel:
 3. asks the notification log (:func:`~engine.notify.nflog.needs_update`) whether the channel must
    hear about the group again; a channel without ``send_resolved`` gets only firing alerts;
 4. returns a :class:`PendingNotification` holding the whole group (all its alerts) in one
-   :class:`~alert_channels.base.Notification`.
+   :class:`~engine.model.notification.Notification`.
 
 Nothing here does I/O or reads a clock: every method takes ``now`` (epoch seconds, wall clock).
 The state (:meth:`Dispatcher.to_state`) is JSON-serialisable, so a restarted worker resumes

@@ -104,7 +104,7 @@ class Inhibitor:
         fingerprint
             The alert's fingerprint.
         labels
-            Its labels as routing sees them (:func:`alert_channels.base.alert_labels`).
+            Its labels as routing sees them (:func:`engine.model.alert.alert_labels`).
         started_at
             When its incident started (epoch seconds).
         firing

@@ -22,9 +22,9 @@ from engine.core.pipeline import StateWrite
 from engine.model.alert import Alert, alert_labels
 from engine.runtime.topic_view import read_latest
 from engine.runtime.worker import Worker
-from engine.sinks import Backpressure, SinkBatch
+from engine.sinks import Backpressure, Sink, SinkBatch
 
-__all__ = ["wire_ingest"]
+__all__ = ["flush_sinks", "wire_ingest"]
 
 log = logging.getLogger("kestrel.worker")
 
@@ -71,11 +71,11 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     return recorded
 
 
-async def _to_sinks(worker: Worker, batch: SinkBatch) -> None:
+async def flush_sinks(sinks: Sequence[Sink], batch: SinkBatch) -> None:
     """Hand ``batch`` to every sink and flush; a sink's backpressure pauses until it clears."""
-    for sink in worker.sinks:
+    for sink in sinks:
         sink.add(batch)
-    for sink in worker.sinks:
+    for sink in sinks:
         while True:
             try:
                 await sink.flush()
@@ -120,7 +120,8 @@ def wire_ingest(worker: Worker) -> None:
                 for reason, n in c.invalid.items():
                     metrics.invalid.labels(topic, reason).inc(n)
             alerts = await _record(worker, result.alerts) if result.alerts else []
-            await _to_sinks(worker, SinkBatch(logs=result.logs, alerts=alerts, dead=result.dead))
+            batch_out = SinkBatch(logs=result.logs, alerts=alerts, dead=result.dead)
+            await flush_sinks(worker.sinks, batch_out)
             if result.newest_timestamp:
                 metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
             metrics.batch_seconds.observe(time.perf_counter() - started)
@@ -139,7 +140,7 @@ def wire_ingest(worker: Worker) -> None:
     async def tick() -> None:
         alerts = pipeline.tick(clock())
         if alerts:
-            await _to_sinks(worker, SinkBatch(alerts=await _record(worker, alerts)))
+            await flush_sinks(worker.sinks, SinkBatch(alerts=await _record(worker, alerts)))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeClock, FakeService, Reply
 
 from alert_channels.alertmanager import AlertmanagerChannel, alertmanager_alerts
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeClock, FakeService, Reply
 
 POSTABLE_KEYS = {"labels", "annotations", "startsAt", "endsAt", "generatorURL"}
 

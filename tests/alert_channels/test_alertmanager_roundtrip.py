@@ -19,12 +19,14 @@ from typing import Any
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeService, Received, Reply
 
 from alert_channels.alertmanager import AlertmanagerChannel, alertmanager_alerts
 from alert_channels.webhook import webhook_payload
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeService, Received, Reply
+
+pytestmark = pytest.mark.integration  # starts real services itself
 
 BINARIES = ("prometheus-alertmanager", "alertmanager")
 STARTUP_SECONDS = 15.0

@@ -1,8 +1,5 @@
 """What every HTTP channel must do: classify answers right, retry right, and leak no secret.
 
-(Tests import channel submodules, not ``alert_channels`` itself: without ``pythonpath = ["."]``,
-pytest puts ``tests/`` on ``sys.path`` and ``tests/alert_channels`` shadows the package.)
-
 Each channel talks to a real local HTTP server answering like the real service (Slack ``ok`` /
 ``invalid_payload`` / ``rate_limited``, PagerDuty 202/400/429, ...).
 """
@@ -20,7 +17,6 @@ from typing import Literal
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeClock, FakeService, Reply
 
 from alert_channels.alertmanager import AlertmanagerChannel
 from alert_channels.base import Channel
@@ -31,6 +27,7 @@ from alert_channels.slack import SlackChannel
 from alert_channels.webhook import WebhookChannel
 from engine.model.alert import Alert
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeClock, FakeService, Reply
 
 Expected = Literal["ok", "retryable", "permanent"]
 

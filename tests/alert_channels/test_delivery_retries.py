@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable
 
 import pytest
-from alert_channel_fakes import FakeClock
 
 from alert_channels.base import Channel
 from alert_channels.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
@@ -17,6 +16,7 @@ from alert_channels.formatting import notification_title
 from alert_channels.retry import RetryPolicy, deliver_with_retries
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeClock
 
 
 class ScriptedChannel:
@@ -271,7 +271,7 @@ def test_notification_copies_its_inputs(make_alert: Callable[..., Alert]) -> Non
 
 
 def test_package_exports_in_a_clean_interpreter() -> None:
-    """``import alert_channels`` (shadowed by tests/alert_channels under pytest) exports its API."""
+    """``import alert_channels`` in a fresh interpreter exports everything its ``__all__`` names."""
     code = (
         "import alert_channels as ac\n"
         "missing = [n for n in ac.__all__ if not hasattr(ac, n)]\n"

@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeService, Reply
 
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.http import (
@@ -22,6 +21,7 @@ from alert_channels.http import (
     register_secrets,
     secret_headers,
 )
+from tests.alert_channel_fakes import FakeService, Reply
 
 SECRET = "T0k3n-abcdef-123456"
 

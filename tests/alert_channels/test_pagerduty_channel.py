@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeService, Reply
 
 from alert_channels.pagerduty import (
     DEFAULT_EVENTS_URL,
@@ -18,6 +17,7 @@ from alert_channels.pagerduty import (
 )
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeService, Reply
 
 KEY = "0123456789abcdef0123456789abcdef"
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeClock, FakeService, Reply
 
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.slack import (
@@ -24,6 +23,7 @@ from alert_channels.slack import (
 )
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeClock, FakeService, Reply
 
 
 def _texts(payload: dict[str, Any]) -> list[str]:

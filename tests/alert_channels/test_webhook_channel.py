@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 
 import httpx
 import pytest
-from alert_channel_fakes import FakeClock, FakeService, Reply
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from alert_channels.retry import RetryPolicy, deliver_with_retries
@@ -22,6 +21,7 @@ from alert_channels.webhook import (
 )
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
+from tests.alert_channel_fakes import FakeClock, FakeService, Reply
 
 # The keys of Alertmanager's notify/webhook Message (template.Data + version/groupKey/truncated).
 AM_WEBHOOK_KEYS = {

@@ -6,7 +6,24 @@ from pathlib import Path
 
 import pytest
 
-from engine.cli import main
+from engine import __version__
+from engine.cli import COMMANDS, main
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kestrel {__version__}"
+    assert __version__[0].isdigit()  # the installed package's, not the fallback
+
+
+def test_the_table_lists_each_command_module_once() -> None:
+    names = [command.NAME for command in COMMANDS]
+    assert len(names) == len(set(names))
+    for command in COMMANDS:
+        assert callable(command.configure) and callable(command.run)
+        assert command.HELP
 
 
 def test_every_subcommand_has_help(capsys: pytest.CaptureFixture[str]) -> None:

@@ -17,6 +17,8 @@ from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.events import LogEvent
 from engine.sinks import RedisMirror, SinkBatch
 
+pytestmark = pytest.mark.integration  # starts real services itself
+
 
 class _Clock:
     def __init__(self) -> None:

@@ -18,10 +18,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from testkit import REPO, RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 from engine.devtools.broker import EmbeddedBroker
 from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
+from tests.testkit import REPO, RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 TOKEN = "test-token-5b1f0c"
 T0 = 1_779_999_960.0

@@ -9,10 +9,9 @@ from typing import Any
 
 import orjson
 import pytest
-from testkit import collect, run
 
-from engine.devtools import produce
 from engine.config import Config
+from engine.devtools import produce
 from engine.devtools.broker import EmbeddedBroker
 from engine.devtools.produce import (
     Message,
@@ -25,6 +24,7 @@ from engine.devtools.produce import (
 from engine.devtools.scenarios import SCENARIOS
 from engine.formats.kestrel_json import decode_message
 from engine.model.events import LOG, METRIC
+from tests.testkit import collect, run
 
 
 def _metric(name: str, i: int) -> bytes:

@@ -19,11 +19,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from testkit import REPO, WorkerProcess, producer, run, write_config
 
+from engine import __version__
 from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from tests.testkit import REPO, WorkerProcess, producer, run, write_config
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 SAMPLES = 5  # single-sample messages
 BATCH = 3  # samples in the one JSON-array message
@@ -210,6 +211,19 @@ def test_metrics_pass_promtool_lint(worker: WorkerProcess) -> None:
     promtool = _binary("promtool")
     text = worker.metrics()
     assert "kestrel_events_consumed_total" in text
+    # Counts read live from the worker's parts, the build info and the process metrics.
+    for name in (
+        "kestrel_series_states_loaded_total",
+        "kestrel_series_tracked",
+        "kestrel_redis_mirror_events_total",
+        "kestrel_dlq_write_errors_total",
+        "kestrel_notifications_muted_total",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "python_info",
+    ):
+        assert f"\n{name}" in text, name
+    assert f'version="{__version__}"' in text.split("kestrel_build_info{", 1)[1].split("}")[0]
     result = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )

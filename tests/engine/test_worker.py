@@ -12,9 +12,9 @@ import httpx
 import orjson
 import pytest
 import redis
-from testkit import RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 from engine.devtools.broker import EmbeddedBroker, free_port
+from tests.testkit import RecordingServer, WorkerProcess, collect, producer, run, write_config
 
 T0 = 1_779_999_960.0  # event time of the first sample (2026-05-28), on a minute boundary
 STEP = 10.0

@@ -297,6 +297,26 @@ def test_silenced_alerts_are_left_out_and_counted_once() -> None:
     assert d.counters()["sent"] == 2
 
 
+def test_dispatchers_sharing_a_counters_dict_keep_one_total() -> None:
+    """A notifier that hands over and takes back keeps counting where it was."""
+    totals: dict[str, int] = {}
+    for _ in range(2):
+        d = build_dispatcher(RoutingSettings(), {"ops": True}, counters=totals)
+        d.silences.add(
+            parse_matchers(['host="h2"']),
+            starts_at=T0,
+            ends_at=T0 + 200,
+            created_by="ops",
+            comment="maintenance",
+            now=T0,
+        )
+        h = Harness(d)
+        h.ingest(alert(host="h2"))
+        h.advance(T0 + 60)
+    assert totals["silenced"] == 2
+    assert d.counters()["silenced"] == 2
+
+
 def test_a_fully_silenced_group_sends_nothing() -> None:
     silence = SilenceSettings(
         matchers=('service="api"',),
