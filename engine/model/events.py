@@ -92,8 +92,8 @@ class Rejected:
     ``original`` holds its bytes: the whole message, or for one item of a batch that item
     (the NDJSON line as sent, or the array element re-encoded). ``index`` is the item's
     position in its batch (``None`` for a whole message). A message over the size limit keeps
-    only its first :data:`SAMPLE_BYTES` (the dead-letter topic has a size limit too), and
-    ``original_size`` says how big it was.
+    only its first 64 KiB (the dead-letter topic has a size limit too), and ``original_size``
+    says how big it was.
     """
 
     reason: str
@@ -103,13 +103,13 @@ class Rejected:
     original_size: int | None = None
 
 
+#: Any decoded event.
+Event = LogEvent | MetricSample
+
+
 @dataclass(slots=True)
 class Decoded:
     """The valid events and the rejected items of one Kafka message."""
 
     events: list[Event] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-
-
-#: Any decoded event.
-Event = LogEvent | MetricSample

@@ -276,10 +276,9 @@ def test_late_records_do_not_replace_newer_ones() -> None:
 # -- silences and inhibition ----------------------------------------------------------------------
 
 
-def test_silenced_alerts_are_left_out_and_counted_once() -> None:
-    h = harness()
-    d = h.dispatcher
-    sid = d.silences.add(
+def silence_h2(d: Dispatcher) -> str:
+    """Silence host h2 from T0 for 200 s; returns the silence id."""
+    return d.silences.add(
         parse_matchers(['host="h2"']),
         starts_at=T0,
         ends_at=T0 + 200,
@@ -287,7 +286,12 @@ def test_silenced_alerts_are_left_out_and_counted_once() -> None:
         comment="maintenance",
         now=T0,
     )
-    assert sid == "s0"
+
+
+def test_silenced_alerts_are_left_out_and_counted_once() -> None:
+    h = harness()
+    d = h.dispatcher
+    assert silence_h2(d) == "s0"
     h.ingest(alert(host="h1"), alert(host="h2"))
     h.advance(T0 + 190)
     assert [s.statuses for s in h.sent] == [{"latency_ms/h1": "firing"}]
@@ -302,14 +306,7 @@ def test_dispatchers_sharing_a_counters_dict_keep_one_total() -> None:
     totals: dict[str, int] = {}
     for _ in range(2):
         d = build_dispatcher(RoutingSettings(), {"ops": True}, counters=totals)
-        d.silences.add(
-            parse_matchers(['host="h2"']),
-            starts_at=T0,
-            ends_at=T0 + 200,
-            created_by="ops",
-            comment="maintenance",
-            now=T0,
-        )
+        silence_h2(d)
         h = Harness(d)
         h.ingest(alert(host="h2"))
         h.advance(T0 + 60)
