@@ -17,17 +17,28 @@ from engine.formats import DecodeContext, Decoder, oversized
 from engine.model.alert import Alert
 from engine.model.events import Decoded, LogEvent, MetricSample, Rejected
 
-__all__ = ["BatchResult", "DeadLetter", "Message", "TopicCounts", "process_batch"]
+__all__ = ["BatchResult", "DeadLetter", "Record", "TopicCounts", "process_batch"]
 
 
-class Message(Protocol):
-    """What a consumed Kafka message must offer (Faust's ``Message`` does)."""
+class Record(Protocol):
+    """What a consumed Kafka record must offer (aiokafka's ``ConsumerRecord`` does).
 
-    topic: str
-    partition: int
-    offset: int
-    timestamp: float
-    key: bytes | None
+    ``timestamp`` is the record's Kafka time in epoch milliseconds (``None`` or negative when
+    the record has none).
+    """
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def timestamp(self) -> int | None: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
 
 
 @dataclass(slots=True)
@@ -79,32 +90,39 @@ class BatchResult:
 
 def process_batch(
     pipeline: Pipeline,
-    messages: Iterable[tuple[Message, bytes | None]],
+    records: Iterable[Record],
     *,
     decoders: Mapping[str, Decoder],
     max_bytes: int,
     max_future_seconds: float,
     now: float,
 ) -> BatchResult:
-    """Decode each ``(message, value)``, feed the pipeline, and collect what to write and count.
+    """Decode each record, feed the pipeline, and collect what to write and count.
 
     ``decoders`` maps each input topic to its decoder; ``now`` is the wall clock (epoch seconds).
     A message over ``max_bytes`` is rejected as ``too_large`` whatever its format. An event
-    stamped more than ``max_future_seconds`` after its message's Kafka time (or, for a message
-    without one, after ``now``) is rejected as ``bad_timestamp``.
+    stamped more than ``max_future_seconds`` after its record's Kafka time (or, for a record
+    without one, after ``now``) is rejected as ``bad_timestamp``. ``newest_timestamp`` of the
+    result is the newest Kafka time seen, in epoch seconds.
     """
     result = BatchResult()
     counts = result.counts
     alerts, logs = result.alerts, result.logs
     metric, log = pipeline.metric, pipeline.log
-    for message, value in messages:
+    for message in records:
         topic = message.topic
         c = counts.get(topic)
         if c is None:
             c = counts[topic] = TopicCounts()
         c.messages += 1
-        data = value or b""
-        sent_at = message.timestamp if message.timestamp > 0 else now
+        data = message.value or b""
+        stamp = message.timestamp
+        if stamp is not None and stamp > 0:
+            sent_at = stamp / 1000.0
+            if sent_at > result.newest_timestamp:
+                result.newest_timestamp = sent_at
+        else:
+            sent_at = now
         too_large = oversized(data, max_bytes)
         if too_large is not None:
             decoded = Decoded(rejected=[too_large])
@@ -114,8 +132,6 @@ def process_batch(
         for bad in decoded.rejected:
             c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
             result.dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
-        if message.timestamp > result.newest_timestamp:
-            result.newest_timestamp = message.timestamp
         late_before = pipeline.late_events  # a log event's window and its latency point count
         for ev in decoded.events:
             if isinstance(ev, MetricSample):

@@ -84,6 +84,7 @@ def _new_app(config: Config) -> KestrelApp:
         producer_acks=1,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
+        broker_max_poll_records=wcfg.batch_max_messages,
         table_standby_replicas=0,
         autodiscover=False,
         datadir=wcfg.data_dir,

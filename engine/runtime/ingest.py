@@ -1,9 +1,11 @@
-"""Detection: the ingest agent over every input topic, its timers and the state checkpoints.
+"""Detection: the batch handler of the input topics, its timers and the state checkpoints.
 
-Per batch the agent waits for state recovery, decodes and judges the messages
-(:func:`engine.core.batch.process_batch`), records alert transitions on the alerts topic, and
-hands the results to every sink (:mod:`engine.sinks`). Series state is checkpointed to the
-changelog table every ``worker.checkpoint_interval_seconds``, on revoke and at shutdown.
+The consumer hands each fetched partition batch of the input topics to one handler call (see
+:mod:`engine.runtime.transport`). Per batch the handler waits for state recovery, decodes and
+judges the records (:func:`engine.core.batch.process_batch`), records alert transitions on the
+alerts topic, and hands the results to every sink (:mod:`engine.sinks`); the batch is committed
+when it returns. Series state is checkpointed to the changelog table every
+``worker.checkpoint_interval_seconds``, on revoke and at shutdown.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from engine.core.batch import process_batch
+from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
 from engine.model.alert import Alert, alert_labels
 from engine.runtime.topic_view import read_latest
@@ -92,39 +94,43 @@ def wire_ingest(worker: Worker) -> None:
     wcfg = cfg.worker
     clock = worker.clock
 
-    @app.agent(worker.topics.inputs, name="kestrel-ingest")
-    async def ingest(stream: Any) -> None:
-        batches = stream.take_events(wcfg.batch_max_messages, wcfg.batch_within_seconds)
-        recovery = app.tables.recovery  # type: ignore[attr-defined]
-        async for batch in batches:
-            # Series state comes from the changelog table: judging an event before the table is
-            # restored would start its series afresh (a new warm-up) and shadow the saved state.
-            while app.in_recovery or not recovery.completed.is_set():  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
-            if worker.unchecked:
-                await _complete_table(worker)
-            started = time.perf_counter()
-            result = process_batch(
-                pipeline,
-                ((event.message, event.value) for event in batch),
-                decoders=worker.decoders,
-                max_bytes=wcfg.max_message_bytes,
-                max_future_seconds=wcfg.max_future_seconds,
-                now=clock(),
-            )
-            for topic, c in result.counts.items():
-                metrics.messages.labels(topic).inc(c.messages)
-                metrics.events.labels(topic).inc(c.events)
-                if c.late:
-                    metrics.late.labels(topic).inc(c.late)
-                for reason, n in c.invalid.items():
-                    metrics.invalid.labels(topic, reason).inc(n)
-            alerts = await _record(worker, result.alerts) if result.alerts else []
-            batch_out = SinkBatch(logs=result.logs, alerts=alerts, dead=result.dead)
-            await flush_sinks(worker.sinks, batch_out)
-            if result.newest_timestamp:
-                metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
-            metrics.batch_seconds.observe(time.perf_counter() - started)
+    recovery = app.tables.recovery  # type: ignore[attr-defined]
+
+    async def on_batch(tp: Any, records: Sequence[Record]) -> None:
+        # Series state comes from the changelog table: judging an event before the table is
+        # restored would start its series afresh (a new warm-up) and shadow the saved state.
+        while app.in_recovery or not recovery.completed.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if worker.unchecked:
+            await _complete_table(worker)
+        started = time.perf_counter()
+        result = process_batch(
+            pipeline,
+            records,
+            decoders=worker.decoders,
+            max_bytes=wcfg.max_message_bytes,
+            max_future_seconds=wcfg.max_future_seconds,
+            now=clock(),
+        )
+        for topic, c in result.counts.items():
+            metrics.messages.labels(topic).inc(c.messages)
+            metrics.events.labels(topic).inc(c.events)
+            if c.late:
+                metrics.late.labels(topic).inc(c.late)
+            for reason, n in c.invalid.items():
+                metrics.invalid.labels(topic, reason).inc(n)
+        alerts = await _record(worker, result.alerts) if result.alerts else []
+        await flush_sinks(
+            worker.sinks, SinkBatch(logs=result.logs, alerts=alerts, dead=result.dead)
+        )
+        if result.newest_timestamp:
+            metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
+        metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    # Subscribe to the inputs (no agent: their records go to on_batch, see the transport).
+    app.topics.add(worker.topics.inputs)
+    app.batch_topics = inputs
+    app.batch_handler = on_batch
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_sinks() -> None:

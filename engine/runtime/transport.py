@@ -1,18 +1,49 @@
-"""Faust's aiokafka transport with a configurable fetch wait.
+"""Faust's aiokafka transport with a bounded fetch wait and a batch path for the input topics.
 
-Faust hard-codes ``fetch_max_wait_ms=1500`` for worker consumers, which adds up to 1.5 s of latency
-whenever a partition is quiet. Kestrel bounds it (default 50 ms) through the app attribute
-``fetch_max_wait_ms`` of :class:`KestrelApp`.
+**Fetch wait.** Faust hard-codes ``fetch_max_wait_ms=1500`` for worker consumers, which adds up to
+1.5 s of latency whenever a partition is quiet. Kestrel bounds it (default 50 ms) through
+:attr:`KestrelApp.fetch_max_wait_ms`.
+
+**Batch path.** Faust turns every fetched record into a message, an event, a stream item and
+several event-loop callbacks before an agent sees it: for single-event messages that machinery
+is most of a worker's CPU. The records of the input topics (:attr:`KestrelApp.batch_topics`)
+skip it: the consumer hands each fetched partition batch to :attr:`KestrelApp.batch_handler` in
+one call and then acknowledges it by offset (the next offset to commit per partition). Faust
+keeps everything else: group membership and assignment, the changelog tables and their recovery
+(input partitions stay paused until it is done), timers, the web server, the other agents (their
+records take Faust's usual path), and the offset commits, which commit what the handler
+finished (at least once: a batch is committed only after its handler returned).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, cast
 
 import faust
+from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
+from faust.types import TP
 
-__all__ = ["KestrelApp", "Transport"]
+__all__ = ["BatchHandler", "KestrelApp", "Transport"]
+
+#: ``handler(tp, records)``: process one partition's fetched records (aiokafka
+#: ``ConsumerRecord``s, in offset order); they are committed once it returns.
+BatchHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
+
+
+class KestrelApp(faust.App):
+    """``faust.App`` with Kestrel's transport (bounded fetch wait, batch path for inputs)."""
+
+    #: Longest a fetch waits for data, in milliseconds.
+    fetch_max_wait_ms: int = 50
+    #: Topics whose records go to :attr:`batch_handler` instead of Faust's streams.
+    batch_topics: frozenset[str] = frozenset()
+    batch_handler: BatchHandler | None = None
+
+    def _new_transport(self) -> Any:
+        return Transport(self.conf.broker_consumer, self)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -24,20 +55,87 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
+    """Faust's consumer, with the batch path for :attr:`KestrelApp.batch_topics`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Per input partition: the offset after the last record its handler finished.
+        self._batch_done: dict[TP, int] = {}
+
+    @property
+    def _kestrel(self) -> KestrelApp:
+        return cast(KestrelApp, self.app)
+
     def _new_consumer_thread(self) -> _ConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        if tp.topic in self._kestrel.batch_topics:
+            return self._batch_done.get(tp)
+        offset: int | None = super()._new_offset(tp)
+        return offset
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Forget the revoked partitions' progress too (their new owner reads the commit)."""
+        await super().on_partitions_revoked(revoked)
+        done = self._batch_done
+        for tp in revoked:
+            done.pop(tp, None)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
+        app = self._kestrel
+        handler = app.batch_handler
+        if handler is None:
+            await super()._drain_messages(fetcher)
+            return
+        batch_topics = app.batch_topics
+        done = self._batch_done
+        read_offset = self._read_offset
+        acked = self._acked
+        commit_every = self._commit_every
+        stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
+        while not (stopped() or fetcher_stopped()):
+            self.diag.set_flag(CONSUMER_FETCHING)
+            records, _ = await self._wait_next_records(1.0)
+            await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
+            if not records or self.should_stop:
+                self.diag.unset_flag(CONSUMER_FETCHING)
+                continue
+            generation = app.consumer_generation_id
+            for tp, fetched in records.items():
+                if not self.flow_active or app.consumer_generation_id != generation:
+                    break  # a rebalance began: these records belong to the old assignment
+                last = read_offset[tp]
+                batch = fetched if last is None else [r for r in fetched if r.offset > last]
+                if not batch:
+                    continue
+                if tp.topic in batch_topics:
+                    await handler(tp, batch)
+                    done[tp] = batch[-1].offset + 1
+                    acked.setdefault(tp, [])  # lists the partition among those to commit
+                    self._n_acked += len(batch)
+                else:
+                    await self._deliver_each(tp, batch)
+                read_offset[tp] = batch[-1].offset
+                if commit_every is not None and self._n_acked >= commit_every:
+                    self._n_acked = 0
+                    await self.commit()
+            self.diag.unset_flag(CONSUMER_FETCHING)
+
+    async def _deliver_each(self, tp: TP, batch: Sequence[Any]) -> None:
+        """Faust's usual path, one message at a time (alerts, silences, changelogs)."""
+        acks_enabled = self.app.topics.acks_enabled_for(tp.topic)
+        previous = self._read_offset[tp]
+        for record in batch:
+            if acks_enabled and previous is not None and record.offset - previous > 1:
+                await self._add_gap(tp, previous + 1, record.offset)  # e.g. compacted away
+            message = self._to_message(tp, record)
+            await self.wait_first(self.callback(message), self.suspend_flow.wait())
+            previous = record.offset
+            await asyncio.sleep(0)
 
 
 class Transport(faust_aiokafka.Transport):
     """The aiokafka transport, with :class:`_Consumer`."""
 
     Consumer = _Consumer
-
-
-class KestrelApp(faust.App):
-    """``faust.App`` with Kestrel's transport (bounded fetch wait)."""
-
-    fetch_max_wait_ms: int = 50
-
-    def _new_transport(self) -> Any:
-        return Transport(self.conf.broker_consumer, self)

@@ -16,18 +16,23 @@ SENT = 1_790_000_000.0
 
 @dataclass
 class Msg:
+    """A consumed record, as aiokafka gives it (Kafka time in epoch milliseconds)."""
+
     topic: str
     partition: int = 0
     offset: int = 0
-    timestamp: float = SENT
+    timestamp: int | None = int(SENT * 1000)
     key: bytes | None = None
+    value: bytes | None = None
 
 
 def run(messages: list[tuple[Msg, bytes]], pipeline: Pipeline | None = None) -> BatchResult:
     pipeline = pipeline or Pipeline(parse_config({}, "t.toml", {}))
+    for msg, value in messages:
+        msg.value = value
     return process_batch(
         pipeline,
-        messages,
+        [msg for msg, _ in messages],
         decoders={"logs": KestrelJsonDecoder("log"), "metrics": KestrelJsonDecoder("metric")},
         max_bytes=10_000,
         max_future_seconds=3600,
@@ -58,6 +63,17 @@ def test_counts_dead_letters_and_log_events_per_topic() -> None:
     assert headers["too_large"]["kestrel-original-size"] == b"20000"
     assert next(d.key for d in result.dead if d.rejected.reason == "invalid_json") == b"k"
     assert result.newest_timestamp == SENT
+
+
+def test_a_record_without_kafka_time_is_judged_by_the_wall_clock() -> None:
+    ahead = {"name": "cpu", "value": 1, "timestamp": SENT + 3000}  # 2995 s after "now"
+    result = run([(Msg("metrics", timestamp=None), orjson.dumps(ahead))])
+    assert result.counts["metrics"].events == 1
+    assert result.newest_timestamp == 0.0
+    result = run(
+        [(Msg("metrics", timestamp=-1), orjson.dumps({**ahead, "timestamp": SENT + 4000}))]
+    )
+    assert result.counts["metrics"].invalid == {"bad_timestamp": 1}
 
 
 def test_events_far_ahead_of_their_message_are_rejected_not_learned() -> None:
