@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from alert_channels.formatting import alert_annotations, rfc3339
 from alert_channels.http import (
@@ -32,10 +33,11 @@ from alert_channels.http import (
     header_secrets,
     secret_headers,
 )
+from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import AlertStatus, alert_labels
 from engine.model.notification import Notification
 
-__all__ = ["AlertmanagerChannel", "alertmanager_alerts", "label_name"]
+__all__ = ["AlertmanagerChannel", "AlertmanagerSettings", "alertmanager_alerts", "label_name"]
 
 #: How many missed re-sends Alertmanager tolerates before resolving a firing alert on its own.
 RESEND_TIMEOUT_FACTOR = 4.0
@@ -166,3 +168,38 @@ class AlertmanagerChannel:
             notification, now=self._clock(), resend_timeout_seconds=self.resend_timeout_seconds
         )
         await self._http.post(encode_json(alerts), headers=self._headers)
+
+
+class AlertmanagerSettings(BaseChannelSettings):
+    """A ``type = "alertmanager"`` entry: Alertmanager's base ``url`` (required).
+
+    >>> import httpx
+    >>> settings = AlertmanagerSettings(name="am", url="http://127.0.0.1:9093")
+    >>> am = settings.build(httpx.AsyncClient(), resend_interval_seconds=3600.0)
+    >>> am, am.resend_timeout_seconds
+    (AlertmanagerChannel(name='am', url='http://127.0.0.1:9093/api/v2/alerts'), 14400.0)
+    """
+
+    type: Literal["alertmanager"] = "alertmanager"
+    url: NonEmptySecret = Field(
+        description="Alertmanager's base URL, with any route prefix (its query is secret)."
+    )
+
+    def build(
+        self, http: httpx.AsyncClient, *, resend_interval_seconds: float
+    ) -> AlertmanagerChannel:
+        """An :class:`AlertmanagerChannel` that keeps firing alerts alive for
+        4 x ``resend_interval_seconds`` after each post.
+
+        Raises
+        ------
+        ValueError
+            If ``url`` is not an absolute http(s) URL or the interval is not positive.
+        """
+        return AlertmanagerChannel(
+            self.name,
+            self.url.get_secret_value(),
+            client=http,
+            timeout_seconds=self.timeout_seconds,
+            resend_interval_seconds=resend_interval_seconds,
+        )

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sys
-from typing import TextIO
+from typing import Literal, TextIO
+
+import httpx
 
 from alert_channels.errors import RetryableDeliveryError
 from alert_channels.formatting import alert_line
+from alert_channels.settings import BaseChannelSettings
 from engine.model.notification import Notification
 
-__all__ = ["ConsoleChannel", "console_lines"]
+__all__ = ["ConsoleChannel", "ConsoleSettings", "console_lines"]
 
 
 def console_lines(notification: Notification) -> list[str]:
@@ -65,3 +68,18 @@ class ConsoleChannel:
         else:
             return
         raise RetryableDeliveryError(failure)
+
+
+class ConsoleSettings(BaseChannelSettings):
+    """A ``type = "console"`` entry: no keys of its own; writes to the worker's standard output.
+
+    >>> import httpx
+    >>> ConsoleSettings(name="stdout").build(httpx.AsyncClient(), resend_interval_seconds=3600.0)
+    ConsoleChannel(name='stdout')
+    """
+
+    type: Literal["console"] = "console"
+
+    def build(self, http: httpx.AsyncClient, *, resend_interval_seconds: float) -> ConsoleChannel:
+        """A :class:`ConsoleChannel` on ``sys.stdout`` (``http`` and the interval are unused)."""
+        return ConsoleChannel(self.name)

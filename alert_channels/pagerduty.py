@@ -3,9 +3,10 @@
 * ``event_action``: ``trigger`` while the notification is firing, ``resolve`` once every alert in it
   is resolved.
 * ``dedup_key`` (what PagerDuty groups events of one incident by): for a per-alert notification
-  (:meth:`~alert_channels.base.Notification.single`) the alert's ``fingerprint``, so each series and
-  detector has its own incident; for a grouped notification the SHA-256 hex of its ``group_key`` (as
-  Alertmanager does), so the whole group is one incident, resolved when all its alerts are.
+  (:meth:`~engine.model.notification.Notification.single`) the alert's ``fingerprint``, so each
+  series and detector has its own incident; for a grouped notification the SHA-256 hex of its
+  ``group_key`` (as Alertmanager does), so the whole group is one incident, resolved when all its
+  alerts are.
 * ``payload.severity``: Kestrel's ``critical``, ``warning`` and ``info`` map to PagerDuty's values
   of the same names (PagerDuty's ``error`` is not used); a group takes its most urgent firing
   alert's.
@@ -24,16 +25,24 @@ import hashlib
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
 from alert_channels.formatting import format_labels, notification_title, rfc3339
 from alert_channels.http import HttpSender, SecretURL, encode_json
+from alert_channels.settings import BaseChannelSettings
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.notification import Notification
 
-__all__ = ["DEFAULT_EVENTS_URL", "PagerDutyChannel", "pagerduty_dedup_key", "pagerduty_event"]
+__all__ = [
+    "DEFAULT_EVENTS_URL",
+    "PagerDutyChannel",
+    "PagerDutySettings",
+    "pagerduty_dedup_key",
+    "pagerduty_event",
+]
 
 DEFAULT_EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 SUMMARY_MAX_CHARS = 1024
@@ -213,3 +222,39 @@ class PagerDutyChannel:
         """Send one event; see :class:`~alert_channels.base.Channel`."""
         event = pagerduty_event(notification, self._routing_key, max_alerts=self.max_alerts)
         await self._http.post(encode_json(event))
+
+
+class PagerDutySettings(BaseChannelSettings):
+    """A ``type = "pagerduty"`` entry: ``routing_key`` (required) and ``url`` (optional).
+
+    >>> import httpx
+    >>> settings = PagerDutySettings(name="pd", routing_key="R0UT1NGKEYR0UT1NGKEYR0UT1NGKEY00")
+    >>> settings.routing_key
+    SecretStr('**********')
+    >>> settings.build(httpx.AsyncClient(), resend_interval_seconds=3600.0)
+    PagerDutyChannel(name='pd', url='https://events.pagerduty.com/v2/enqueue')
+    """
+
+    type: Literal["pagerduty"] = "pagerduty"
+    routing_key: SecretStr = Field(description="The Events API v2 integration key (secret).")
+    url: SecretStr = Field(
+        SecretStr(DEFAULT_EVENTS_URL),
+        description="The events endpoint; change it only for a proxy or a test server.",
+    )
+
+    def build(self, http: httpx.AsyncClient, *, resend_interval_seconds: float) -> PagerDutyChannel:
+        """A :class:`PagerDutyChannel` (``resend_interval_seconds`` is unused); an empty ``url``
+        (e.g. from an empty variable) means :data:`DEFAULT_EVENTS_URL`.
+
+        Raises
+        ------
+        ValueError
+            If ``routing_key`` is blank or ``url`` is not an absolute http(s) URL.
+        """
+        return PagerDutyChannel(
+            self.name,
+            self.routing_key.get_secret_value(),
+            client=http,
+            url=self.url.get_secret_value() or DEFAULT_EVENTS_URL,
+            timeout_seconds=self.timeout_seconds,
+        )

@@ -16,17 +16,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field
 
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.formatting import alert_line, format_number, notification_title, rfc3339
 from alert_channels.http import HttpSender, SecretURL, encode_json
+from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import Alert
 from engine.model.notification import Notification
 
-__all__ = ["SlackChannel", "TokenBucket", "slack_payload"]
+__all__ = ["SlackChannel", "SlackSettings", "TokenBucket", "slack_payload"]
 
 HEADER_MAX_CHARS = 150
 TEXT_MAX_CHARS = 3000
@@ -279,3 +281,31 @@ class SlackChannel:
                 f"{self._http.prefix}: HTTP {response.status_code} without 'ok': {quoted}",
                 status_code=response.status_code,
             )
+
+
+class SlackSettings(BaseChannelSettings):
+    """A ``type = "slack"`` entry: the incoming-webhook ``url`` (required).
+
+    >>> import httpx
+    >>> settings = SlackSettings(name="ops", url="https://hooks.slack.com/services/T0/B0/XXXX")
+    >>> settings.build(httpx.AsyncClient(), resend_interval_seconds=3600.0)
+    SlackChannel(name='ops', url='https://hooks.slack.com/<redacted>')
+    """
+
+    type: Literal["slack"] = "slack"
+    url: NonEmptySecret = Field(description="The incoming-webhook URL (secret).")
+
+    def build(self, http: httpx.AsyncClient, *, resend_interval_seconds: float) -> SlackChannel:
+        """A :class:`SlackChannel` (``resend_interval_seconds`` is unused).
+
+        Raises
+        ------
+        ValueError
+            If ``url`` is not an absolute http(s) URL.
+        """
+        return SlackChannel(
+            self.name,
+            self.url.get_secret_value(),
+            client=http,
+            timeout_seconds=self.timeout_seconds,
+        )

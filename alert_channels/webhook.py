@@ -19,9 +19,10 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
 from alert_channels.formatting import ZERO_TIME, alert_annotations, common_items, rfc3339
 from alert_channels.http import (
@@ -31,10 +32,17 @@ from alert_channels.http import (
     header_secrets,
     secret_headers,
 )
+from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import AlertStatus, alert_labels
 from engine.model.notification import Notification
 
-__all__ = ["WebhookChannel", "decode_signing_secret", "sign_payload", "webhook_payload"]
+__all__ = [
+    "WebhookChannel",
+    "WebhookSettings",
+    "decode_signing_secret",
+    "sign_payload",
+    "webhook_payload",
+]
 
 SECRET_PREFIX = "whsec_"
 #: The Standard Webhooks spec asks for 24 to 64 random bytes.
@@ -240,3 +248,37 @@ class WebhookChannel:
         """Post the notification once; see :class:`~alert_channels.base.Channel`."""
         body = encode_json(webhook_payload(notification, max_alerts=self.max_alerts))
         await self._http.post(body, headers=self.request_headers(notification, body))
+
+
+class WebhookSettings(BaseChannelSettings):
+    """A ``type = "webhook"`` entry: ``url`` (required) and ``secret`` (optional, signs requests).
+
+    >>> import httpx
+    >>> settings = WebhookSettings(name="ops", url="https://example.com/hook/s3cr3t")
+    >>> settings.url
+    SecretStr('**********')
+    >>> settings.build(httpx.AsyncClient(), resend_interval_seconds=3600.0)
+    WebhookChannel(name='ops', url='https://example.com/<redacted>', signed=False)
+    """
+
+    type: Literal["webhook"] = "webhook"
+    url: NonEmptySecret = Field(description="The receiver's URL (secret).")
+    secret: SecretStr | None = Field(
+        None, description="Standard Webhooks signing secret (whsec_<base64>); unset: unsigned."
+    )
+
+    def build(self, http: httpx.AsyncClient, *, resend_interval_seconds: float) -> WebhookChannel:
+        """A :class:`WebhookChannel` (``resend_interval_seconds`` is unused).
+
+        Raises
+        ------
+        ValueError
+            If ``url`` is not an absolute http(s) URL or ``secret`` is not a valid signing secret.
+        """
+        return WebhookChannel(
+            self.name,
+            self.url.get_secret_value(),
+            client=http,
+            secret=None if self.secret is None else self.secret.get_secret_value(),
+            timeout_seconds=self.timeout_seconds,
+        )

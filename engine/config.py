@@ -8,6 +8,9 @@ Strings may reference environment variables as ``${NAME}``. Values of secret key
 ``secret``, ``routing_key``, ``token``) are held as :class:`pydantic.SecretStr` and never printed;
 an error about such a key shows ``<redacted>`` instead of the value.
 
+Each ``[[channels]]`` entry is validated by the settings model its ``type`` names (see
+:mod:`alert_channels.registry`), so it accepts only that channel type's keys.
+
 Detector parameters live in ``[detectors.<kind>]`` tables and are validated by the detector's own
 parameter model (see :mod:`detectors.registry`); ``[[overrides]]`` change them for series whose id
 (``name{label=value,...}``) or name matches a glob.
@@ -24,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import orjson
 from pydantic import (
@@ -34,10 +37,10 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
-    model_validator,
 )
 from pydantic_core import ErrorDetails
 
+from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
 from detectors.base import DetectorParams
 from detectors.registry import DETECTORS, LOG_DETECTORS, params_for
 from engine.formats.base import InputSpec
@@ -47,7 +50,6 @@ from engine.notify.settings import InhibitRuleSettings, RoutingSettings, Silence
 
 __all__ = [
     "AlertSettings",
-    "ChannelSettings",
     "Config",
     "ConfigError",
     "DetectorChoice",
@@ -230,37 +232,6 @@ class Override(_Section):
     def matches(self, name: str, sid: str) -> bool:
         """Whether this override applies to series ``name`` / full id ``sid``."""
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
-
-
-ChannelType = Literal["console", "webhook", "slack", "pagerduty", "alertmanager"]
-
-
-class ChannelSettings(_Section):
-    """One alert destination."""
-
-    name: str = Field(min_length=1)
-    type: ChannelType
-    url: SecretStr | None = None
-    secret: SecretStr | None = None
-    routing_key: SecretStr | None = None
-    timeout_seconds: float = Field(5.0, gt=0)
-    max_attempts: int = Field(5, ge=1)
-    retry_budget_seconds: float = Field(
-        120.0,
-        gt=0,
-        description="Longest a notification is retried; then it goes to the alerts DLQ.",
-    )
-    send_resolved: bool = True
-
-    @model_validator(mode="after")
-    def _needs_url(self) -> ChannelSettings:
-        if self.type not in ("console", "pagerduty") and (
-            self.url is None or not self.url.get_secret_value().strip()
-        ):
-            raise ValueError(f"url: required (and not empty) for a {self.type} channel")
-        if self.type == "pagerduty" and self.routing_key is None:
-            raise ValueError("routing_key: required for a pagerduty channel")
-        return self
 
 
 class ApiSettings(_Section):
@@ -504,6 +475,7 @@ _MESSAGES = {
     "less_than_equal": "must be <= {le}",
     "extra_forbidden": "unknown key",
     "missing": "required key is missing",
+    "model_attributes_type": "Input should be a valid dictionary",  # a channel that is no table
 }
 
 
@@ -511,6 +483,11 @@ def _format_errors(errors: Sequence[ErrorDetails], prefix: tuple[str | int, ...]
     out = []
     for err in errors:
         loc = tuple(p for p in (*prefix, *err["loc"]) if not (isinstance(p, str) and "[" in p))
+        loc = _without_channel_tag(loc)
+        problem = _channel_type_problem(err, loc)
+        if problem is not None:
+            out.append(problem)
+            continue
         secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
         template = _MESSAGES.get(err["type"])
         ctx = err.get("ctx") or {}
@@ -528,6 +505,33 @@ def _format_errors(errors: Sequence[ErrorDetails], prefix: tuple[str | int, ...]
                 msg = f"{msg}, got {shown}"
         out.append(f"{_dotted(loc)}: {msg}")
     return out
+
+
+def _is_channel(loc: tuple[str | int, ...]) -> bool:
+    return len(loc) >= 2 and loc[0] == "channels" and isinstance(loc[1], int)
+
+
+def _without_channel_tag(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path without the channel type pydantic puts in it: ``channels[0].webhook.url`` is
+    ``channels[0].url``."""
+    if _is_channel(loc) and len(loc) > 2 and loc[2] in CHANNEL_TYPES:
+        return (*loc[:2], *loc[3:])
+    return loc
+
+
+def _channel_type_problem(err: ErrorDetails, loc: tuple[str | int, ...]) -> str | None:
+    """The problem of a channel whose ``type`` is missing or names no channel type, else None."""
+    if not _is_channel(loc):
+        return None
+    key = _dotted((*loc, "type"))
+    if err["type"] == "union_tag_not_found":
+        return f"{key}: required key is missing"
+    if err["type"] == "union_tag_invalid":
+        entry = err.get("input")
+        tag = entry.get("type") if isinstance(entry, Mapping) else (err.get("ctx") or {}).get("tag")
+        names = ", ".join(sorted(CHANNEL_TYPES))
+        return f"{key}: unknown channel type {tag!r} (known: {names})"
+    return None
 
 
 _ROLES = ("metric", "latency", "event_count", "error")

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from alert_channels.registry import CHANNEL_TYPES
+from alert_channels.settings import BaseChannelSettings
 from engine.cli import main
 from engine.config import Config, load_config
 
@@ -40,7 +42,7 @@ BAD_PROBLEMS = [
     ("kafka.partitions", "must be >= 1, got 0"),
     ("kafka.typo", "unknown key"),
     ("detectors.zscore.threshold", "must be > 0, got -1"),
-    ("channels[0].url", "required (and not empty) for a webhook channel"),
+    ("channels[0].url", "required key is missing"),
 ]
 
 
@@ -134,6 +136,13 @@ def test_the_example_covers_every_section_and_key() -> None:
         "pagerduty",
         "alertmanager",
     }
+    # Each channel shows every key of its own type; the keys all types share appear at least once.
+    assert {c.type for c in cfg.channels} == set(CHANNEL_TYPES)
+    common = set(BaseChannelSettings.model_fields)
+    for table in doc["channels"]:
+        own = set(CHANNEL_TYPES[table["type"]].settings.model_fields) - common
+        assert own <= set(table), table["name"]
+    assert common <= {key for table in doc["channels"] for key in table}
     assert set(doc["detectors"]) == {"adaptive", "zscore", "error_spike", "new_pattern"}
     for kind, table in doc["detectors"].items():
         # Every parameter is written out, with its default value.

@@ -149,19 +149,42 @@ def test_detector_parameter_error_reads_like_the_issue(tmp_path: Path) -> None:
         ),
         (
             {"channels": [{"name": "x", "type": "webhook"}]},
-            "channels[0].url: required (and not empty) for a webhook channel",
+            "channels[0].url: required key is missing",
         ),
         (
             {"channels": [{"name": "x", "type": "slack"}]},
-            "channels[0].url: required (and not empty) for a slack channel",
+            "channels[0].url: required key is missing",
         ),
         (
             {"channels": [{"name": "x", "type": "alertmanager", "url": " "}]},
-            "channels[0].url: required (and not empty) for a alertmanager channel",
+            "channels[0].url: must not be empty",
         ),
         (
             {"channels": [{"name": "x", "type": "pagerduty"}]},
-            "channels[0].routing_key: required for a pagerduty channel",
+            "channels[0].routing_key: required key is missing",
+        ),
+        # Each channel type takes only its own keys.
+        (
+            {"channels": [{"name": "x", "type": "console", "url": "http://a/b"}]},
+            "channels[0].url: unknown key",
+        ),
+        (
+            {"channels": [{"name": "x", "type": "slack", "url": "http://a/b", "routing_key": "k"}]},
+            "channels[0].routing_key: unknown key",
+        ),
+        (
+            {"channels": [{"name": "x", "type": "pagerduty", "routing_key": "k", "secret": "s"}]},
+            "channels[0].secret: unknown key",
+        ),
+        (
+            {"channels": [{"name": "x", "type": "teams", "url": "http://a/b"}]},
+            "channels[0].type: unknown channel type 'teams' "
+            "(known: alertmanager, console, pagerduty, slack, webhook)",
+        ),
+        ({"channels": [{"name": "x"}]}, "channels[0].type: required key is missing"),
+        (
+            {"channels": ["console"]},
+            "channels[0]: Input should be a valid dictionary, got 'console'",
         ),
         ({"detectors": {"zscore": {"treshold": 5}}}, "detectors.zscore.treshold: unknown key"),
         ({"detectors": {"zscore": {"warmup": 0}}}, "detectors.zscore.warmup: must be >= 1, got 0"),
@@ -362,7 +385,11 @@ def test_a_secret_from_the_environment_is_never_shown() -> None:
         ({"redis": {"url": [SECRET]}}, "redis.url"),
         ({"channels": [{"name": "w", "type": "webhook", "url": {"x": SECRET}}]}, "channels[0].url"),
         (
-            {"channels": [{"name": "w", "type": "console", "secret": [SECRET]}]},
+            {
+                "channels": [
+                    {"name": "w", "type": "webhook", "url": "http://a/b", "secret": [SECRET]}
+                ]
+            },
             "channels[0].secret",
         ),
         (
@@ -390,6 +417,45 @@ def test_a_secret_is_not_shown_when_another_key_of_its_table_is_wrong() -> None:
 def test_an_unknown_token_key_is_reported_without_its_value() -> None:
     problems = problems_of({"channels": [{"name": "w", "type": "console", "token": SECRET}]})
     assert problems == ["channels[0].token: unknown key"]
+
+
+def test_a_secret_key_of_another_channel_type_is_reported_without_its_value() -> None:
+    problems = problems_of(
+        {"channels": [{"name": "w", "type": "console", "url": SECRET, "secret": SECRET}]}
+    )
+    assert problems == ["channels[0].url: unknown key", "channels[0].secret: unknown key"]
+
+
+def test_an_unknown_channel_type_does_not_show_the_entry() -> None:
+    problems = problems_of({"channels": [{"name": "w", "type": "x", "url": SECRET}]})
+    assert [p.split(": ")[0] for p in problems] == ["channels[0].type"]
+    assert SECRET not in "\n".join(problems)
+
+
+def test_a_missing_variable_of_a_required_secret_is_reported_once() -> None:
+    problems = problems_of(
+        {
+            "channels": [
+                {"name": "s", "type": "slack", "url": "${SLACK}"},
+                {"name": "p", "type": "pagerduty", "routing_key": "${PD}"},
+                {"name": "t", "type": "${TYPE}"},
+            ]
+        }
+    )
+    assert problems == [
+        "channels[0].url: environment variable SLACK is not set",
+        "channels[1].routing_key: environment variable PD is not set",
+        "channels[2].type: environment variable TYPE is not set",
+    ]
+
+
+def test_a_pagerduty_channel_has_the_events_api_url_by_default() -> None:
+    cfg = parse_config(
+        {"channels": [{"name": "p", "type": "pagerduty", "routing_key": SECRET}]}, "cfg.toml", {}
+    )
+    (channel,) = cfg.channels
+    assert channel.type == "pagerduty"
+    assert channel.url.get_secret_value() == "https://events.pagerduty.com/v2/enqueue"
 
 
 # -- plans and overrides ----------------------------------------------------------------------
