@@ -25,7 +25,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field
 
-from alert_channels.formatting import alert_annotations, rfc3339
+from alert_channels.formatting import alert_annotations
 from alert_channels.http import (
     HttpSender,
     SecretURL,
@@ -36,6 +36,7 @@ from alert_channels.http import (
 from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import AlertStatus, alert_labels
 from engine.model.notification import Notification
+from engine.model.times import rfc3339
 
 __all__ = ["AlertmanagerChannel", "AlertmanagerSettings", "alertmanager_alerts", "label_name"]
 

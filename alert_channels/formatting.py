@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from engine.model.alert import Alert
 from engine.model.notification import Notification
+from engine.model.times import rfc3339
 
 __all__ = [
     "ZERO_TIME",
@@ -29,26 +29,10 @@ __all__ = [
     "format_labels",
     "format_number",
     "notification_title",
-    "rfc3339",
 ]
 
 #: Alertmanager's JSON for "no end time" (Go's zero ``time.Time``), used for firing alerts.
 ZERO_TIME = "0001-01-01T00:00:00Z"
-
-
-def rfc3339(ts: float) -> str:
-    """Epoch seconds as an RFC 3339 UTC timestamp, fractional seconds only when there are some.
-
-    >>> rfc3339(1700000000.0)
-    '2023-11-14T22:13:20Z'
-    >>> rfc3339(1700000000.25)
-    '2023-11-14T22:13:20.25Z'
-    """
-    moment = datetime.fromtimestamp(ts, tz=UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond:06d}".rstrip("0")
-    return text + "Z"
 
 
 def format_number(x: float) -> str:

@@ -30,11 +30,12 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from alert_channels.formatting import format_labels, notification_title, rfc3339
+from alert_channels.formatting import format_labels, notification_title
 from alert_channels.http import HttpSender, SecretURL, encode_json
 from alert_channels.settings import BaseChannelSettings
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.notification import Notification
+from engine.model.times import rfc3339
 
 __all__ = [
     "DEFAULT_EVENTS_URL",

@@ -22,11 +22,12 @@ import httpx
 from pydantic import Field
 
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
-from alert_channels.formatting import alert_line, format_number, notification_title, rfc3339
+from alert_channels.formatting import alert_line, format_number, notification_title
 from alert_channels.http import HttpSender, SecretURL, encode_json
 from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import Alert
 from engine.model.notification import Notification
+from engine.model.times import rfc3339
 
 __all__ = ["SlackChannel", "SlackSettings", "TokenBucket", "slack_payload"]
 

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, SecretStr
 
-from alert_channels.formatting import ZERO_TIME, alert_annotations, common_items, rfc3339
+from alert_channels.formatting import ZERO_TIME, alert_annotations, common_items
 from alert_channels.http import (
     HttpSender,
     SecretURL,
@@ -35,6 +35,7 @@ from alert_channels.http import (
 from alert_channels.settings import BaseChannelSettings, NonEmptySecret
 from engine.model.alert import AlertStatus, alert_labels
 from engine.model.notification import Notification
+from engine.model.times import rfc3339
 
 __all__ = [
     "WebhookChannel",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from alert_channels.formatting import rfc3339
+from engine.model.times import rfc3339
 from engine.notify.matchers import Matcher, MatchOp, parse_matcher, parse_matchers
 from engine.notify.settings import SilenceSettings
 
