@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.core.pipeline import Pipeline
-from engine.formats import DecodeContext, Decoder, oversized
+from engine.formats import DecodeContext, Decoder, too_large
 from engine.model.alert import Alert
 from engine.model.events import Decoded, LogEvent, MetricSample, Rejected
 
@@ -107,13 +107,15 @@ def process_batch(
     """
     result = BatchResult()
     counts = result.counts
-    alerts, logs = result.alerts, result.logs
+    alerts, logs, dead = result.alerts, result.logs, result.dead
     metric, log = pipeline.metric, pipeline.log
+    context = DecodeContext("")
+    topic: str | None = None
     for message in records:
-        topic = message.topic
-        c = counts.get(topic)
-        if c is None:
-            c = counts[topic] = TopicCounts()
+        if message.topic != topic:
+            topic = context.topic = message.topic
+            c = counts.get(topic) or counts.setdefault(topic, TopicCounts())
+            decode = decoders[topic]
         c.messages += 1
         data = message.value or b""
         stamp = message.timestamp
@@ -123,15 +125,16 @@ def process_batch(
                 result.newest_timestamp = sent_at
         else:
             sent_at = now
-        too_large = oversized(data, max_bytes)
-        if too_large is not None:
-            decoded = Decoded(rejected=[too_large])
+        if len(data) > max_bytes:
+            decoded = Decoded(rejected=[too_large(data, max_bytes)])
         else:
-            decoded = decoders[topic](data, DecodeContext(topic, sent_at + max_future_seconds))
+            context.not_after = sent_at + max_future_seconds
+            decoded = decode(data, context)
         partition = message.partition
-        for bad in decoded.rejected:
-            c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
-            result.dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
+        if decoded.rejected:
+            for bad in decoded.rejected:
+                c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
+                dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
         late_before = pipeline.late_events  # a log event's window and its latency point count
         for ev in decoded.events:
             if isinstance(ev, MetricSample):

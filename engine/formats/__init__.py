@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Final
 
-from engine.formats.base import DecodeContext, Decoder, InputSpec, oversized
+from engine.formats.base import DecodeContext, Decoder, InputSpec, too_large
 from engine.formats.kestrel_json import KestrelJsonDecoder
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "InputSpec",
     "KestrelJsonDecoder",
     "build_decoder",
-    "oversized",
+    "too_large",
 ]
 
 

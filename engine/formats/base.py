@@ -14,7 +14,7 @@ from typing import Final, Protocol
 
 from engine.model.events import Decoded, Kind, Rejected
 
-__all__ = ["SAMPLE_BYTES", "DecodeContext", "Decoder", "InputSpec", "oversized"]
+__all__ = ["SAMPLE_BYTES", "DecodeContext", "Decoder", "InputSpec", "too_large"]
 
 #: How much of a message over the size limit is kept on the dead-letter topic.
 SAMPLE_BYTES: Final = 64 * 1024
@@ -29,13 +29,16 @@ class InputSpec:
     kind: Kind | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodeContext:
     """What a decoder is told about the message it decodes.
 
     ``not_after`` is the latest acceptable event time (epoch seconds): the message's Kafka time
     plus ``worker.max_future_seconds``. Later events are rejected as ``bad_timestamp``, since one
     far-future timestamp would make every later event of its series look late.
+
+    The caller may reuse one context for the messages of a batch, so a decoder must not keep it
+    past the call.
     """
 
     topic: str
@@ -48,18 +51,15 @@ class Decoder(Protocol):
     def __call__(self, value: bytes, context: DecodeContext) -> Decoded: ...
 
 
-def oversized(value: bytes, max_bytes: int) -> Rejected | None:
-    """The rejection of a message larger than ``max_bytes``, or ``None`` if it fits.
+def too_large(value: bytes, max_bytes: int) -> Rejected:
+    """The rejection of a message larger than ``max_bytes`` (the caller compares the sizes).
 
     Only the first :data:`SAMPLE_BYTES` are kept (the dead-letter topic has a size limit too).
 
-    >>> oversized(b"x" * 10, 4).reason, oversized(b"x" * 10, 4).original_size
-    ('too_large', 10)
-    >>> oversized(b"ok", 4) is None
-    True
+    >>> bad = too_large(b"x" * 10, 4)
+    >>> bad.reason, bad.original_size, bad.message
+    ('too_large', 10, 'message is 10 bytes, limit is 4')
     """
-    if len(value) <= max_bytes:
-        return None
     return Rejected(
         "too_large",
         f"message is {len(value)} bytes, limit is {max_bytes}",

@@ -67,6 +67,31 @@ def _text(obj: Mapping[str, Any], key: str) -> str:
 
 
 def _metric(obj: dict[str, Any]) -> MetricSample:
+    # The common case, checked with few calls; anything unusual takes the path that says why.
+    value: Any = obj.get("value")
+    name, stamp, labels = obj.get("name"), obj.get("timestamp"), obj.get("labels")
+    kind = type(value)
+    if (
+        type(name) is str
+        and name
+        and (kind is float or kind is int)
+        and stamp is not None
+        and (labels is None or (type(labels) is dict and _all_text(labels)))
+    ):
+        number = float(value)
+        if -math.inf < number < math.inf:
+            return MetricSample(name, number, parse_timestamp(stamp), labels or {})
+    return _checked_metric(obj)
+
+
+def _all_text(labels: dict[str, Any]) -> bool:
+    for v in labels.values():  # noqa: SIM110  (a loop: no generator per call on the hot path)
+        if type(v) is not str:
+            return False
+    return True
+
+
+def _checked_metric(obj: dict[str, Any]) -> MetricSample:
     for key in ("name", "value", "timestamp"):
         if key not in obj:
             raise InvalidEvent("missing_field", f"{key}: required field is missing")

@@ -27,6 +27,11 @@ def parse_timestamp(value: Any) -> float:
     >>> parse_timestamp(1704164645123), parse_timestamp("1704164645.5")
     (1704164645.123, 1704164645.5)
     """
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first (bool is neither)
+        ts = float(value)
+        if 0.0 <= ts <= _MS_THRESHOLD:
+            return ts
     if isinstance(value, bool):
         raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {value!r}")
     if isinstance(value, int | float):

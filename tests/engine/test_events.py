@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.formats.base import oversized
+from engine.formats.base import too_large
 from engine.formats.kestrel_json import decode_message
 from engine.formats.timestamps import parse_timestamp
 from engine.model.events import LOG, METRIC, REASONS, Decoded, LogEvent, MetricSample
@@ -37,9 +37,8 @@ def decode(
 ) -> Decoded:
     """Decode as the worker does: the size limit first (any format), then the format."""
     raw = data if isinstance(data, bytes) else orjson.dumps(data)
-    too_large = oversized(raw, limit)
-    if too_large is not None:
-        return Decoded(rejected=[too_large])
+    if len(raw) > limit:
+        return Decoded(rejected=[too_large(raw, limit)])
     return decode_message(raw, kind)  # type: ignore[arg-type]
 
 
@@ -385,8 +384,7 @@ def test_far_future_and_absurd_timestamps_are_rejected() -> None:
 
 def test_a_message_over_the_limit_keeps_a_sample_and_its_size() -> None:
     data = b"x" * 200_000
-    rejected = oversized(data, 100_000)
-    assert rejected is not None
+    rejected = too_large(data, 100_000)
     assert rejected.reason == "too_large"
     assert rejected.original == data[: len(rejected.original)] and len(rejected.original) < 100_000
     assert rejected.original_size == 200_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from engine.config import Config
-from engine.formats import FORMATS, DecodeContext, InputSpec, build_decoder, oversized
+from engine.formats import FORMATS, DecodeContext, InputSpec, build_decoder, too_large
 
 
 def test_every_configured_input_gets_a_decoder() -> None:
@@ -40,8 +40,6 @@ def test_events_after_not_after_are_rejected() -> None:
     assert bad.reason == "bad_timestamp"
 
 
-def test_oversized_keeps_a_sample() -> None:
-    assert oversized(b"x" * 100, 100) is None
-    bad = oversized(b"x" * 200_000, 100)
-    assert bad is not None
+def test_too_large_keeps_a_sample() -> None:
+    bad = too_large(b"x" * 200_000, 100)
     assert (bad.reason, bad.original_size, len(bad.original)) == ("too_large", 200_000, 65_536)
