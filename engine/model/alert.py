@@ -55,7 +55,10 @@ def series_id(name: str, labels: Mapping[str, str]) -> str:
     """
     if not labels:
         return name
-    inner = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    if len(labels) == 1:  # the common case, without sorting (one call per sample)
+        for key, value in labels.items():
+            return f"{name}{{{key}={value}}}"
+    inner = ",".join([f"{k}={labels[k]}" for k in sorted(labels)])
     return f"{name}{{{inner}}}"
 
 
