@@ -11,8 +11,8 @@ import orjson
 import pytest
 from testkit import collect, run
 
-from engine.devtools import produce
 from engine.config import Config
+from engine.devtools import produce
 from engine.devtools.broker import EmbeddedBroker
 from engine.devtools.produce import (
     Message,
