@@ -31,9 +31,12 @@ __all__ = [
 
 
 class DetectorParams(BaseModel):
-    """Base of every detector's parameters: immutable, and unknown keys are errors."""
+    """Base of every detector's parameters: immutable; unknown keys and ``nan``/``inf`` are errors.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Parameters shared by several detectors are declared once in :mod:`detectors.params`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class Direction(enum.StrEnum):

@@ -35,11 +35,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from detectors._state import get_float, get_int, get_list, load_hysteresis
 from detectors.base import DetectorParams, Transition
 from detectors.hysteresis import Hysteresis
+from detectors.params import ResolveAfter
 
 __all__ = ["NewPatternDetector", "NewPatternParams", "PatternVerdict", "mask_tokens"]
 
@@ -93,8 +94,6 @@ def mask_tokens(message: str) -> list[str]:
 class NewPatternParams(DetectorParams):
     """Parameters of :class:`NewPatternDetector`."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
-
     similarity: float = Field(
         0.5,
         gt=0.0,
@@ -120,9 +119,8 @@ class NewPatternParams(DetectorParams):
     min_burst: float = Field(
         20.0, gt=0.0, description="Least recent events (short-term count) for a rate jump."
     )
-    resolve_after: int = Field(
-        50, ge=1, description="Consecutive normal messages to resolve a firing alert."
-    )
+    #: Normal messages.
+    resolve_after: ResolveAfter = 50
     warmup_seconds: float = Field(
         3600.0,
         ge=0.0,
