@@ -41,36 +41,11 @@ from detectors._state import get_float, get_int, get_list, load_hysteresis
 from detectors.base import DetectorParams, Transition
 from detectors.hysteresis import Hysteresis
 from detectors.params import ResolveAfter
+from engine.model.levels import ALIASES, LEVEL_NUMBERS, canonical_level, level_number
 
 __all__ = ["NewPatternDetector", "NewPatternParams", "PatternVerdict", "mask_tokens"]
 
 WILDCARD: Final = "<*>"
-
-_LEVELS: Final = {
-    "TRACE": 5,
-    "DEBUG": 10,
-    "INFO": 20,
-    "NOTICE": 25,
-    "WARN": 30,
-    "WARNING": 30,
-    "ERROR": 40,
-    "ERR": 40,
-    "CRITICAL": 50,
-    "CRIT": 50,
-    "FATAL": 50,
-    "ALERT": 55,
-    "EMERGENCY": 60,
-    "EMERG": 60,
-}
-
-
-def level_number(level: str) -> int:
-    """Numeric severity of a level name (case-insensitive; unknown names count as INFO).
-
-    >>> level_number("warn"), level_number("ERROR"), level_number("whatever")
-    (30, 40, 20)
-    """
-    return _LEVELS.get(level.strip().upper(), 20)
 
 
 def mask_tokens(message: str) -> list[str]:
@@ -131,14 +106,16 @@ class NewPatternParams(DetectorParams):
     @field_validator("min_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        """A known level name (any case), stored upper-case; a typo is an error, not INFO.
+        """A known level name or alias (any case), stored as its canonical name.
 
-        >>> NewPatternParams(min_level="warning").min_level
-        'WARNING'
+        A typo is an error, not INFO (see :mod:`engine.model.levels`).
+
+        >>> [NewPatternParams(min_level=name).min_level for name in ("warning", " Err ")]
+        ['WARNING', 'ERROR']
         """
-        name = value.strip().upper()
-        if name not in _LEVELS:
-            accepted = ", ".join(_LEVELS)
+        name = canonical_level(value)
+        if name is None:
+            accepted = ", ".join([*LEVEL_NUMBERS, *ALIASES])
             raise ValueError(
                 f"min_level: unknown level {value[:32]!r}; accepted (any case): {accepted}"
             )
