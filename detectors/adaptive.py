@@ -46,7 +46,7 @@ from typing import Any, ClassVar, Final, Self
 from pydantic import Field
 
 from detectors._state import get_float, get_int, get_mapping, load_hysteresis
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood
@@ -133,7 +133,7 @@ class AdaptiveParams(DetectorParams):
     resolve_after: ResolveAfter = 30
 
 
-class AdaptiveDetector(Detector[AdaptiveParams]):
+class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     """Pattern residual + long-run level, each through an anomaly likelihood, novelty-gated.
 
     See the module docstring for the method. ``Verdict.expected`` is the forecast of the pattern

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Final, Self
 from pydantic import Field
 
 from detectors._state import get_float, get_int, load_hysteresis
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, Verdict, WindowDetector
 from detectors.guards import OutlierGate
 from detectors.hysteresis import Hysteresis
 from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
@@ -78,7 +78,7 @@ class ErrorSpikeParams(DetectorParams):
     resolve_after: ResolveAfter = 2
 
 
-class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
+class ErrorSpikeDetector(WindowDetector[ErrorSpikeParams]):
     """Flag windows whose error ratio is significantly above an exponentially weighted baseline.
 
     The baseline ratio ``p`` is the ratio of two exponentially weighted sums over past windows,
@@ -110,7 +110,7 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
       them in a row: a lasting new error ratio then becomes the baseline and the alert resolves
       once the baseline has caught up (within about ``2 / fading_factor`` more windows).
 
-    :meth:`update` (the generic :class:`~detectors.base.Detector` entry point) treats each call
+    :meth:`update` (the :class:`~detectors.base.ValueDetector` entry point) treats each call
     as a window of one event that is an error when ``value > 0``; with ``min_errors >= 2`` such
     a window is never anomalous on its own, so feed the detector with :meth:`update_window`.
 

@@ -39,7 +39,7 @@ from detectors._state import (
     get_mapping,
     load_hysteresis,
 )
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
 from detectors.params import FireAfter, ResolveAfter, Threshold, Warmup
@@ -324,7 +324,7 @@ class SeasonalBaseline:
         self._select = _check_slots(get_list(state, "select"), 4, "select")
 
 
-class SeasonalDetector(Detector[SeasonalParams]):
+class SeasonalDetector(ValueDetector[SeasonalParams]):
     """Residual z-score against the best of last-value, level, daily and weekly forecasts.
 
     The score is ``|x - forecast| / scale`` (see :class:`SeasonalBaseline`), 0 during warm-up;

@@ -24,7 +24,7 @@ from detectors._state import (
     get_list,
     load_hysteresis,
 )
-from detectors.base import Detector, DetectorParams, Direction, Verdict
+from detectors.base import DetectorParams, Direction, ValueDetector, Verdict
 from detectors.guards import OutlierGate, usable
 from detectors.hysteresis import Hysteresis
 from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
@@ -206,7 +206,7 @@ class _WindowBaseline:
         self._since_rebuild = min(get_int(state, "since_rebuild"), self._size - 1)
 
 
-class ZScoreDetector(Detector[ZScoreParams]):
+class ZScoreDetector(ValueDetector[ZScoreParams]):
     """Flag values far from a rolling mean, in units of the rolling standard deviation.
 
     Each value ``x`` is scored against the baseline learned from earlier values only::

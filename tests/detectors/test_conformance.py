@@ -21,8 +21,11 @@ from pydantic import ValidationError
 
 # Submodules, not the package: with tests/conftest.py on sys.path, ``import detectors`` can
 # resolve to the namespace package tests/detectors (see the report on pytest's import mode).
-from detectors.base import Detector, DetectorParams, Transition, Verdict
-from detectors.registry import DETECTORS, build, restore
+from detectors.base import Detector, DetectorParams, Input, Transition, Verdict
+from detectors.registry import DETECTORS, build, kinds_for, restore
+
+#: Detectors of numbers (message detectors are not driven by these scenarios yet).
+NUMERIC = kinds_for(Input.VALUES, Input.WINDOWS)
 
 Item = Any  # one input of a detector: a float, or an (errors, total) pair for error_spike
 
@@ -104,10 +107,10 @@ class Case:
 
 CASES = [
     pytest.param(Case(kind, overrides), id="-".join([kind, *map(str, overrides.values())]))
-    for kind in DETECTORS
+    for kind in NUMERIC
     for overrides in [{}, *VARIANTS.get(kind, [])]
 ]
-KINDS = pytest.mark.parametrize("kind", list(DETECTORS))
+KINDS = pytest.mark.parametrize("kind", NUMERIC)
 ALL_CASES = pytest.mark.parametrize("case", CASES)
 
 
