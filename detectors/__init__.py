@@ -14,7 +14,8 @@ An observation is one of three shapes (:class:`Input`), each with its base class
 Detectors are looked up by config name in :data:`DETECTORS`; :func:`params_for`, :func:`build` and
 :func:`restore` validate parameters and create detectors by that name, :func:`kinds_for` lists the
 kinds taking an input. Parameters several detectors share are declared once in
-:mod:`detectors.params`, input guards in :mod:`detectors.guards`.
+:mod:`detectors.params`, input guards in :mod:`detectors.guards`. :mod:`detectors.checks` runs the
+conformance suite over any detector class, yours included.
 """
 
 from detectors.adaptive import AdaptiveDetector, AdaptiveParams

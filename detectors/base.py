@@ -16,6 +16,7 @@ whole state is saved with :meth:`Detector.to_state` (a JSON-serialisable dict) a
 
 Parameters are pydantic models (frozen, unknown keys and non-finite floats rejected), so a bad
 value is reported with the parameter's name, e.g. ``threshold: Input should be greater than 0``.
+:mod:`detectors.checks` verifies all of this for any detector class.
 
 >>> class Above(ValueDetector[DetectorParams]):
 ...     '''Anomalous above 1.0; no state.'''

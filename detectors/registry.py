@@ -29,7 +29,8 @@ from detectors.zscore import ZScoreDetector
 
 __all__ = ["DETECTORS", "build", "detector_class", "kinds_for", "params_for", "restore"]
 
-#: Every detector by its config name, whatever its input.
+#: Every detector by its config name, whatever its input. The conformance suite
+#: (:mod:`detectors.checks`) runs over each entry.
 DETECTORS: Mapping[str, type[Detector[Any]]] = {
     "zscore": ZScoreDetector,
     "error_spike": ErrorSpikeDetector,
