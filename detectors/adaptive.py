@@ -43,17 +43,18 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from detectors._state import get_float, get_int, get_mapping, load_hysteresis
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, ValueDetector, Verdict
+from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood
+from detectors.params import FireAfter, ResolveAfter, Threshold, Warmup
 from detectors.seasonal import SeasonalBaseline, SeasonalParams
 
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 
-MAX_ABS_VALUE: Final = 1e150
 _NAN: Final = math.nan
 
 
@@ -62,8 +63,6 @@ class AdaptiveParams(DetectorParams):
 
     The defaults are the shipped settings (``kestrel evaluate`` measures them on NAB).
     """
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     seasonal: SeasonalParams = Field(
         default_factory=SeasonalParams,
@@ -128,17 +127,13 @@ class AdaptiveParams(DetectorParams):
             "the excess, so records stay distinct."
         ),
     )
-    warmup: int = Field(60, ge=1, description="Points learned before alerts can fire.")
-    threshold: float = Field(
-        4.3, gt=0.0, description="A point is anomalous when its score exceeds this."
-    )
-    fire_after: int = Field(1, ge=1, description="Consecutive anomalous points to fire.")
-    resolve_after: int = Field(
-        30, ge=1, description="Consecutive normal points to resolve a firing alert."
-    )
+    warmup: Warmup = 60
+    threshold: Threshold = 4.3
+    fire_after: FireAfter = 1
+    resolve_after: ResolveAfter = 30
 
 
-class AdaptiveDetector(Detector[AdaptiveParams]):
+class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     """Pattern residual + long-run level, each through an anomaly likelihood, novelty-gated.
 
     See the module docstring for the method. ``Verdict.expected`` is the forecast of the pattern
@@ -224,7 +219,7 @@ class AdaptiveDetector(Detector[AdaptiveParams]):
         """Score ``value`` (series units) observed at ``ts`` (epoch seconds), then learn it."""
         x = float(value)
         hysteresis = self._hysteresis
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or not math.isfinite(ts):
+        if not usable(x) or not math.isfinite(ts):
             return Verdict(0.0, _NAN, False, hysteresis.firing)
         raw_pattern, expected = self._pattern.score(x, ts)
         self._pattern.learn(x, ts)

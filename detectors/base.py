@@ -1,22 +1,43 @@
-"""The detector contract shared by every detector.
+"""The detector contract: one base class, three input shapes, one verdict.
 
-A detector sees one series, one observation at a time, in event-time order. For each observation
-it returns a :class:`Verdict` computed **before** it learns the observation (prequential scoring,
-no look-ahead), then it learns it. Scores are non-negative floats: **higher means more anomalous**.
+The score contract is stated once, in :mod:`detectors`. What an observation is depends on the
+detector's shape, declared by its :attr:`Detector.input`:
 
-Detectors are pure: no I/O, no clocks, no globals. Their whole state can be saved with
-:meth:`Detector.to_state` (a JSON-serialisable dict) and restored with :meth:`Detector.from_state`;
-a restored detector produces exactly the same future verdicts as the original.
+* :class:`ValueDetector` (``Input.VALUES``): one float of a series, ``update(value, ts)``;
+* :class:`WindowDetector` (``Input.WINDOWS``): a closed window's event counts,
+  ``update_window(errors, total, ts)``; it is also a :class:`ValueDetector`, so it can watch any
+  numeric series (each detector documents how it reads a single value);
+* :class:`MessageDetector` (``Input.MESSAGES``): one log message, ``observe(message, level, ts)``,
+  answered with a :class:`MessageVerdict` (a :class:`Verdict` naming the message's template).
 
-Parameters are pydantic models (frozen, unknown keys rejected), so a bad value is reported with the
-parameter's name, e.g. ``threshold: Input should be greater than 0``.
+Observations arrive one at a time in event-time order (``ts`` in epoch seconds, UTC). A detector's
+whole state is saved with :meth:`Detector.to_state` (a JSON-serialisable dict) and restored with
+:meth:`Detector.from_state`; a restored detector produces exactly the same future verdicts.
+
+Parameters are pydantic models (frozen, unknown keys and non-finite floats rejected), so a bad
+value is reported with the parameter's name, e.g. ``threshold: Input should be greater than 0``.
+:mod:`detectors.checks` verifies all of this for any detector class.
+
+>>> class Above(ValueDetector[DetectorParams]):
+...     '''Anomalous above 1.0; no state.'''
+...     kind = "above"
+...     params_type = DetectorParams
+...     def update(self, value: float, ts: float) -> Verdict:
+...         return Verdict(max(value - 1.0, 0.0), 1.0, value > 1.0, value > 1.0)
+...     def to_state(self): return {}
+...     @classmethod
+...     def from_state(cls, params, state): return cls(params)
+>>> Above.input
+<Input.VALUES: 'values'>
+>>> Above(DetectorParams()).update(3.0, ts=0.0).score
+2.0
 """
 
 from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -25,15 +46,34 @@ __all__ = [
     "Detector",
     "DetectorParams",
     "Direction",
+    "Input",
+    "MessageDetector",
+    "MessageVerdict",
     "Transition",
+    "ValueDetector",
     "Verdict",
+    "WindowDetector",
 ]
 
 
 class DetectorParams(BaseModel):
-    """Base of every detector's parameters: immutable, and unknown keys are errors."""
+    """Base of every detector's parameters: immutable; unknown keys and ``nan``/``inf`` are errors.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Parameters shared by several detectors are declared once in :mod:`detectors.params`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+
+class Input(enum.StrEnum):
+    """What a detector consumes (:attr:`Detector.input`)."""
+
+    #: Floats of a series: :meth:`ValueDetector.update`.
+    VALUES = "values"
+    #: Per-window event counts: :meth:`WindowDetector.update_window`.
+    WINDOWS = "windows"
+    #: Log messages with their level: :meth:`MessageDetector.observe`.
+    MESSAGES = "messages"
 
 
 class Direction(enum.StrEnum):
@@ -59,10 +99,10 @@ class Verdict:
     ----------
     score:
         Non-negative anomaly score, higher = more anomalous (for ``zscore`` the z-score magnitude in
-        the configured direction). 0.0 during warm-up.
+        the configured direction). 0.0 during a value or window detector's warm-up.
     expected:
         The baseline value the observation was compared with, in the series' own units
-        (``nan`` when the detector has no baseline yet).
+        (``nan`` when the detector has no baseline yet, and for log messages).
     anomalous:
         Whether this single observation crossed the detector's threshold (never during warm-up).
     firing:
@@ -78,23 +118,63 @@ class Verdict:
     transition: Transition | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MessageVerdict(Verdict):
+    """A :class:`Verdict` about one log message, with the template the message belongs to.
+
+    ``expected`` is ``nan`` (a message has no baseline value). The extra fields are keyword-only.
+
+    Attributes
+    ----------
+    template_id:
+        Stable id of the template the message matched or started (empty for an ignored message).
+    template:
+        The template text after learning the message (``<*>`` marks variable tokens).
+    new:
+        The template was not known before this message.
+    rate_ratio:
+        Short-term over long-term rate of the template (0 for a new template).
+
+    Examples
+    --------
+    >>> v = MessageVerdict(
+    ...     2.5, float("nan"), False, False, template_id="t1", template="GET <*>", new=False,
+    ...     rate_ratio=2.5,
+    ... )
+    >>> isinstance(v, Verdict), v.transition
+    (True, None)
+    """
+
+    template_id: str = field(kw_only=True)
+    template: str = field(kw_only=True)
+    new: bool = field(kw_only=True)
+    rate_ratio: float = field(kw_only=True)
+
+
 P = TypeVar("P", bound=DetectorParams)
 
 
 class Detector(ABC, Generic[P]):
-    """A per-series online anomaly detector (see the module docstring for the contract)."""
+    """A per-stream online anomaly detector (the contract is in :mod:`detectors`).
+
+    Subclass one of the shapes (:class:`ValueDetector`, :class:`WindowDetector`,
+    :class:`MessageDetector`), not this class.
+
+    Parameters
+    ----------
+    params:
+        An instance of :attr:`params_type`.
+    """
 
     #: Registry name used in config files, e.g. ``"zscore"``.
     kind: ClassVar[str]
     #: The parameter model of this detector.
     params_type: ClassVar[type[DetectorParams]]
+    #: What the detector consumes; set by each shape.
+    input: ClassVar[Input]
 
     def __init__(self, params: P) -> None:
         self.params = params
-
-    @abstractmethod
-    def update(self, value: float, ts: float) -> Verdict:
-        """Score ``value`` observed at ``ts`` (epoch seconds, UTC), then learn it."""
 
     @abstractmethod
     def to_state(self) -> dict[str, Any]:
@@ -103,4 +183,58 @@ class Detector(ABC, Generic[P]):
     @classmethod
     @abstractmethod
     def from_state(cls, params: P, state: dict[str, Any]) -> Self:
-        """Rebuild a detector from ``params`` and a dict produced by :meth:`to_state`."""
+        """Rebuild a detector from ``params`` and a dict produced by :meth:`to_state`.
+
+        Raises
+        ------
+        ValueError
+            If ``state`` is malformed (the message starts with ``detector state``).
+        """
+
+
+class ValueDetector(Detector[P]):
+    """A detector of a float series."""
+
+    input: ClassVar[Input] = Input.VALUES
+
+    @abstractmethod
+    def update(self, value: float, ts: float) -> Verdict:
+        """Score ``value`` observed at ``ts`` (epoch seconds, UTC), then learn it.
+
+        A value that is not finite is ignored: score 0, not anomalous, not learned, and the alert
+        state does not move.
+        """
+
+
+class WindowDetector(ValueDetector[P]):
+    """A detector of per-window event counts (errors among all events of a closed window).
+
+    It is also a :class:`ValueDetector`: :meth:`update` reads a single value as a window in a
+    way each detector documents, so that it can watch any numeric series.
+    """
+
+    input: ClassVar[Input] = Input.WINDOWS
+
+    @abstractmethod
+    def update_window(self, errors: int, total: int, ts: float) -> Verdict:
+        """Score a window of ``total`` events, ``errors`` of them errors, ending at ``ts``.
+
+        Raises
+        ------
+        ValueError
+            If the counts are negative or ``errors > total``; nothing is learned then.
+        """
+
+
+class MessageDetector(Detector[P]):
+    """A detector of one service's log messages."""
+
+    input: ClassVar[Input] = Input.MESSAGES
+
+    @abstractmethod
+    def observe(self, message: str, level: str, ts: float) -> MessageVerdict:
+        """Score ``message`` logged at ``level`` (any spelling) at ``ts``, then learn it.
+
+        A message with a non-finite ``ts`` is ignored: score 0, not anomalous, not learned, and
+        the alert state does not move.
+        """

@@ -10,11 +10,13 @@ import enum
 import math
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from detectors._state import get_float, get_int, load_hysteresis
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, Verdict, WindowDetector
+from detectors.guards import OutlierGate
 from detectors.hysteresis import Hysteresis
+from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
 
 __all__ = ["ErrorSpikeDetector", "ErrorSpikeParams", "Statistic", "likelihood_ratio_z", "wald_z"]
 
@@ -33,8 +35,6 @@ class Statistic(enum.StrEnum):
 
 class ErrorSpikeParams(DetectorParams):
     """Parameters of :class:`ErrorSpikeDetector`; counts are in windows unless stated."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     fading_factor: float = Field(
         0.05,
@@ -58,11 +58,8 @@ class ErrorSpikeParams(DetectorParams):
         Statistic.LIKELIHOOD_RATIO,
         description="The binomial z-score: 'likelihood_ratio' (default) or 'wald'.",
     )
-    threshold: float = Field(
-        4.0,
-        gt=0.0,
-        description="A window is anomalous when its binomial z-score exceeds this (in std devs).",
-    )
+    #: The binomial z-score, in standard deviations.
+    threshold: Threshold = 4.0
     min_errors: int = Field(
         5, ge=0, description="Fewest error events (per window) a window needs to be anomalous."
     )
@@ -72,33 +69,16 @@ class ErrorSpikeParams(DetectorParams):
         le=1.0,
         description="Smallest window error ratio (errors/events) that can be anomalous.",
     )
-    warmup_windows: int = Field(
-        5,
-        ge=1,
-        description="Non-empty windows learned before scoring starts (score 0 meanwhile).",
-    )
-    learn_anomalies: bool = Field(
-        False,
-        description=(
-            "Learn anomalous windows into the baseline. If false they are held out, until "
-            "relearn_after consecutive anomalous windows."
-        ),
-    )
-    relearn_after: int = Field(
-        30,
-        ge=1,
-        description=(
-            "Consecutive anomalous windows after which they are learned anyway, so a lasting new "
-            "error ratio becomes the baseline and its alert resolves."
-        ),
-    )
-    fire_after: int = Field(1, ge=1, description="Consecutive anomalous windows needed to fire.")
-    resolve_after: int = Field(
-        2, ge=1, description="Consecutive normal (or empty) windows needed to resolve."
-    )
+    #: Non-empty windows.
+    warmup_windows: Warmup = 5
+    learn_anomalies: LearnOutliers = False
+    relearn_after: RelearnAfter = 30
+    fire_after: FireAfter = 1
+    #: An empty window counts as normal.
+    resolve_after: ResolveAfter = 2
 
 
-class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
+class ErrorSpikeDetector(WindowDetector[ErrorSpikeParams]):
     """Flag windows whose error ratio is significantly above an exponentially weighted baseline.
 
     The baseline ratio ``p`` is the ratio of two exponentially weighted sums over past windows,
@@ -130,7 +110,7 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
       them in a row: a lasting new error ratio then becomes the baseline and the alert resolves
       once the baseline has caught up (within about ``2 / fading_factor`` more windows).
 
-    :meth:`update` (the generic :class:`~detectors.base.Detector` entry point) treats each call
+    :meth:`update` (the :class:`~detectors.base.ValueDetector` entry point) treats each call
     as a window of one event that is an error when ``value > 0``; with ``min_errors >= 2`` such
     a window is never anomalous on its own, so feed the detector with :meth:`update_window`.
 
@@ -157,15 +137,13 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
     params_type: ClassVar[type[DetectorParams]] = ErrorSpikeParams
 
     __slots__ = (
-        "_anomalous_run",
         "_decay",
         "_errors",
         "_hysteresis",
-        "_learn_anomalies",
         "_min_baseline_ratio",
         "_min_errors",
         "_min_ratio",
-        "_relearn_after",
+        "_outliers",
         "_seen",
         "_threshold",
         "_total",
@@ -181,14 +159,12 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
         self._min_errors = params.min_errors
         self._min_ratio = params.min_ratio
         self._warmup = params.warmup_windows
-        self._learn_anomalies = params.learn_anomalies
-        self._relearn_after = params.relearn_after
         self._z = likelihood_ratio_z if params.statistic is Statistic.LIKELIHOOD_RATIO else wald_z
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
         self._errors = 0.0  # exponentially weighted sum of error counts
         self._total = 0.0  # exponentially weighted sum of event counts
         self._seen = 0  # non-empty windows learned, counted up to ``warmup_windows`` only
-        self._anomalous_run = 0  # counted up to ``relearn_after + 1`` only
+        self._outliers = OutlierGate(params.learn_anomalies, params.relearn_after)
 
     @property
     def baseline_ratio(self) -> float:
@@ -231,14 +207,7 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
             z > self._threshold and errors >= self._min_errors and errors / total >= self._min_ratio
         )
 
-        if anomalous:
-            run = self._anomalous_run
-            if run <= self._relearn_after:
-                self._anomalous_run = run = run + 1
-            if self._learn_anomalies or run > self._relearn_after:
-                self._learn(errors, total)
-        else:
-            self._anomalous_run = 0
+        if self._outliers.admits(anomalous):
             self._learn(errors, total)
 
         transition = hysteresis.step(anomalous)
@@ -265,7 +234,7 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
             "errors": self._errors,
             "total": self._total,
             "seen": self._seen,
-            "anomalous_run": self._anomalous_run,
+            "anomalous_run": self._outliers.run,
             "hysteresis": self._hysteresis.to_state(),
         }
 
@@ -288,7 +257,7 @@ class ErrorSpikeDetector(Detector[ErrorSpikeParams]):
         detector._errors = errors
         detector._total = total
         detector._seen = min(get_int(state, "seen"), params.warmup_windows)
-        detector._anomalous_run = min(get_int(state, "anomalous_run"), params.relearn_after + 1)
+        detector._outliers.load(get_int(state, "anomalous_run"))
         load_hysteresis(detector._hysteresis, state, "hysteresis")
         return detector
 

@@ -31,45 +31,20 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from detectors._state import get_float, get_int, get_list, load_hysteresis
-from detectors.base import DetectorParams, Transition
+from detectors.base import DetectorParams, MessageDetector, MessageVerdict
 from detectors.hysteresis import Hysteresis
+from detectors.params import ResolveAfter
+from engine.model.levels import ALIASES, LEVEL_NUMBERS, canonical_level, level_number
 
-__all__ = ["NewPatternDetector", "NewPatternParams", "PatternVerdict", "mask_tokens"]
+__all__ = ["NewPatternDetector", "NewPatternParams", "mask_tokens"]
 
 WILDCARD: Final = "<*>"
-
-_LEVELS: Final = {
-    "TRACE": 5,
-    "DEBUG": 10,
-    "INFO": 20,
-    "NOTICE": 25,
-    "WARN": 30,
-    "WARNING": 30,
-    "ERROR": 40,
-    "ERR": 40,
-    "CRITICAL": 50,
-    "CRIT": 50,
-    "FATAL": 50,
-    "ALERT": 55,
-    "EMERGENCY": 60,
-    "EMERG": 60,
-}
-
-
-def level_number(level: str) -> int:
-    """Numeric severity of a level name (case-insensitive; unknown names count as INFO).
-
-    >>> level_number("warn"), level_number("ERROR"), level_number("whatever")
-    (30, 40, 20)
-    """
-    return _LEVELS.get(level.strip().upper(), 20)
+_NAN: Final = math.nan
 
 
 def mask_tokens(message: str) -> list[str]:
@@ -92,8 +67,6 @@ def mask_tokens(message: str) -> list[str]:
 
 class NewPatternParams(DetectorParams):
     """Parameters of :class:`NewPatternDetector`."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     similarity: float = Field(
         0.5,
@@ -120,9 +93,8 @@ class NewPatternParams(DetectorParams):
     min_burst: float = Field(
         20.0, gt=0.0, description="Least recent events (short-term count) for a rate jump."
     )
-    resolve_after: int = Field(
-        50, ge=1, description="Consecutive normal messages to resolve a firing alert."
-    )
+    #: Normal messages.
+    resolve_after: ResolveAfter = 50
     warmup_seconds: float = Field(
         3600.0,
         ge=0.0,
@@ -133,49 +105,20 @@ class NewPatternParams(DetectorParams):
     @field_validator("min_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        """A known level name (any case), stored upper-case; a typo is an error, not INFO.
+        """A known level name or alias (any case), stored as its canonical name.
 
-        >>> NewPatternParams(min_level="warning").min_level
-        'WARNING'
+        A typo is an error, not INFO (see :mod:`engine.model.levels`).
+
+        >>> [NewPatternParams(min_level=name).min_level for name in ("warning", " Err ")]
+        ['WARNING', 'ERROR']
         """
-        name = value.strip().upper()
-        if name not in _LEVELS:
-            accepted = ", ".join(_LEVELS)
+        name = canonical_level(value)
+        if name is None:
+            accepted = ", ".join([*LEVEL_NUMBERS, *ALIASES])
             raise ValueError(
                 f"min_level: unknown level {value[:32]!r}; accepted (any case): {accepted}"
             )
         return name
-
-
-@dataclass(frozen=True, slots=True)
-class PatternVerdict:
-    """What :class:`NewPatternDetector` says about one message, before learning it.
-
-    Attributes
-    ----------
-    score:
-        Non-negative, higher = more anomalous: ``rate_ratio`` units for a rate jump, and
-        ``math.inf``-free ``1e6`` for a new template at or above ``min_level``.
-    template_id:
-        Stable id of the template the message matched or started (``"t<n>"``).
-    template:
-        The template text after learning the message (``<*>`` marks variable tokens).
-    new:
-        The template was not known before this message.
-    rate_ratio:
-        Short-term over long-term rate of the template (0 for a new template).
-    anomalous, firing, transition:
-        As in :class:`detectors.base.Verdict`.
-    """
-
-    score: float
-    template_id: str
-    template: str
-    new: bool
-    rate_ratio: float
-    anomalous: bool
-    firing: bool
-    transition: Transition | None = None
 
 
 #: Score of a new template at or above ``min_level``.
@@ -193,11 +136,14 @@ class _Template:
         self.last_ts = ts
 
 
-class NewPatternDetector:
+class NewPatternDetector(MessageDetector[NewPatternParams]):
     """Online log template miner that flags new error templates and template rate jumps.
 
-    Not a metric detector: it consumes ``(message, level, ts)`` through :meth:`observe`. State is
-    saved with :meth:`to_state` and restored exactly with :meth:`from_state`.
+    It consumes ``(message, level, ts)`` through :meth:`observe` and answers with a
+    :class:`~detectors.base.MessageVerdict`. Its ``score`` is in ``rate_ratio`` units for a known
+    template (also during the warm-up: only new templates wait for it) and ``1e6`` for a new
+    template at or above ``min_level``. State is saved with :meth:`to_state` and restored exactly
+    with :meth:`from_state`.
 
     Examples
     --------
@@ -217,7 +163,7 @@ class NewPatternDetector:
     params_type: ClassVar[type[DetectorParams]] = NewPatternParams
 
     def __init__(self, params: NewPatternParams) -> None:
-        self.params = params
+        super().__init__(params)
         self._min_level = level_number(params.min_level)
         self._templates: OrderedDict[str, _Template] = OrderedDict()  # LRU order: oldest first
         self._groups: dict[tuple[int, str], list[str]] = {}
@@ -247,8 +193,23 @@ class NewPatternDetector:
             template.slow *= math.exp(-dt / self.params.slow_seconds)
             template.last_ts = ts
 
-    def observe(self, message: str, level: str, ts: float) -> PatternVerdict:
-        """Score one log message (its level name, its time in epoch seconds), then learn it."""
+    def observe(self, message: str, level: str, ts: float) -> MessageVerdict:
+        """Score one log message (its level name, its time in epoch seconds), then learn it.
+
+        A message with a non-finite ``ts`` is ignored (score 0, not learned, alert state kept):
+        its time would poison the template rates and the saved state.
+        """
+        if not math.isfinite(ts):
+            return MessageVerdict(
+                0.0,
+                _NAN,
+                False,
+                self._hysteresis.firing,
+                template_id="",
+                template="",
+                new=False,
+                rate_ratio=0.0,
+            )
         params = self.params
         tokens = mask_tokens(message)
         tid = self._match(tokens)
@@ -289,15 +250,16 @@ class NewPatternDetector:
         if self._first_ts is None:
             self._first_ts = ts
         transition = self._hysteresis.step(anomalous)
-        return PatternVerdict(
+        return MessageVerdict(
             score,
-            tid,
-            " ".join(template.tokens),
-            new,
-            ratio,
+            _NAN,
             anomalous,
             self._hysteresis.firing,
             transition,
+            template_id=tid,
+            template=" ".join(template.tokens),
+            new=new,
+            rate_ratio=ratio,
         )
 
     def _evict(self) -> None:
@@ -322,7 +284,7 @@ class NewPatternDetector:
         }
 
     @classmethod
-    def from_state(cls, params: NewPatternParams, state: Mapping[str, Any]) -> Self:
+    def from_state(cls, params: NewPatternParams, state: dict[str, Any]) -> Self:
         """Rebuild from ``params`` and :meth:`to_state` output; future verdicts are identical.
 
         A smaller ``max_templates`` than at save time keeps the most recently used templates.

@@ -4,6 +4,8 @@
 >>> detector = build("zscore", params)
 >>> type(detector).__name__, detector.params.threshold
 ('ZScoreDetector', 5.0)
+>>> kinds_for(Input.MESSAGES)
+('new_pattern',)
 >>> params_for("zscore", {"threshold": -1})
 Traceback (most recent call last):
     ...
@@ -19,28 +21,32 @@ from collections.abc import Mapping
 from typing import Any
 
 from detectors.adaptive import AdaptiveDetector
-from detectors.base import Detector, DetectorParams
+from detectors.base import Detector, DetectorParams, Input
 from detectors.error_spike import ErrorSpikeDetector
 from detectors.new_pattern import NewPatternDetector
 from detectors.seasonal import SeasonalDetector
 from detectors.zscore import ZScoreDetector
 
-__all__ = ["DETECTORS", "LOG_DETECTORS", "build", "detector_class", "params_for", "restore"]
+__all__ = ["DETECTORS", "build", "detector_class", "kinds_for", "params_for", "restore"]
 
-#: Every detector by its config name. The conformance suite runs over each entry.
+#: Every detector by its config name, whatever its input. The conformance suite
+#: (:mod:`detectors.checks`) runs over each entry.
 DETECTORS: Mapping[str, type[Detector[Any]]] = {
     "zscore": ZScoreDetector,
     "error_spike": ErrorSpikeDetector,
     "seasonal": SeasonalDetector,
     "adaptive": AdaptiveDetector,
-}
-
-
-#: Detectors of log messages rather than numbers; their parameters live in
-#: ``[detectors.<kind>]`` like the others.
-LOG_DETECTORS: Mapping[str, type[NewPatternDetector]] = {
     "new_pattern": NewPatternDetector,
 }
+
+
+def kinds_for(*inputs: Input) -> tuple[str, ...]:
+    """The registered kinds whose :attr:`~detectors.base.Detector.input` is one of ``inputs``.
+
+    >>> kinds_for(Input.VALUES, Input.WINDOWS)
+    ('zscore', 'error_spike', 'seasonal', 'adaptive')
+    """
+    return tuple(kind for kind, cls in DETECTORS.items() if cls.input in inputs)
 
 
 def detector_class(kind: str) -> type[Detector[Any]]:
@@ -69,9 +75,7 @@ def params_for(kind: str, mapping: Mapping[str, Any]) -> DetectorParams:
     ValueError
         If ``kind`` is not registered.
     """
-    log_detector = LOG_DETECTORS.get(kind)
-    cls = log_detector if log_detector is not None else detector_class(kind)
-    return cls.params_type.model_validate(dict(mapping))
+    return detector_class(kind).params_type.model_validate(dict(mapping))
 
 
 def _checked(kind: str, params: DetectorParams) -> type[Detector[Any]]:

@@ -28,7 +28,7 @@ from array import array
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 
 from detectors._state import (
     decode_bytes,
@@ -39,14 +39,15 @@ from detectors._state import (
     get_mapping,
     load_hysteresis,
 )
-from detectors.base import Detector, DetectorParams, Verdict
+from detectors.base import DetectorParams, ValueDetector, Verdict
+from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
+from detectors.params import FireAfter, ResolveAfter, Threshold, Warmup
 
 __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 
 DAY_SECONDS: Final = 86_400.0
 WEEK_SECONDS: Final = 7 * DAY_SECONDS
-MAX_ABS_VALUE: Final = 1e150
 _NAN: Final = math.nan
 
 _LAST, _LEVEL, _DAILY, _WEEKLY = range(4)
@@ -55,8 +56,6 @@ _NAMES: Final = ("last", "level", "daily", "weekly")
 
 class SeasonalParams(DetectorParams):
     """Parameters of :class:`SeasonalBaseline` and :class:`SeasonalDetector` (counts in points)."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     level_fading: float = Field(
         0.05, gt=0.0, lt=1.0, description="Weight of the newest value in the 'level' forecaster."
@@ -109,12 +108,10 @@ class SeasonalParams(DetectorParams):
         ge=0.0,
         description="Floor of the scale as a fraction of |forecast| (dimensionless).",
     )
-    warmup: int = Field(30, ge=1, description="Points learned before scoring starts.")
-    threshold: float = Field(
-        8.0, gt=0.0, description="A point is anomalous when its score exceeds this."
-    )
-    fire_after: int = Field(3, ge=1, description="Consecutive anomalous points to fire.")
-    resolve_after: int = Field(5, ge=1, description="Consecutive normal points to resolve.")
+    warmup: Warmup = 30
+    threshold: Threshold = 8.0
+    fire_after: FireAfter = 3
+    resolve_after: ResolveAfter = 5
 
 
 def _pack(profile: array[float]) -> str:
@@ -327,7 +324,7 @@ class SeasonalBaseline:
         self._select = _check_slots(get_list(state, "select"), 4, "select")
 
 
-class SeasonalDetector(Detector[SeasonalParams]):
+class SeasonalDetector(ValueDetector[SeasonalParams]):
     """Residual z-score against the best of last-value, level, daily and weekly forecasts.
 
     The score is ``|x - forecast| / scale`` (see :class:`SeasonalBaseline`), 0 during warm-up;
@@ -358,7 +355,7 @@ class SeasonalDetector(Detector[SeasonalParams]):
         """Score ``value`` (series units) at ``ts`` (epoch seconds), then learn it."""
         x = float(value)
         hysteresis = self._hysteresis
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or not math.isfinite(ts):
+        if not usable(x) or not math.isfinite(ts):
             return Verdict(0.0, _NAN, False, hysteresis.firing)
         score, expected = self._baseline.score(x, ts)
         self._baseline.learn(x, ts)

@@ -13,7 +13,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar, Final, Self
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from river import stats
 
 from detectors._state import (
@@ -24,14 +24,12 @@ from detectors._state import (
     get_list,
     load_hysteresis,
 )
-from detectors.base import Detector, DetectorParams, Direction, Verdict
+from detectors.base import DetectorParams, Direction, ValueDetector, Verdict
+from detectors.guards import OutlierGate, usable
 from detectors.hysteresis import Hysteresis
+from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
 
 __all__ = ["Baseline", "ZScoreDetector", "ZScoreParams"]
-
-#: Values at least this large in magnitude are rejected like ``nan``: their square (used by the
-#: variance) would overflow a float and poison the baseline with ``inf``.
-MAX_ABS_VALUE: Final = 1e150
 
 _NAN: Final = math.nan
 
@@ -47,8 +45,6 @@ class Baseline(enum.StrEnum):
 
 class ZScoreParams(DetectorParams):
     """Parameters of :class:`ZScoreDetector`; all counts are in points (observations)."""
-
-    model_config = ConfigDict(allow_inf_nan=False)
 
     baseline: Baseline = Field(
         Baseline.EWM, description="How the baseline is kept: 'ewm' (O(1)) or 'window'."
@@ -68,16 +64,9 @@ class ZScoreParams(DetectorParams):
         le=100_000,
         description="Points in the 'window' baseline (memory is O(window_size)). Ignored by 'ewm'.",
     )
-    warmup: int = Field(
-        30,
-        ge=1,
-        description="Points learned before scoring starts; during warm-up the score is 0.",
-    )
-    threshold: float = Field(
-        4.0,
-        gt=0.0,
-        description="A point is anomalous when its score exceeds this many standard deviations.",
-    )
+    warmup: Warmup = 30
+    #: In standard deviations.
+    threshold: Threshold = 4.0
     direction: Direction = Field(
         Direction.BOTH,
         description="Which deviations score: 'up' (above the mean), 'down' (below) or 'both'.",
@@ -95,27 +84,11 @@ class ZScoreParams(DetectorParams):
             "near-flat series does not turn a tiny wiggle into a huge score."
         ),
     )
-    learn_anomalies: bool = Field(
-        False,
-        description=(
-            "Learn outlying points (|z| > threshold) into the baseline. If false they are held "
-            "out, until relearn_after consecutive outliers."
-        ),
-    )
-    relearn_after: int = Field(
-        20,
-        ge=1,
-        description=(
-            "Consecutive outlying points after which they are learned anyway, so a lasting level "
-            "shift becomes the new normal and its alert resolves."
-        ),
-    )
-    fire_after: int = Field(
-        3, ge=1, description="Consecutive anomalous points needed to fire an alert."
-    )
-    resolve_after: int = Field(
-        5, ge=1, description="Consecutive normal points needed to resolve a firing alert."
-    )
+    #: Outliers are points with ``|z| > threshold``, whatever the direction.
+    learn_anomalies: LearnOutliers = False
+    relearn_after: RelearnAfter = 20
+    fire_after: FireAfter = 3
+    resolve_after: ResolveAfter = 5
 
 
 class _EWBaseline:
@@ -216,7 +189,7 @@ class _WindowBaseline:
         for value in values:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"detector state: 'values' holds a non-number {value!r}")
-            if not -MAX_ABS_VALUE < value < MAX_ABS_VALUE:
+            if not usable(value):
                 raise ValueError(f"detector state: 'values' holds an invalid number {value!r}")
         floats = [float(value) for value in values]
         if len(floats) > self._size:
@@ -233,7 +206,7 @@ class _WindowBaseline:
         self._since_rebuild = min(get_int(state, "since_rebuild"), self._size - 1)
 
 
-class ZScoreDetector(Detector[ZScoreParams]):
+class ZScoreDetector(ValueDetector[ZScoreParams]):
     """Flag values far from a rolling mean, in units of the rolling standard deviation.
 
     Each value ``x`` is scored against the baseline learned from earlier values only::
@@ -293,11 +266,9 @@ class ZScoreDetector(Detector[ZScoreParams]):
         "_baseline",
         "_direction",
         "_hysteresis",
-        "_learn_anomalies",
         "_min_std",
         "_min_std_ratio",
-        "_outlier_run",
-        "_relearn_after",
+        "_outliers",
         "_seen",
         "_threshold",
         "_warmup",
@@ -314,8 +285,6 @@ class ZScoreDetector(Detector[ZScoreParams]):
         self._direction = {Direction.UP: 1.0, Direction.DOWN: -1.0, Direction.BOTH: 0.0}[
             params.direction
         ]
-        self._learn_anomalies = params.learn_anomalies
-        self._relearn_after = params.relearn_after
         self._baseline: _EWBaseline | _WindowBaseline = (
             _EWBaseline(params.fading_factor)
             if params.baseline is Baseline.EWM
@@ -323,7 +292,7 @@ class ZScoreDetector(Detector[ZScoreParams]):
         )
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
         self._seen = 0  # points learned, counted up to ``warmup`` only
-        self._outlier_run = 0  # consecutive outliers, counted up to ``relearn_after + 1`` only
+        self._outliers = OutlierGate(params.learn_anomalies, params.relearn_after)
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` against the baseline, then learn it (see the class docstring).
@@ -339,7 +308,7 @@ class ZScoreDetector(Detector[ZScoreParams]):
         hysteresis = self._hysteresis
         baseline = self._baseline
         mean, var = baseline.stats()
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # also false for nan
+        if not usable(x):
             return Verdict(0.0, mean if self._seen else _NAN, False, hysteresis.firing)
         if self._seen < self._warmup:
             expected = mean if self._seen else _NAN
@@ -364,14 +333,7 @@ class ZScoreDetector(Detector[ZScoreParams]):
         threshold = self._threshold
         anomalous = score > threshold
 
-        if magnitude > threshold:
-            run = self._outlier_run
-            if run <= self._relearn_after:
-                self._outlier_run = run = run + 1
-            if self._learn_anomalies or run > self._relearn_after:
-                baseline.learn(x)
-        else:
-            self._outlier_run = 0
+        if self._outliers.admits(magnitude > threshold):
             baseline.learn(x)
 
         transition = hysteresis.step(anomalous)
@@ -383,7 +345,7 @@ class ZScoreDetector(Detector[ZScoreParams]):
             "baseline": self.params.baseline.value,
             **self._baseline.to_state(),
             "seen": self._seen,
-            "outlier_run": self._outlier_run,
+            "outlier_run": self._outliers.run,
             "hysteresis": self._hysteresis.to_state(),
         }
 
@@ -410,6 +372,6 @@ class ZScoreDetector(Detector[ZScoreParams]):
             )
         detector._baseline.load_state(state)
         detector._seen = min(get_int(state, "seen"), params.warmup)
-        detector._outlier_run = min(get_int(state, "outlier_run"), params.relearn_after + 1)
+        detector._outliers.load(get_int(state, "outlier_run"))
         load_hysteresis(detector._hysteresis, state, "hysteresis")
         return detector

@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -41,8 +41,8 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
-from detectors.base import DetectorParams
-from detectors.registry import DETECTORS, LOG_DETECTORS, params_for
+from detectors.base import DetectorParams, Input
+from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
 from engine.model.alert import Severity
 from engine.model.events import LOG, METRIC
@@ -535,6 +535,8 @@ def _channel_type_problem(err: ErrorDetails, loc: tuple[str | int, ...]) -> str 
 
 
 _ROLES = ("metric", "latency", "event_count", "error")
+#: Detectors the roles above may use (the ``pattern`` role takes message detectors).
+_NUMERIC = kinds_for(Input.VALUES, Input.WINDOWS)
 
 
 def _check_detectors(data: Mapping[str, Any]) -> list[str]:
@@ -543,11 +545,8 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
     Values of the wrong type are skipped here: the model reports them.
     """
     problems: list[str] = []
-    tables = {**DETECTORS, **LOG_DETECTORS}
 
-    def unknown(
-        path: tuple[str | int, ...], kind: Any, known: Mapping[str, Any] = DETECTORS
-    ) -> bool:
+    def unknown(path: tuple[str | int, ...], kind: Any, known: Collection[str] = _NUMERIC) -> bool:
         if isinstance(kind, str) and kind not in known:
             names = ", ".join(sorted(known))
             problems.append(f"{_dotted(path)}: unknown detector {kind!r} (known: {names})")
@@ -560,7 +559,7 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
     base = table_of(data.get("detectors")) or {}
     for kind, table in base.items():
         path: tuple[str | int, ...] = ("detectors", kind)
-        if unknown(path, kind, tables) or table_of(table) is None:
+        if unknown(path, kind, DETECTORS) or table_of(table) is None:
             continue
         try:
             params_for(kind, table)
@@ -573,14 +572,14 @@ def _check_detectors(data: Mapping[str, Any]) -> list[str]:
             unknown(("series", f"{role}_detectors", i), kind)
     kinds = series.get("pattern_detectors")
     for i, kind in enumerate(kinds if isinstance(kinds, list) else ()):
-        unknown(("series", "pattern_detectors", i), kind, LOG_DETECTORS)
+        unknown(("series", "pattern_detectors", i), kind, kinds_for(Input.MESSAGES))
     overrides = data.get("overrides")
     for n, override in enumerate(overrides if isinstance(overrides, list) else ()):
         ov = table_of(override) or {}
         for kind, table in (table_of(ov.get("detectors")) or {}).items():
             path = ("overrides", n, "detectors", kind)
             patch = table_of(table)
-            if unknown(path, kind, tables) or patch is None:
+            if unknown(path, kind, DETECTORS) or patch is None:
                 continue
             try:
                 params_for(kind, deep_merge(table_of(base.get(kind)) or {}, patch))

@@ -19,7 +19,6 @@ out for writing to that changelog partition.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -27,9 +26,8 @@ from typing import Any
 
 import orjson
 
-from detectors.base import DetectorParams, Transition, Verdict
-from detectors.new_pattern import NewPatternParams
-from detectors.registry import LOG_DETECTORS, build, restore
+from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
+from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
@@ -64,10 +62,10 @@ def _params_hash(params: DetectorParams) -> str:
 class _Watch:
     """One detector on one series, with its alert tracker.
 
-    ``fresh`` builds a new detector, ``load`` one from saved state; a saved state of another kind
-    or other parameters, or a malformed one, is dropped and the detector starts afresh. The alert
-    tracker is restored all the same: an incident left open by the old detector is resolved at
-    the new detector's first normal verdict instead of being left firing for ever.
+    The detector is restored from ``saved`` (see :mod:`detectors.registry`); a saved state of
+    another kind or other parameters, or a malformed one, is dropped and the detector starts
+    afresh. The alert tracker is restored all the same: an incident left open by the old detector
+    is resolved at the new detector's first normal verdict instead of being left firing for ever.
     """
 
     __slots__ = ("detector", "kind", "orphaned", "phash", "tracker")
@@ -77,11 +75,10 @@ class _Watch:
         choice: DetectorChoice,
         tracker: AlertTracker,
         saved: Mapping[str, Any] | None,
-        fresh: Callable[[], Any],
-        load: Callable[[dict[str, Any]], Any],
     ) -> None:
-        self.kind = choice.kind
-        self.phash = _params_hash(choice.params)
+        self.kind = kind = choice.kind
+        params = choice.params
+        self.phash = _params_hash(params)
         self.tracker = tracker
         self.detector: Any = None
         self.orphaned = False
@@ -89,11 +86,11 @@ class _Watch:
             try:
                 tracker.load_state(saved["alert"])
                 if saved["phash"] == self.phash:
-                    self.detector = load(saved["state"])
+                    self.detector = restore(kind, params, saved["state"])
             except (ValueError, KeyError, TypeError):  # malformed: this detector starts afresh
                 self.detector = None
         if self.detector is None:
-            self.detector = fresh()
+            self.detector = build(kind, params)
             self.orphaned = tracker.started_at is not None
 
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
@@ -104,20 +101,6 @@ class _Watch:
         elif verdict.firing:
             self.orphaned = False
         return self.tracker.observe(verdict, value, ts)
-
-    @classmethod
-    def numeric(
-        cls, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
-    ) -> _Watch:
-        """A watch with a detector of numbers (see :mod:`detectors.registry`)."""
-        kind, params = choice.kind, choice.params
-        return cls(
-            choice,
-            tracker,
-            saved,
-            lambda: build(kind, params),
-            lambda state: restore(kind, params, state),
-        )
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -148,9 +131,7 @@ class _Series:
         by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
         self.watches = [
-            _Watch.numeric(
-                c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind)
-            )
+            _Watch(c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind))
             for c in choices
         ]
         self.last_ts: float | None = saved["last_ts"] if saved else None
@@ -168,7 +149,10 @@ class _Series:
 
 
 class _ErrorSeries(_Series):
-    """``log.error_ratio``: error-count detectors fed one closed window at a time."""
+    """``log.error_ratio``: fed one closed window at a time.
+
+    Window detectors get its counts, value detectors its error ratio.
+    """
 
     __slots__ = ()
 
@@ -176,11 +160,11 @@ class _ErrorSeries(_Series):
         self.last_ts = ts
         ratio = errors / total if total else 0.0
         for w in self.watches:
-            update_window = getattr(w.detector, "update_window", None)
+            detector = w.detector
             verdict = (
-                update_window(errors, total, ts)
-                if update_window is not None
-                else w.detector.update(ratio, ts)
+                detector.update_window(errors, total, ts)
+                if isinstance(detector, WindowDetector)
+                else detector.update(ratio, ts)
             )
             alert = w.judge(verdict, ratio, ts)
             if alert is not None:
@@ -188,30 +172,19 @@ class _ErrorSeries(_Series):
 
 
 class _PatternWatch(_Watch):
-    """A log-message detector (``new_pattern``) on one service, with its alert tracker.
+    """A message detector (e.g. ``new_pattern``) on one service, with its alert tracker.
 
     Its alerts carry the template in the ``template`` annotation and in the summary.
     """
 
     __slots__ = ()
 
-    def __init__(
-        self, choice: DetectorChoice, tracker: AlertTracker, saved: Mapping[str, Any] | None
-    ) -> None:
-        cls = LOG_DETECTORS[choice.kind]
-        params = choice.params
-        assert isinstance(params, NewPatternParams)
-        super().__init__(
-            choice, tracker, saved, lambda: cls(params), lambda state: cls.from_state(params, state)
-        )
-
     def observe(self, event: LogEvent, out: list[Alert]) -> None:
         v = self.detector.observe(event.message, event.level, event.ts)
         if v.transition is None and not v.firing and not self.orphaned:
             return
-        verdict = Verdict(v.score, math.nan, v.anomalous, v.firing, v.transition)
         # The observed value: the template's rate ratio for a jump, one message for a new one.
-        alert = self.judge(verdict, 1.0 if v.new else v.rate_ratio, event.ts)
+        alert = self.judge(v, 1.0 if v.new else v.rate_ratio, event.ts)
         if alert is not None:
             what = "new log pattern" if v.new else "log pattern rate jump"
             out.append(

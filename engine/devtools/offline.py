@@ -11,8 +11,8 @@ any ISO 8601 form, or epoch seconds or milliseconds (read by
 as on the live stream). Output files are ``timestamp,value,anomaly_score,alert`` with
 the input's timestamp text kept as is.
 
->>> from detectors.base import Detector, DetectorParams, Verdict, Transition
->>> class Above(Detector[DetectorParams]):
+>>> from detectors.base import DetectorParams, ValueDetector, Verdict, Transition
+>>> class Above(ValueDetector[DetectorParams]):
 ...     kind = "above"
 ...     params_type = DetectorParams
 ...     def update(self, value: float, ts: float) -> Verdict:
@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, TextIO
 
-from detectors.base import Detector, DetectorParams, Transition, Verdict
+from detectors.base import DetectorParams, Transition, ValueDetector, Verdict
 from engine.devtools.nab_scoring import (
     PROFILES,
     CostProfile,
@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from engine.config import Config
 
 #: Builds a fresh detector for one series.
-DetectorFactory = Callable[[], Detector[Any]]
+DetectorFactory = Callable[[], ValueDetector[Any]]
 
 OUTPUT_HEADER = ("timestamp", "value", "anomaly_score", "alert")
 
@@ -269,13 +269,13 @@ def evaluate_dir(
     return EvaluationReport(len(paths), total_rows, seconds, results, n_windows)
 
 
-class _PrimaryScoreAnyAlert(Detector[DetectorParams]):
+class _PrimaryScoreAnyAlert(ValueDetector[DetectorParams]):
     """Several detectors on one series: the first one's score, an alert when any one fires."""
 
     kind = "_offline_combination"
     params_type = DetectorParams
 
-    def __init__(self, detectors: Sequence[Detector[Any]]) -> None:
+    def __init__(self, detectors: Sequence[ValueDetector[Any]]) -> None:
         super().__init__(DetectorParams())
         self._detectors = list(detectors)
 
@@ -299,17 +299,31 @@ class _PrimaryScoreAnyAlert(Detector[DetectorParams]):
         raise NotImplementedError("offline combinations are not saved")
 
 
-def detector_factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
-    """The metric-series detectors the worker would run for series ``name``."""
+def _value_detector(kind: str, params: DetectorParams) -> ValueDetector[Any]:
     from detectors.registry import build
 
+    detector = build(kind, params)
+    if not isinstance(detector, ValueDetector):
+        raise ValueError(f"detector kind {kind!r} does not score a series of values")
+    return detector
+
+
+def detector_factory(config: Config, name: str, kind: str | None) -> DetectorFactory:
+    """The metric-series detectors the worker would run for series ``name``.
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is not a detector of value series (or not a detector at all).
+    """
     if kind is not None:
         params = config.detector_params(kind)
-        return lambda: build(kind, params)
+        _value_detector(kind, params)  # a kind of another input fails here, not in the loop
+        return lambda: _value_detector(kind, params)
     choices, _ = config.plan("metric", name, name)
     if not choices:
         raise ValueError(f"no metric detectors configured for series {name!r}")
     if len(choices) == 1:
         only = choices[0]
-        return lambda: build(only.kind, only.params)
-    return lambda: _PrimaryScoreAnyAlert([build(c.kind, c.params) for c in choices])
+        return lambda: _value_detector(only.kind, only.params)
+    return lambda: _PrimaryScoreAnyAlert([_value_detector(c.kind, c.params) for c in choices])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from pydantic import ValidationError
 
+from detectors.base import Input, ValueDetector, Verdict, WindowDetector
 from detectors.error_spike import ErrorSpikeDetector, ErrorSpikeParams
-from detectors.registry import DETECTORS, build, detector_class, params_for, restore
+from detectors.new_pattern import NewPatternDetector, NewPatternParams
+from detectors.registry import DETECTORS, build, detector_class, kinds_for, params_for, restore
 from detectors.zscore import ZScoreDetector, ZScoreParams
 
 
@@ -45,3 +49,19 @@ def test_restore_continues_where_build_left_off() -> None:
     again = restore("error_spike", det.params, det.to_state())
     assert isinstance(again, ErrorSpikeDetector)
     assert again.update_window(30, 100, 1.0) == det.update_window(30, 100, 1.0)
+
+
+def test_one_registry_holds_every_input_shape() -> None:
+    assert DETECTORS["new_pattern"] is NewPatternDetector
+    assert kinds_for(Input.MESSAGES) == ("new_pattern",)
+    assert kinds_for(Input.WINDOWS) == ("error_spike",)
+    assert kinds_for(Input.VALUES) == ("zscore", "seasonal", "adaptive")
+    assert kinds_for() == ()
+    assert isinstance(params_for("new_pattern", {"min_level": "warn"}), NewPatternParams)
+
+
+def test_a_window_detector_also_takes_single_values() -> None:
+    det = build("error_spike", ErrorSpikeParams(warmup_windows=1, min_errors=1, min_ratio=0.0))
+    assert isinstance(det, WindowDetector) and isinstance(det, ValueDetector)
+    assert det.update(0.0, 0.0) == Verdict(0.0, math.nan, False, False)
+    assert det.update(1.0, 1.0).score > 0.0

@@ -136,7 +136,9 @@ def test_new_templates_during_warm_up_are_learned_without_alerting() -> None:
 
 
 def test_min_level_must_be_a_known_level() -> None:
-    assert NewPatternParams(min_level=" warn ").min_level == "WARN"
+    # Stored as the canonical name of engine.model.levels (an alias is accepted).
+    assert NewPatternParams(min_level=" warn ").min_level == "WARNING"
+    assert NewPatternParams(min_level="fatal").min_level == "CRITICAL"
     with pytest.raises(ValidationError, match=r"min_level: unknown level 'EROR'.*WARNING.*ERROR"):
         NewPatternParams(min_level="EROR")
     det = NewPatternDetector(NewPatternParams(min_level="warning", warmup_seconds=0))

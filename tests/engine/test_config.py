@@ -220,6 +220,22 @@ def test_unknown_detector_kinds_are_reported_where_they_are_used() -> None:
     assert "zscore" in problems[1]  # the known kinds are listed
 
 
+def test_detectors_must_take_the_input_of_the_place_they_are_used_in() -> None:
+    problems = problems_of(
+        {
+            "series": {"pattern_detectors": ["zscore"], "error_detectors": ["new_pattern"]},
+            "overrides": [{"match": "x", "use": ["new_pattern"]}],
+        }
+    )
+    assert problems == [
+        "series.error_detectors[0]: unknown detector 'new_pattern' "
+        "(known: adaptive, error_spike, seasonal, zscore)",
+        "series.pattern_detectors[0]: unknown detector 'zscore' (known: new_pattern)",
+        "overrides[0].use[0]: unknown detector 'new_pattern' "
+        "(known: adaptive, error_spike, seasonal, zscore)",
+    ]
+
+
 def test_every_problem_is_reported_at_once() -> None:
     problems = problems_of(
         {

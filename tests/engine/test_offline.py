@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
-from detectors.base import Detector, DetectorParams, Transition, Verdict
+from detectors.base import DetectorParams, Transition, ValueDetector, Verdict
 from detectors.registry import build, params_for
 from engine.cli import main
+from engine.config import Config
 from engine.devtools.offline import (
+    detector_factory,
     evaluate_dir,
     read_series_csv,
     score_series,
@@ -23,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAB = REPO.parent / "shared" / "nab"
 
 
-class _Recorder(Detector[DetectorParams]):
+class _Recorder(ValueDetector[DetectorParams]):
     """Scores each value by the number of values learned before it (exposes look-ahead)."""
 
     kind = "recorder"
@@ -187,3 +189,11 @@ def test_commands_use_the_configured_metric_detectors(
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "timestamp,value,anomaly_score,alert"
     assert len(out) == 304
+
+
+def test_replay_takes_only_detectors_of_values() -> None:
+    with pytest.raises(ValueError, match="'new_pattern' does not score a series of values"):
+        detector_factory(Config(), "m", "new_pattern")
+    with pytest.raises(ValueError, match="unknown detector kind 'nope'"):
+        detector_factory(Config(), "m", "nope")
+    assert detector_factory(Config(), "m", "error_spike")().update(1.0, 0.0).score == 0.0

@@ -196,6 +196,22 @@ def test_an_error_burst_alerts_on_the_error_ratio_once_its_window_closes() -> No
     assert [(a.series, a.status) for a in tail] == [(ERROR_RATIO, AlertStatus.RESOLVED)]
 
 
+def test_a_value_detector_on_the_error_series_judges_the_error_ratio() -> None:
+    zscore = {"warmup": 10, "fire_after": 1, "direction": "up"}
+    overrides = [{"match": "log.error_ratio*", "detectors": {"zscore": zscore}}]
+    p = Pipeline(make_config(overrides, series={"error_detectors": ["zscore"]}))
+    rng = random.Random(5)
+    assert run_logs(p, window_events(0, [(100, rng.randint(1, 3)) for _ in range(20)])) == []
+    (alert,) = run_logs(p, [*window_events(20, [(100, 40)]), event(T0 + 1260.0)])
+    assert (alert.series, alert.detector, alert.status) == (
+        ERROR_RATIO,
+        "zscore",
+        AlertStatus.FIRING,
+    )
+    assert alert.value == pytest.approx(0.4)
+    assert alert.expected == pytest.approx(0.02, abs=0.01)
+
+
 def test_services_are_judged_separately() -> None:
     p = Pipeline(make_config())
     events = window_events(0, [(50, 0)] * 8, "quiet") + window_events(0, [(50, 1)] * 8, "busy")
