@@ -50,7 +50,7 @@ from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood
-from detectors.params import FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
 from detectors.seasonal import SeasonalBaseline, SeasonalParams
 
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
@@ -68,10 +68,8 @@ class AdaptiveParams(DetectorParams):
         default_factory=SeasonalParams,
         description="Forecaster bank of the pattern residual (its hysteresis fields are unused).",
     )
-    level_fading: float = Field(
+    level_fading: Fading = Field(
         0.0005,
-        gt=0.0,
-        lt=1.0,
         description="Weight of the newest value in the long-run level (memory ~1/level_fading).",
     )
     level_clip: float = Field(
@@ -82,10 +80,8 @@ class AdaptiveParams(DetectorParams):
     short_window: int = Field(
         5, ge=1, le=1000, description="Points in the likelihood's short average."
     )
-    likelihood_fading: float = Field(
+    likelihood_fading: Fading = Field(
         0.001,
-        gt=0.0,
-        lt=1.0,
         description="Weight of the newest short average in the likelihood's long run.",
     )
     raw_cap: float = Field(

@@ -16,7 +16,15 @@ from detectors._state import get_float, get_int, load_hysteresis
 from detectors.base import DetectorParams, Verdict, WindowDetector
 from detectors.guards import OutlierGate
 from detectors.hysteresis import Hysteresis
-from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import (
+    Fading,
+    FireAfter,
+    LearnOutliers,
+    RelearnAfter,
+    ResolveAfter,
+    Threshold,
+    Warmup,
+)
 
 __all__ = ["ErrorSpikeDetector", "ErrorSpikeParams", "Statistic", "likelihood_ratio_z", "wald_z"]
 
@@ -36,19 +44,15 @@ class Statistic(enum.StrEnum):
 class ErrorSpikeParams(DetectorParams):
     """Parameters of :class:`ErrorSpikeDetector`; counts are in windows unless stated."""
 
-    fading_factor: float = Field(
+    fading_factor: Fading = Field(
         0.05,
-        gt=0.0,
-        lt=1.0,
         description=(
             "Weight of the newest window in the baseline error ratio (dimensionless); the baseline "
             "remembers roughly the last 1/fading_factor non-empty windows."
         ),
     )
-    min_baseline_ratio: float = Field(
+    min_baseline_ratio: Fading = Field(
         0.01,
-        gt=0.0,
-        lt=1.0,
         description=(
             "Floor of the baseline error ratio (errors/events) used by the test, so a service "
             "with no past errors does not make a single error infinitely significant."

@@ -26,6 +26,7 @@ from typing import Annotated
 from pydantic import Field
 
 __all__ = [
+    "Fading",
     "FireAfter",
     "LearnOutliers",
     "RelearnAfter",
@@ -79,3 +80,7 @@ RelearnAfter = Annotated[
         "lasting level shift becomes the new baseline and its alert resolves.",
     ),
 ]
+
+#: The weight of the newest value in an exponentially weighted statistic, in (0, 1); the
+#: statistic remembers roughly the last ``1 / weight`` values.
+Fading = Annotated[float, Field(gt=0.0, lt=1.0)]

@@ -42,7 +42,7 @@ from detectors._state import (
 from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
 from detectors.hysteresis import Hysteresis
-from detectors.params import FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
 
 __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 
@@ -57,8 +57,8 @@ _NAMES: Final = ("last", "level", "daily", "weekly")
 class SeasonalParams(DetectorParams):
     """Parameters of :class:`SeasonalBaseline` and :class:`SeasonalDetector` (counts in points)."""
 
-    level_fading: float = Field(
-        0.05, gt=0.0, lt=1.0, description="Weight of the newest value in the 'level' forecaster."
+    level_fading: Fading = Field(
+        0.05, description="Weight of the newest value in the 'level' forecaster."
     )
     season_fading: float = Field(
         0.5,
@@ -89,13 +89,11 @@ class SeasonalParams(DetectorParams):
     )
     daily: bool = Field(True, description="Include the daily-profile forecaster.")
     weekly: bool = Field(True, description="Include the weekly-profile forecaster.")
-    error_fading: float = Field(
-        0.01, gt=0.0, lt=1.0, description="Weight of the newest error in each error scale."
+    error_fading: Fading = Field(
+        0.01, description="Weight of the newest error in each error scale."
     )
-    select_fading: float = Field(
+    select_fading: Fading = Field(
         0.005,
-        gt=0.0,
-        lt=1.0,
         description="Weight of the newest error in the running error used to pick a forecaster.",
     )
     clip: float = Field(

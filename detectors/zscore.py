@@ -27,7 +27,15 @@ from detectors._state import (
 from detectors.base import DetectorParams, Direction, ValueDetector, Verdict
 from detectors.guards import OutlierGate, usable
 from detectors.hysteresis import Hysteresis
-from detectors.params import FireAfter, LearnOutliers, RelearnAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import (
+    Fading,
+    FireAfter,
+    LearnOutliers,
+    RelearnAfter,
+    ResolveAfter,
+    Threshold,
+    Warmup,
+)
 
 __all__ = ["Baseline", "ZScoreDetector", "ZScoreParams"]
 
@@ -49,10 +57,8 @@ class ZScoreParams(DetectorParams):
     baseline: Baseline = Field(
         Baseline.EWM, description="How the baseline is kept: 'ewm' (O(1)) or 'window'."
     )
-    fading_factor: float = Field(
+    fading_factor: Fading = Field(
         0.05,
-        gt=0.0,
-        lt=1.0,
         description=(
             "Weight of the newest point in the 'ewm' baseline (dimensionless); the baseline "
             "remembers roughly the last 1/fading_factor points. Ignored by 'window'."

@@ -159,8 +159,18 @@ class WorkerSettings(_Section):
 
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
-    batch_max_messages: int = Field(1000, ge=1)
-    batch_within_seconds: float = Field(0.05, gt=0)
+    batch_max_messages: int = Field(
+        1000,
+        ge=1,
+        description="Most records one fetch returns (Kafka's max.poll.records); a fetched "
+        "partition batch is judged in one call.",
+    )
+    batch_within_seconds: float = Field(
+        0.05,
+        gt=0,
+        description="Ignored: kept so that older config files load. A batch is what one fetch "
+        "returns, and kafka.fetch_max_wait_seconds bounds how long a fetch waits.",
+    )
     checkpoint_interval_seconds: float = Field(
         5.0, gt=0, description="How often changed series state is written to the changelog."
     )
