@@ -137,10 +137,20 @@ class _Series:
         self.last_ts: float | None = saved["last_ts"] if saved else None
 
     def observe(self, value: float, ts: float, out: list[Alert]) -> None:
-        if self.last_ts is None or ts > self.last_ts:
+        last = self.last_ts
+        if last is None or ts > last:
             self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
-            alert = w.judge(w.detector.update(value, ts), value, ts)
+            verdict = w.detector.update(value, ts)
+            # The common case, a quiet point on a quiet series, causes no alert.
+            if (
+                verdict.transition is None
+                and not verdict.firing
+                and not w.orphaned
+                and w.tracker.started_at is None
+            ):
+                continue
+            alert = w.judge(verdict, value, ts)
             if alert is not None:
                 out.append(alert)
 
@@ -358,13 +368,18 @@ class Pipeline:
         """Score and learn one metric sample; returns ``False`` if it was too late to use."""
         labels = sample.labels
         key = b"m|" + series_id(sample.name, labels).encode()
-        cfg = self.config
-        entry = self._entry(
-            key,
-            "metric",
-            partition,
-            lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved),
-        )
+        entry = self._cache.get(key)
+        if entry is not None:  # the common case, without building the factory below
+            self._cache.move_to_end(key)
+            entry.partition = partition
+        else:
+            cfg = self.config
+            entry = self._entry(
+                key,
+                "metric",
+                partition,
+                lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved),
+            )
         return self._point(entry, sample.value, sample.ts, out)
 
     def _point(self, entry: _Entry, value: float, ts: float, out: list[Alert]) -> bool:

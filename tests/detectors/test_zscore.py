@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Sequence
@@ -295,8 +296,36 @@ def test_restore_rejects_an_incompatible_baseline() -> None:
         ZScoreDetector.from_state(ZScoreParams(baseline="window"), state)
     with pytest.raises(ValueError, match="fading_factor"):
         ZScoreDetector.from_state(ZScoreParams(fading_factor=0.1), state)
+    with pytest.raises(ValueError, match="'sq' must be a finite number"):
+        ZScoreDetector.from_state(ZScoreParams(), {**state, "sq": None})
+    old = _river_state([1.0, 2.0, 3.0], 0.05, {**state})
     with pytest.raises(ValueError, match="ewvar"):
-        ZScoreDetector.from_state(ZScoreParams(), {**state, "ewvar": "AAAA"})
+        ZScoreDetector.from_state(ZScoreParams(), {**old, "ewvar": "AAAA"})
+
+
+def _river_state(values: list[float], f: float, state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` as the river-backed version saved it (its baseline as river's binary blobs)."""
+    mean, var = stats.EWMean(f)._ewmean, stats.EWVar(f)._ewvar
+    for x in values:
+        mean.update(x)
+        var.update(x)
+    old = {k: v for k, v in state.items() if k not in ("mean", "sq", "started")}
+    old["ewmean"] = base64.b64encode(mean.__getstate__()).decode()
+    old["ewvar"] = base64.b64encode(var.__getstate__()).decode()
+    return old
+
+
+def test_a_state_saved_by_the_river_backed_version_still_loads() -> None:
+    values = shifting_series(3)[:300]
+    params = ZScoreParams(learn_anomalies=True)  # every value enters the baseline
+    det = ZScoreDetector(params)
+    feed(det, values)
+    restored = ZScoreDetector.from_state(params, _river_state(values, 0.05, det.to_state()))
+    for x in shifting_series(4)[:50]:
+        a, b = det.update(x, 0.0), restored.update(x, 0.0)
+        assert a.expected == b.expected  # river's mean recurrence is the same to the bit
+        assert b.score == pytest.approx(a.score, rel=1e-9)  # its variance rounds differently
+        assert (a.anomalous, a.firing) == (b.anomalous, b.firing)
 
 
 def test_restore_accepts_new_alerting_parameters() -> None:
