@@ -19,9 +19,11 @@ out for writing to that changelog partition.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -31,7 +33,7 @@ from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
-from engine.model.alert import Alert, series_id
+from engine.model.alert import Alert, Severity, series_id
 from engine.model.events import LogEvent, MetricSample
 
 __all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "PATTERNS", "Pipeline", "StateWrite"]
@@ -48,19 +50,47 @@ Loader = Callable[[bytes], bytes | None]
 
 @dataclass(frozen=True, slots=True)
 class StateWrite:
-    """One state to write to the changelog: ``key`` and ``value`` bytes, source ``partition``."""
+    """One state to write to the changelog: ``key`` and ``value`` bytes, source ``partition``.
+
+    ``resident`` says whether the state stays in the pipeline's memory: if so, the table need not
+    keep a copy (the pipeline will not load it while it holds it), else the table must, so that
+    the state can be loaded again.
+    """
 
     key: bytes
     partition: int
     value: bytes
+    resident: bool = field(default=False, compare=False)
 
 
+@lru_cache(maxsize=4096)
 def _params_hash(params: DetectorParams) -> str:
+    """A short hash of ``params``; one string object per parameter set, shared by its series."""
     return hashlib.sha1(params.model_dump_json().encode()).hexdigest()[:12]
 
 
-class _Watch:
-    """One detector on one series, with its alert tracker.
+class _State:
+    """What the state cache holds: marks for checkpointing, on a series or a service.
+
+    ``partition`` is the Kafka partition its events last came from (its changelog partition),
+    ``dirty`` whether it changed since its last checkpoint, ``kind`` its saved kind (``metric``,
+    ``latency`` or ``service``).
+    """
+
+    __slots__ = ("dirty", "kind", "partition")
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.partition = 0
+        self.dirty = False
+
+    def to_state(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _Watch(AlertTracker):
+    """One detector on one series: the series' alert tracker for that detector, with the
+    detector itself (``scorer``), in one object (there is one per tracked series and detector).
 
     The detector is restored from ``saved`` (see :mod:`detectors.registry`); a saved state of
     another kind or other parameters, or a malformed one, is dropped and the detector starts
@@ -68,30 +98,32 @@ class _Watch:
     is resolved at the new detector's first normal verdict instead of being left firing for ever.
     """
 
-    __slots__ = ("detector", "kind", "orphaned", "phash", "tracker")
+    __slots__ = ("orphaned", "phash", "scorer")
 
     def __init__(
         self,
         choice: DetectorChoice,
-        tracker: AlertTracker,
+        name: str,
+        labels: Mapping[str, str],
+        severity: Severity,
+        repeat_interval: float,
         saved: Mapping[str, Any] | None,
     ) -> None:
-        self.kind = kind = choice.kind
-        params = choice.params
+        kind, params = choice.kind, choice.params
+        super().__init__(name, labels, kind, severity, repeat_interval)
         self.phash = _params_hash(params)
-        self.tracker = tracker
-        self.detector: Any = None
+        self.scorer: Any = None
         self.orphaned = False
-        if saved is not None and saved["kind"] == self.kind:
+        if saved is not None and saved["kind"] == kind:
             try:
-                tracker.load_state(saved["alert"])
+                self.load_state(saved["alert"])
                 if saved["phash"] == self.phash:
-                    self.detector = restore(kind, params, saved["state"])
+                    self.scorer = restore(kind, params, saved["state"])
             except (ValueError, KeyError, TypeError):  # malformed: this detector starts afresh
-                self.detector = None
-        if self.detector is None:
-            self.detector = build(kind, params)
-            self.orphaned = tracker.started_at is not None
+                self.scorer = None
+        if self.scorer is None:
+            self.scorer = build(kind, params)
+            self.orphaned = self.started_at is not None
 
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
         """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`)."""
@@ -100,18 +132,19 @@ class _Watch:
             self.orphaned = False
         elif verdict.firing:
             self.orphaned = False
-        return self.tracker.observe(verdict, value, ts)
+        return self.observe(verdict, value, ts)
 
-    def to_state(self) -> dict[str, Any]:
+    def save(self) -> dict[str, Any]:
+        """The saved form: detector kind, parameter hash, detector state, alert tracker state."""
         return {
-            "kind": self.kind,
+            "kind": self.detector,
             "phash": self.phash,
-            "state": self.detector.to_state(),
-            "alert": self.tracker.to_state(),
+            "state": self.scorer.to_state(),
+            "alert": self.to_state(),
         }
 
 
-class _Series:
+class _Series(_State):
     """The detectors watching one series."""
 
     __slots__ = ("labels", "last_ts", "name", "watches")
@@ -124,16 +157,16 @@ class _Series:
         labels: dict[str, str],
         saved: Mapping[str, Any] | None,
     ) -> None:
+        super().__init__(role)
         self.name = name
         self.labels = labels
         sid = series_id(name, labels)
         choices, severity = cfg.plan(role, name, sid)
         by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
-        self.watches = [
-            _Watch(c, AlertTracker(name, labels, c.kind, severity, repeat), by_kind.get(c.kind))
-            for c in choices
-        ]
+        self.watches = tuple(
+            _Watch(c, name, labels, severity, repeat, by_kind.get(c.kind)) for c in choices
+        )
         self.last_ts: float | None = saved["last_ts"] if saved else None
 
     def observe(self, value: float, ts: float, out: list[Alert]) -> None:
@@ -141,13 +174,13 @@ class _Series:
         if last is None or ts > last:
             self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
-            verdict = w.detector.update(value, ts)
+            verdict = w.scorer.update(value, ts)
             # The common case, a quiet point on a quiet series, causes no alert.
             if (
                 verdict.transition is None
                 and not verdict.firing
                 and not w.orphaned
-                and w.tracker.started_at is None
+                and w.started_at is None
             ):
                 continue
             alert = w.judge(verdict, value, ts)
@@ -155,7 +188,7 @@ class _Series:
                 out.append(alert)
 
     def to_state(self) -> dict[str, Any]:
-        return {"last_ts": self.last_ts, "watches": [w.to_state() for w in self.watches]}
+        return {"last_ts": self.last_ts, "watches": [w.save() for w in self.watches]}
 
 
 class _ErrorSeries(_Series):
@@ -170,7 +203,7 @@ class _ErrorSeries(_Series):
         self.last_ts = ts
         ratio = errors / total if total else 0.0
         for w in self.watches:
-            detector = w.detector
+            detector = w.scorer
             verdict = (
                 detector.update_window(errors, total, ts)
                 if isinstance(detector, WindowDetector)
@@ -189,8 +222,9 @@ class _PatternWatch(_Watch):
 
     __slots__ = ()
 
-    def observe(self, event: LogEvent, out: list[Alert]) -> None:
-        v = self.detector.observe(event.message, event.level, event.ts)
+    def observe_message(self, event: LogEvent, out: list[Alert]) -> None:
+        """Judge one log message; an alert carries its template."""
+        v = self.scorer.observe(event.message, event.level, event.ts)
         if v.transition is None and not v.firing and not self.orphaned:
             return
         # The observed value: the template's rate ratio for a jump, one message for a new one.
@@ -206,12 +240,13 @@ class _PatternWatch(_Watch):
             )
 
 
-class _Service:
+class _Service(_State):
     """A service's log windows, the two window-level series and its log-pattern detectors."""
 
     __slots__ = ("count", "errors", "idle_since", "patterns", "windows")
 
     def __init__(self, cfg: Config, service: str, saved: Mapping[str, Any] | None) -> None:
+        super().__init__("service")
         labels = {"service": service}
         w = cfg.windows
         self.windows = WindowCounter(w.size_seconds, w.allowed_lateness_seconds)
@@ -227,11 +262,7 @@ class _Service:
         saved_patterns = {p["kind"]: p for p in saved.get("patterns", ())} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
         self.patterns = [
-            _PatternWatch(
-                c,
-                AlertTracker(PATTERNS, labels, c.kind, severity, repeat),
-                saved_patterns.get(c.kind),
-            )
+            _PatternWatch(c, PATTERNS, labels, severity, repeat, saved_patterns.get(c.kind))
             for c in choices
         ]
         self.idle_since = 0.0  # wall-clock seconds, not saved
@@ -246,18 +277,8 @@ class _Service:
             "windows": self.windows.to_state(),
             "errors": self.errors.to_state(),
             "count": self.count.to_state(),
-            "patterns": [p.to_state() for p in self.patterns],
+            "patterns": [p.save() for p in self.patterns],
         }
-
-
-class _Entry:
-    __slots__ = ("dirty", "kind", "obj", "partition")
-
-    def __init__(self, kind: str, obj: _Series | _Service, partition: int) -> None:
-        self.kind = kind
-        self.obj = obj
-        self.partition = partition
-        self.dirty = False
 
 
 class Pipeline:
@@ -274,7 +295,7 @@ class Pipeline:
     def __init__(self, config: Config, loader: Loader | None = None) -> None:
         self.config = config
         self._loader: Loader = loader or (lambda key: None)
-        self._cache: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._cache: OrderedDict[bytes, _State] = OrderedDict()
         self._evicted: dict[bytes, StateWrite] = {}
         self._max = config.worker.max_series
         self._lateness = config.windows.allowed_lateness_seconds
@@ -286,9 +307,7 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(
-        self, key: bytes, kind: str, partition: int, make: Callable[[Any], _Series | _Service]
-    ) -> _Entry:
+    def _entry(self, key: bytes, partition: int, make: Callable[[Any], _State]) -> _State:
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
@@ -314,7 +333,8 @@ class Pipeline:
         if obj is None:
             obj = make(None)
             self.created += 1
-        entry = _Entry(kind, obj, partition)
+        entry = obj
+        entry.partition = partition
         entry.dirty = pending is not None
         self._cache[key] = entry
         if len(self._cache) > self._max:
@@ -324,9 +344,9 @@ class Pipeline:
         return entry
 
     @staticmethod
-    def _write(key: bytes, entry: _Entry) -> StateWrite:
-        doc = {"v": STATE_VERSION, "kind": entry.kind, "s": entry.obj.to_state()}
-        return StateWrite(key, entry.partition, orjson.dumps(doc))
+    def _write(key: bytes, entry: _State, *, resident: bool = False) -> StateWrite:
+        doc = {"v": STATE_VERSION, "kind": entry.kind, "s": entry.to_state()}
+        return StateWrite(key, entry.partition, orjson.dumps(doc), resident)
 
     def checkpoint(self) -> list[StateWrite]:
         """The changed states since the last call, to write to the changelog."""
@@ -334,7 +354,7 @@ class Pipeline:
         self._evicted.clear()
         for key, entry in self._cache.items():
             if entry.dirty:
-                writes.append(self._write(key, entry))
+                writes.append(self._write(key, entry, resident=True))
                 entry.dirty = False
         return writes
 
@@ -374,22 +394,22 @@ class Pipeline:
             entry.partition = partition
         else:
             cfg = self.config
+            # Names and label values repeat across series: the series keeps one shared copy.
+            name = sys.intern(sample.name)
+            kept = {sys.intern(k): sys.intern(v) for k, v in labels.items()}
             entry = self._entry(
-                key,
-                "metric",
-                partition,
-                lambda saved: _Series(cfg, "metric", sample.name, dict(labels), saved),
+                key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved)
             )
         return self._point(entry, sample.value, sample.ts, out)
 
-    def _point(self, entry: _Entry, value: float, ts: float, out: list[Alert]) -> bool:
-        series = entry.obj
+    def _point(self, series: _State, value: float, ts: float, out: list[Alert]) -> bool:
         assert isinstance(series, _Series)
-        if series.last_ts is not None and ts < series.last_ts - self._lateness:
+        last = series.last_ts
+        if last is not None and ts < last - self._lateness:
             self.late_events += 1
             return False
         series.observe(value, ts, out)
-        entry.dirty = True
+        series.dirty = True
         return True
 
     def log(self, event: LogEvent, partition: int, now: float, out: list[Alert]) -> bool:
@@ -399,16 +419,12 @@ class Pipeline:
         """
         service = event.service
         cfg = self.config
-        entry = self._entry(
-            b"l|" + service.encode(),
-            "service",
-            partition,
-            lambda saved: _Service(cfg, service, saved),
+        svc = self._entry(
+            b"l|" + service.encode(), partition, lambda saved: _Service(cfg, service, saved)
         )
-        svc = entry.obj
         assert isinstance(svc, _Service)
         svc.idle_since = now
-        entry.dirty = True
+        svc.dirty = True
         windows = svc.windows
         if not windows.add(event.ts, event.is_error):
             self.late_events += 1
@@ -416,13 +432,12 @@ class Pipeline:
         if windows.watermark >= windows.next_close_at:
             svc.close(windows.advance(), out)
         for watch in svc.patterns:
-            watch.observe(event, out)
+            watch.observe_message(event, out)
         if event.duration_ms is not None:
             op = event.operation or "default"
             labels = {"service": service, "operation": op}
             lat = self._entry(
                 b"p|" + orjson.dumps([service, op]),
-                "latency",
                 partition,
                 lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
             )
@@ -435,8 +450,7 @@ class Pipeline:
         Call it periodically with the wall clock; closes their pending windows.
         """
         out: list[Alert] = []
-        for entry in self._cache.values():
-            svc = entry.obj
+        for svc in self._cache.values():
             if not isinstance(svc, _Service):
                 continue
             idle = now - svc.idle_since
@@ -445,5 +459,5 @@ class Pipeline:
                 svc.idle_since = now
                 if closed:
                     svc.close(closed, out)
-                    entry.dirty = True
+                    svc.dirty = True
         return out

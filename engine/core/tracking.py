@@ -46,19 +46,19 @@ def summarize(sid: str, detector: str, value: float, expected: float, score: flo
 class AlertTracker:
     """The alert lifecycle of one detector on one series (see the module docstring).
 
-    ``repeat_interval`` is in seconds of event time.
+    ``repeat_interval`` is in seconds of event time. The tracker keeps ``labels`` by reference
+    (one per tracked series, so it stays small): a series' labels never change. Each alert gets
+    its own copy, and its fingerprint and series id are computed only when an alert is made.
     """
 
     __slots__ = (
         "detector",
-        "fingerprint",
         "labels",
         "last_sent",
         "name",
         "repeat",
         "repeat_interval",
         "severity",
-        "sid",
         "started_at",
     )
 
@@ -71,12 +71,10 @@ class AlertTracker:
         repeat_interval: float,
     ) -> None:
         self.name = name
-        self.labels = dict(labels)
-        self.sid = series_id(name, labels)
+        self.labels = labels
         self.detector = detector
         self.severity = severity
         self.repeat_interval = repeat_interval
-        self.fingerprint = fingerprint(name, labels, detector)
         self.started_at: float | None = None
         self.last_sent = 0.0
         self.repeat = 0
@@ -104,19 +102,22 @@ class AlertTracker:
         self, status: AlertStatus, verdict: Verdict, value: float, ended: float | None
     ) -> Alert:
         assert self.started_at is not None
+        name, labels = self.name, self.labels
         return Alert(
-            fingerprint=self.fingerprint,
+            fingerprint=fingerprint(name, labels, self.detector),
             status=status,
             severity=self.severity,
-            series=self.name,
-            labels=self.labels,
+            series=name,
+            labels=dict(labels),
             detector=self.detector,
             value=value,
             expected=verdict.expected,
             score=verdict.score,
             started_at=self.started_at,
             ended_at=ended,
-            summary=summarize(self.sid, self.detector, value, verdict.expected, verdict.score),
+            summary=summarize(
+                series_id(name, labels), self.detector, value, verdict.expected, verdict.score
+            ),
             repeat=self.repeat,
         )
 

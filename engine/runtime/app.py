@@ -125,7 +125,8 @@ def build_worker(
     )
 
     def load(key: bytes) -> bytes | None:
-        value = table.data.get(key)
+        # The pipeline holds the state from now on: the table's copy would only cost memory.
+        value = table.data.pop(key, None)
         return None if value is None else bytes(value)
 
     async def send_dead_letter(key: bytes | None, value: bytes, headers: Any) -> None:

@@ -32,9 +32,14 @@ log = logging.getLogger("kestrel.worker")
 
 
 def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
+    """Write states to the changelog; the table keeps a copy only of those not in memory."""
     table = worker.table
+    data = table.data
     for w in writes:
-        table.data[w.key] = w.value
+        if w.resident:
+            data.pop(w.key, None)
+        else:
+            data[w.key] = w.value
         table.send_changelog(w.partition, w.key, w.value)
     if writes:
         worker.metrics.checkpoints.inc(len(writes))

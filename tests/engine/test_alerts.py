@@ -81,13 +81,12 @@ def test_out_of_order_time_does_not_repeat() -> None:
     assert t.observe(STILL, 1.0, ts=1060.0) is not None
 
 
-def test_labels_are_copied() -> None:
+def test_each_alert_gets_its_own_labels() -> None:
     labels = {"service": "api"}
     t = AlertTracker("x", labels, "zscore", Severity.INFO, 60.0)
-    labels["service"] = "changed"
     alert = t.observe(FIRED, 1.0, ts=0.0)
     assert alert is not None
-    assert alert.labels == {"service": "api"}
+    assert alert.labels == {"service": "api"} and alert.labels is not labels
 
 
 def zscore_alerts(values: list[float], t: AlertTracker) -> list[Alert]:

@@ -439,8 +439,16 @@ def test_eviction_keeps_dirty_state_until_checkpoint() -> None:
         run_metrics(pl, gaussian(50, seed=1), T0, partition=4, host="a")
         run_metrics(pl, [1.0], T0, partition=5, host="b")  # evicts host=a from p
     assert p.series_counts()["metric"] == 1
-    assert by_key(p.checkpoint()) == by_key(twin.checkpoint())  # the evicted state is written
+    writes = by_key(p.checkpoint())
+    assert writes == by_key(twin.checkpoint())  # the evicted state is written
+    # Only the evicted state needs a copy in the table; the pipeline holds the other one.
+    assert {key: w.resident for key, w in writes.items()} == {
+        b"m|cpu{host=a}": False,
+        b"m|cpu{host=b}": True,
+    }
     assert p.checkpoint() == []
+    run_metrics(p, [2.0], T0 + 60, partition=5, host="b")
+    assert [w.resident for w in p.release([5])] == [False]  # released: the table keeps it
 
 
 def test_an_evicted_state_reloaded_for_a_late_event_is_still_written() -> None:
