@@ -25,7 +25,7 @@ from detectors._state import (
     load_hysteresis,
 )
 from detectors.base import DetectorParams, Direction, ValueDetector, Verdict
-from detectors.guards import OutlierGate, usable
+from detectors.guards import MAX_ABS_VALUE, OutlierGate, usable
 from detectors.hysteresis import Hysteresis
 from detectors.params import (
     Fading,
@@ -339,7 +339,7 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         hysteresis = self._hysteresis
         baseline = self._baseline
         mean, var = baseline.stats()
-        if not usable(x):
+        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # not usable (false for nan too)
             return Verdict(0.0, mean if self._seen else _NAN, False, hysteresis.firing)
         if self._seen < self._warmup:
             expected = mean if self._seen else _NAN
@@ -364,7 +364,11 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         threshold = self._threshold
         anomalous = score > threshold
 
-        if self._outliers.admits(magnitude > threshold):
+        outliers = self._outliers
+        if magnitude <= threshold:  # the common case of OutlierGate.admits, inline
+            outliers.run = 0
+            baseline.learn(x)
+        elif outliers.admits(True):
             baseline.learn(x)
 
         transition = hysteresis.step(anomalous)

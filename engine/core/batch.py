@@ -111,6 +111,7 @@ def process_batch(
     metric, log = pipeline.metric, pipeline.log
     context = DecodeContext("")
     topic: str | None = None
+    late_before = pipeline.late_events
     for message in records:
         if message.topic != topic:
             topic = context.topic = message.topic
@@ -130,18 +131,23 @@ def process_batch(
         else:
             context.not_after = sent_at + max_future_seconds
             decoded = decode(data, context)
-        partition = message.partition
         if decoded.rejected:
             for bad in decoded.rejected:
                 c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
-                dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
-        late_before = pipeline.late_events  # a log event's window and its latency point count
-        for ev in decoded.events:
-            if isinstance(ev, MetricSample):
-                metric(ev, partition, alerts)
-            else:
-                log(ev, partition, now, alerts)
-                logs.append(ev)
-        c.events += len(decoded.events)
-        c.late += pipeline.late_events - late_before
+                dead.append(DeadLetter(bad, topic, message.partition, message.offset, message.key))
+        events = decoded.events
+        if events:
+            partition = message.partition
+            for ev in events:
+                if isinstance(ev, MetricSample):
+                    metric(ev, partition, alerts)
+                else:
+                    log(ev, partition, now, alerts)
+                    logs.append(ev)
+            c.events += len(events)
+            # A log event's window and its latency point may each be late.
+            late = pipeline.late_events
+            if late != late_before:
+                c.late += late - late_before
+                late_before = late
     return result
