@@ -4,12 +4,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# bench/peers.py runs bytewax and quixstreams from a venv of their own: quixstreams pins
+# dependencies (pydantic, confluent-kafka) below what Kestrel's venv has.
+PEERS_VENV := .venv-peers
+PEERS_STAMP := $(PEERS_VENV)/.installed
 # Debian packages the tests use as real peers: a Redis to start when none runs, Prometheus
 # (server + promtool), Alertmanager, and docker-compose v1 to validate docker-compose.yml.
 APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose
 APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose
 
-.PHONY: setup system-packages demo test lint typecheck unit bench clean
+.PHONY: setup system-packages demo test lint typecheck unit bench bench-peers clean
 
 setup: $(STAMP) system-packages
 
@@ -48,5 +52,16 @@ test: setup lint typecheck
 bench: setup
 	$(BIN)/python bench/throughput.py
 
+$(PEERS_STAMP): pyproject.toml
+	test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/python -m pip install -q -e '.[bench]'
+	touch $(PEERS_STAMP)
+
+# Kestrel and the plain/Faust loops run in .venv, bytewax and quixstreams in .venv-peers.
+# Options through ARGS, e.g. make bench-peers ARGS="--events 50000 --rounds 3".
+bench-peers: $(STAMP) $(PEERS_STAMP)
+	$(BIN)/python bench/peers.py --peers-python $(PEERS_VENV)/bin/python $(ARGS)
+
 clean:
-	rm -rf $(VENV) *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .mypy_cache .ruff_cache
