@@ -213,6 +213,10 @@ def _item(
         out.rejected.append(Rejected(exc.reason, str(exc), raw, index))
 
 
+def _not_an_object(obj: Any) -> Event:
+    raise InvalidEvent("not_an_object", f"expected a JSON object, got {_json_type(obj)}")
+
+
 def _json_type(obj: Any) -> str:
     return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(obj), "number"
@@ -300,18 +304,24 @@ class KestrelJsonDecoder:
     def __call__(self, value: bytes, context: DecodeContext) -> Decoded:
         """Decode one message value (see :func:`decode_message`).
 
-        One valid JSON object (one event per message, the common case) is decoded with a few
-        calls; anything else, and every rejection, goes through :func:`decode_message`.
+        A valid JSON object or array of objects (the common cases) is decoded with a few calls;
+        anything else (NDJSON, non-finite numbers), and any message with a rejection, goes
+        through :func:`decode_message`, which says why item by item.
         """
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError:
             doc = None
-        if type(doc) is dict:
+        kind = type(doc)
+        if kind is dict or kind is list:
+            parse, not_after = self._parse, context.not_after
             try:
-                event = self._parse(doc)
+                if kind is dict:
+                    events = [parse(doc)]
+                else:
+                    events = [parse(o) if type(o) is dict else _not_an_object(o) for o in doc]
             except InvalidEvent:
-                event = None
-            if event is not None and event.ts <= context.not_after:
-                return Decoded([event])
+                events = None
+            if events is not None and all(ev.ts <= not_after for ev in events):
+                return Decoded(events)
         return decode_message(value, self.kind, context.not_after)
