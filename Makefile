@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 PEERS_VENV := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 # Debian packages the tests use as real peers: a Redis to start when none runs, Prometheus
-# (server + promtool), Alertmanager, and docker-compose v1 to validate docker-compose.yml.
-APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose
-APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose
+# (server + promtool), Alertmanager, docker-compose v1 to validate docker-compose.yml, and a Java
+# runtime and Maven for Apache Kafka (see `kafka`).
+APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn
 
-.PHONY: setup system-packages demo test lint typecheck unit bench bench-peers clean
+.PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
 
-setup: $(STAMP) system-packages
+setup: $(STAMP) system-packages kafka
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Kestrel needs Python 3.11 or newer, found " + sys.version'
@@ -32,6 +33,12 @@ system-packages:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
 	fi
+
+# The tests' broker: Apache Kafka's jars (pinned in engine/devtools/apache_kafka_pom.xml), fetched
+# by Maven from Maven Central into ~/.cache/kestrel/kafka-<version>/lib (or $$KESTREL_KAFKA_HOME/lib)
+# once; when that cache is complete this does nothing.
+kafka: $(STAMP) system-packages
+	@$(BIN)/python -m engine.devtools.apache_kafka fetch
 
 demo: $(STAMP)
 	$(BIN)/kestrel demo --duration $${DURATION:-60}

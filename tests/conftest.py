@@ -1,4 +1,7 @@
-"""Shared fixtures: the embedded broker and Redis (helpers for processes are in testkit.py).
+"""Shared fixtures: the brokers and Redis (helpers for processes are in testkit.py).
+
+``broker`` is Apache Kafka (one KRaft node, from the jars ``make kafka`` caches); a smoke subset
+also runs on the embedded Tansu broker (``tansu_broker``), so that both stay supported.
 
 Services are real. A missing service is a failure that says how to get it, never a skip.
 
@@ -22,7 +25,8 @@ import httpx
 import pytest
 import redis
 
-from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.apache_kafka import ApacheKafka
+from engine.devtools.broker import Broker, BrokerError, EmbeddedBroker, free_port, wait_for_port
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
 from tests import alert_channel_fakes
@@ -30,7 +34,7 @@ from tests.alert_channel_fakes import FakeClock, FakeService, Reply
 from tests.testkit import STARTED
 
 #: Fixtures that start (or reach) a real service.
-SERVICE_FIXTURES = frozenset({"broker", "redis_url"})
+SERVICE_FIXTURES = frozenset({"broker", "tansu_broker", "each_broker", "redis_url"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -40,6 +44,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
 
 
+#: The broker behind the ``broker`` fixture: ``apache`` (the default) or ``tansu``.
+TEST_BROKER = os.environ.get("KESTREL_TEST_BROKER", "apache")
 REDIS_URL = os.environ.get("KESTREL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -51,13 +57,45 @@ def _no_worker_outlives_the_session() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    """One embedded Tansu broker for the whole test session (tests use unique topic names)."""
-    log = tmp_path_factory.mktemp("broker") / "broker.log"
+def broker(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Broker]:
+    """Apache Kafka, one KRaft node, for the whole session (tests use unique topic names).
+
+    Its storage, config and log are in the session's temporary directory (``kafka0/node-1``).
+    With ``KESTREL_TEST_BROKER=tansu`` it is the embedded Tansu broker instead.
+    """
+    if TEST_BROKER == "tansu":
+        yield request.getfixturevalue("tansu_broker")
+        return
+    if TEST_BROKER != "apache":
+        pytest.fail(f"KESTREL_TEST_BROKER={TEST_BROKER!r}: use apache (the default) or tansu")
+    kafka = ApacheKafka(directory=tmp_path_factory.mktemp("kafka"))
+    try:
+        kafka.start()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    yield kafka
+    kafka.stop()
+
+
+@pytest.fixture(scope="session")
+def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The embedded Tansu broker (the demo's), for the tests that keep it supported."""
+    log = tmp_path_factory.mktemp("tansu") / "broker.log"
     b = EmbeddedBroker(log_path=log)
-    b.start()
+    try:
+        b.start()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
     yield b
     b.stop()
+
+
+@pytest.fixture(scope="module", params=["apache", "tansu"])
+def each_broker(request: pytest.FixtureRequest) -> Broker:
+    """Each broker in turn: a module using it runs on Apache Kafka, then again on Tansu."""
+    return request.getfixturevalue("broker" if request.param == "apache" else "tansu_broker")
 
 
 def _redis_ok(url: str) -> bool:

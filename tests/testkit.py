@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import Broker, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,9 +90,7 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")[-6000:]
 
 
-def write_config(
-    path: Path, broker: EmbeddedBroker, unique: str, redis_url: str, extra: str = ""
-) -> int:
+def write_config(path: Path, broker: Broker, unique: str, redis_url: str, extra: str = "") -> int:
     """Write a worker config with unique topics and group; returns its web port."""
     port = free_port()
     path.write_text(
@@ -101,6 +99,8 @@ def write_config(
 broker = "{broker.url}"
 app_id = "kestrel-test-{unique}"
 partitions = 2
+# Dead members leave the group soon; 6 s is the least Apache Kafka accepts
+# (group.min.session.timeout.ms).
 session_timeout_seconds = 6
 
 [topics]
@@ -147,6 +147,31 @@ async def collect(bootstrap: str, topic: str, until: Any, timeout: float) -> lis
     finally:
         await consumer.stop()
     return records
+
+
+async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+    """Each topic's configuration as the broker describes it (DescribeConfigs).
+
+    Apache Kafka lists every setting with its effective value; Tansu lists only those set when
+    the topic was created.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+        )
+    finally:
+        await admin.close()
+    configs: dict[str, dict[str, str]] = {}
+    for response in responses:
+        for error_code, error_message, _type, name, entries in response.resources:
+            assert error_code == 0, f"DescribeConfigs {name}: {error_code} {error_message}"
+            configs[name] = {entry[0]: entry[1] for entry in entries}
+    return configs
 
 
 @contextlib.asynccontextmanager

@@ -1,11 +1,11 @@
-"""``kestrel broker``: the embedded Kafka-compatible broker (Tansu) in the foreground."""
+"""``kestrel broker``: a local Kafka broker in the foreground (Tansu, or Apache Kafka)."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "broker"
-HELP = "run the embedded Kafka-compatible broker (Tansu) in the foreground"
+HELP = "run a local Kafka broker in the foreground: embedded Tansu, or Apache Kafka (KRaft)"
 
 
 def configure(p: argparse.ArgumentParser) -> None:
@@ -13,10 +13,20 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--port", type=int, default=9092, help="port on 127.0.0.1 (default 9092; 0 = any free)"
     )
+    p.add_argument(
+        "--engine",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="tansu (default): the embedded broker, memory only; apache: Apache Kafka, one "
+        "KRaft node (needs Java 17+; the jars are fetched with Maven on first use), its data "
+        "in a temporary directory deleted on stop",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """Run until stopped; the exit code is the broker's."""
+    if args.engine == "apache":
+        return _run_apache(args.port)
     from engine.devtools.broker import EmbeddedBroker
 
     broker = EmbeddedBroker(port=args.port)
@@ -30,3 +40,31 @@ def run(args: argparse.Namespace) -> int:
         return broker.process.wait()
     finally:
         broker.stop()
+
+
+def _run_apache(port: int) -> int:
+    import sys
+
+    from engine.devtools.apache_kafka import ApacheKafka, fetch, kafka_version
+    from engine.devtools.broker import BrokerError
+
+    try:
+        fetch()
+        kafka = ApacheKafka(port=port).start()
+    except BrokerError as exc:
+        print(f"kestrel: {exc}", file=sys.stderr)
+        return 1
+    node = kafka.members[0]
+    print(
+        f"kestrel: Apache Kafka {kafka_version()} (KRaft, one node) on {kafka.bootstrap}; "
+        f"log {node.log_path}; data deleted on stop (Ctrl-C stops it)",
+        flush=True,
+    )
+    try:
+        assert node.process is not None
+        code = node.process.wait()
+        if code != 0:  # it stopped by itself: show why before its directory goes
+            print(node.log_path.read_text(errors="replace")[-4000:], file=sys.stderr)
+        return code
+    finally:
+        kafka.stop()

@@ -1,6 +1,8 @@
 """Tools for trying, testing and measuring Kestrel: not needed by a production worker.
 
 - :mod:`engine.devtools.broker`: the embedded Kafka-compatible broker (Tansu);
+- :mod:`engine.devtools.apache_kafka`: Apache Kafka (KRaft) from Maven Central's jars, one node
+  or a three-node cluster;
 - :mod:`engine.devtools.scenarios`: synthetic LLM-platform traffic with injected anomalies;
 - :mod:`engine.devtools.produce`: publishing files and scenarios to topics, keyed by series;
 - :mod:`engine.devtools.demo`: the demo (broker, worker, webhook receiver, traffic);

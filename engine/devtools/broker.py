@@ -13,13 +13,34 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
-__all__ = ["BrokerError", "EmbeddedBroker", "broker_binary", "free_port", "wait_for_port"]
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "EmbeddedBroker",
+    "broker_binary",
+    "free_port",
+    "wait_for_port",
+]
+
+
+class Broker(Protocol):
+    """What clients need of a local broker: :class:`EmbeddedBroker` or ``ApacheKafka``."""
+
+    @property
+    def bootstrap(self) -> str:
+        """``host:port[,host:port...]`` for Kafka clients."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """The Faust broker URL(s)."""
+        ...
 
 
 class BrokerError(RuntimeError):
-    """The embedded broker is not installed or did not start."""
+    """A local broker is not installed or did not start."""
 
 
 def broker_binary() -> str:

@@ -1,4 +1,4 @@
-"""Notifications end to end: a worker on the embedded broker delivering to real local servers.
+"""Notifications end to end: a worker on Apache Kafka delivering to real local servers.
 
 Covers the storm (grouping), a receiver that is down and comes back (retries, the alerts DLQ and
 `kestrel dlq replay`), the silences API, and a restart that must not send duplicates.
@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from engine.devtools.broker import EmbeddedBroker
+from engine.devtools.broker import Broker
 from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
 from tests.testkit import REPO, RecordingServer, WorkerProcess, collect, producer, run, write_config
 
@@ -35,7 +35,7 @@ def server() -> Iterator[RecordingServer]:
 
 @pytest.fixture(scope="module")
 def env(
-    broker: EmbeddedBroker,
+    broker: Broker,
     redis_url: str,
     server: RecordingServer,
     tmp_path_factory: pytest.TempPathFactory,
@@ -104,9 +104,7 @@ def _alert(
     )
 
 
-def _publish_alerts(
-    broker: EmbeddedBroker, unique: str, alerts: list[Alert], spread: float = 0.0
-) -> None:
+def _publish_alerts(broker: Broker, unique: str, alerts: list[Alert], spread: float = 0.0) -> None:
     async def send() -> None:
         async with producer(broker.bootstrap) as p:
             for i, alert in enumerate(alerts):
@@ -132,7 +130,7 @@ def _wait(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 def test_a_storm_becomes_a_handful_of_slack_messages(
-    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
+    broker: Broker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     # 1,000 alert records (20 each for 50 series of one service) within about 5 s.
     storm = [_alert(f"storm_metric_{i % 50}", "storm", repeat=i // 50) for i in range(1000)]
@@ -154,7 +152,7 @@ def test_a_storm_becomes_a_handful_of_slack_messages(
 
 
 def test_a_receiver_that_was_down_gets_everything_after_replay(
-    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
+    broker: Broker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     unique = env["unique"]
     server.down = True
@@ -219,7 +217,7 @@ def _api(
 
 
 def test_silences_api_mutes_matching_alerts_and_records_them_as_silenced(
-    broker: EmbeddedBroker, env: dict[str, Any], server: RecordingServer
+    broker: Broker, env: dict[str, Any], server: RecordingServer
 ) -> None:
     unique = env["unique"]
     assert _api(env, "GET", "/silences", token=None).status_code == 401

@@ -12,7 +12,7 @@ import pytest
 
 from engine.config import Config
 from engine.devtools import produce
-from engine.devtools.broker import EmbeddedBroker
+from engine.devtools.broker import Broker
 from engine.devtools.produce import (
     Message,
     batches,
@@ -150,7 +150,7 @@ def test_run_produce_sends_keyed_batches(
 
 
 def test_produce_to_a_real_broker_keys_every_message(
-    broker: EmbeddedBroker, unique: str, tmp_path: Path
+    broker: Broker, unique: str, tmp_path: Path
 ) -> None:
     topic = f"produce-{unique}"
     lines = [_metric(name, i) for i, name in enumerate(["cpu", "mem"] * 5)] + [b"not json"]

@@ -1,6 +1,6 @@
 """A real Prometheus scrapes a real worker, and ``promtool`` finds nothing to fix in /metrics.
 
-The worker consumes known metric samples and one malformed message from the embedded broker; a
+The worker consumes known metric samples and one malformed message from the broker; a
 ``prometheus`` process (Debian's package) scrapes it every second, and its query API must return
 exactly the counts the worker reports. A missing binary is a failure that says how to install it.
 """
@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from engine import __version__
-from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import Broker, free_port, wait_for_port
 from tests.testkit import REPO, WorkerProcess, producer, run, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -45,7 +45,7 @@ def module_unique() -> str:
 
 @pytest.fixture(scope="module")
 def worker(
-    broker: EmbeddedBroker,
+    broker: Broker,
     redis_url: str,
     module_unique: str,
     tmp_path_factory: pytest.TempPathFactory,
@@ -152,7 +152,7 @@ def _wait(what: str, check: Any, timeout: float, log: Any = lambda: "") -> Any:
 
 
 def test_prometheus_scrapes_what_the_worker_consumed(
-    broker: EmbeddedBroker,
+    broker: Broker,
     module_unique: str,
     worker: WorkerProcess,
     prometheus: str,
