@@ -4,9 +4,11 @@ The hashes were computed by the code as of commit f2046d3, before the speed and 
 these detectors: any change of a score, forecast, flag or transition, however small, fails here.
 A deliberate change of behaviour must update them (and say why in its commit).
 
-The input uses no transcendental functions (noise is a sum of uniforms), so the pinned series is
-the same on every platform. ``tests/detectors/data/seasonal_states_f2046d3.json`` holds states
-saved by that code, with the hash of the verdicts that followed them.
+The inputs use no transcendental functions (noise is a sum of uniforms), so the pinned series are
+the same on every platform: a regular 5-minute series over three weeks, and a ragged one (before
+the epoch, fractional seconds, gaps, repeated and backward timestamps).
+``tests/detectors/data/seasonal_states_f2046d3.json`` holds states saved by that code, with the
+hash of the verdicts that followed them.
 """
 
 from __future__ import annotations
@@ -57,6 +59,28 @@ def pinned_series(n: int = 288 * 23, seed: int = 20240611) -> list[tuple[float, 
     return rows
 
 
+def ragged_series(n: int = 6000, seed: int = 7) -> list[tuple[float, float]]:
+    """Ragged sampling from before the epoch: mostly a minute apart (plus a fraction of a second),
+    with gaps of hours to days, repeated timestamps and steps back in time."""
+    rng = random.Random(seed)
+    rows = []
+    ts = -3 * 3600.0
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.01:
+            ts += 3600.0 * rng.randrange(2, 60)
+        elif u < 0.02:
+            ts -= 60.0 * rng.randrange(1, 30)
+        elif u >= 0.03:
+            ts += 60.0 + rng.random()
+        level = 50.0 if 8 <= (ts // 3600) % 24 < 20 else 10.0
+        rows.append((ts, level + 4.0 * (rng.random() + rng.random() + rng.random() - 1.5)))
+    return rows
+
+
+SERIES = {"regular": pinned_series, "ragged": ragged_series}
+
+
 def verdict_hash(verdicts: list[Verdict]) -> str:
     digest = hashlib.sha256()
     for v in verdicts:
@@ -70,61 +94,105 @@ def run(detector: ValueDetector[Any], rows: list[tuple[float, float]]) -> list[V
     return [detector.update(value, ts) for ts, value in rows]
 
 
-#: ``(id, kind, parameter overrides, sha256 of the verdicts over pinned_series())``.
+#: ``(id, kind, parameter overrides, series, sha256 of the verdicts over that series)``.
 PINNED = [
     (
         "adaptive-default",
         "adaptive",
         {},
+        "regular",
         "5db4d4f841605584ba236749c961e9b2c2a7e47bba3c6a9e4846f0042979df70",
     ),
     (
         "adaptive-no-weekly",
         "adaptive",
         {"seasonal": {"weekly": False}},
+        "regular",
         "6c20d5ce2fc7cd5d3dbe9b064b6d15a2981f798712660a9e3556d77cac4daf68",
     ),
     (
         "adaptive-no-season",
         "adaptive",
         {"seasonal": {"daily": False, "weekly": False}, "short_window": 1, "damping": 0.0},
+        "regular",
         "0ee7467c3c6dac60eeae5da733fb18a5f962307082e1da066f8b52e46000955d",
     ),
     (
         "adaptive-odd-buckets",
         "adaptive",
         {"seasonal": {"bucket_seconds": 700.0, "weekly_bucket_seconds": 7000.0}},
+        "regular",
         "f9c718bc154174c262173992a80296a56ba51f8602c1806cefd01641de58e473",
     ),
     (
         "seasonal-default",
         "seasonal",
         {},
+        "regular",
         "a0cf0545aee5fd917fafa5e98056972c108044bae71eb989751ead293dcc2320",
     ),
     (
         "seasonal-no-daily",
         "seasonal",
         {"daily": False},
+        "regular",
         "431aec2c9e6f4e03c20397b267514ecf69a800ea202c2a3518f419706ef7011e",
     ),
     (
         "seasonal-coarse",
         "seasonal",
         {"bucket_seconds": 3600.0, "weekly_bucket_seconds": 86_400.0, "fire_after": 1},
+        "regular",
         "39bab3ecc4cfaef5310202eca6deaee70f89b3b07379b5a3f05d718fb4901fc5",
+    ),
+    (
+        "adaptive-fast-level",
+        "adaptive",
+        {"level_fading": 0.05},
+        "regular",
+        "ef0c76ac130cc7e3975f06aef52bae5be3a5bc3034ce2293ef42bfbee9143428",
+    ),
+    (
+        "adaptive-ragged",
+        "adaptive",
+        {},
+        "ragged",
+        "452453b16739a01602486624c0d36b1295c11b14080176f8e83b62820c18f8b9",
+    ),
+    (
+        "adaptive-ragged-fractional-buckets",
+        "adaptive",
+        {"seasonal": {"bucket_seconds": 450.5, "weekly_bucket_seconds": 5000.5}},
+        "ragged",
+        "18d6ebcc8d23a750ff10264fa3b8e557e358d2f791d41c73ff00ace3cfe4d5d6",
+    ),
+    (
+        "seasonal-ragged",
+        "seasonal",
+        {},
+        "ragged",
+        "4cc71a56742d4cd2786eaf2ba05a0cc11ebc8c56f89a971737697fbeb38aafe0",
+    ),
+    (
+        "seasonal-ragged-weekly-only",
+        "seasonal",
+        {"daily": False, "fire_after": 1},
+        "ragged",
+        "109275e3cf3bd1a50d97ff64d2e0ad70ffb053ce58fa6e477642091743fc6104",
     ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("kind", "overrides", "expected"), [p[1:] for p in PINNED], ids=[p[0] for p in PINNED]
+    ("kind", "overrides", "series", "expected"),
+    [p[1:] for p in PINNED],
+    ids=[p[0] for p in PINNED],
 )
 def test_verdicts_are_pinned_bit_for_bit(
-    kind: str, overrides: dict[str, Any], expected: str
+    kind: str, overrides: dict[str, Any], series: str, expected: str
 ) -> None:
     cls, params_type = CLASSES[kind]
-    verdicts = run(cls(params_type.model_validate(overrides)), pinned_series())
+    verdicts = run(cls(params_type.model_validate(overrides)), SERIES[series]())
     assert verdict_hash(verdicts) == expected
 
 
@@ -145,7 +213,7 @@ def test_states_saved_by_earlier_versions_load_and_continue_identically(
     cls, params_type = CLASSES[saved["kind"]]
     params = params_type.model_validate(saved["params"])
     detector = cls.from_state(params, saved["state"])
-    rows = pinned_series()[saved["cut"] :]
+    rows = SERIES[saved["series"]]()[saved["cut"] :]
     assert verdict_hash(run(detector, rows)) == saved["sha256"]
     # The state it saves now round-trips exactly too.
     state = json.loads(json.dumps(detector.to_state()))
