@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import struct
+from typing import Any
 
 import numpy as np
 import pytest
@@ -12,7 +15,13 @@ from pydantic import ValidationError
 from detectors.adaptive import AdaptiveDetector, AdaptiveParams
 from detectors.base import Transition
 from detectors.likelihood import AnomalyLikelihood
-from detectors.seasonal import SeasonalBaseline, SeasonalDetector, SeasonalParams
+from detectors.seasonal import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    SeasonalBaseline,
+    SeasonalDetector,
+    SeasonalParams,
+)
 
 STEP = 300.0  # seconds between points: 288 points a day
 
@@ -195,3 +204,110 @@ def test_warmup_emits_zero_scores_and_no_alerts() -> None:
     verdicts = [det.update(1000.0 if i % 7 == 0 else 1.0, 10.0 * i) for i in range(params.warmup)]
     assert {(v.score, v.anomalous, v.firing) for v in verdicts} == {(0.0, False, False)}
     assert params.warmup <= 100
+
+
+# --- the fast path is the reference computation, bit for bit ----------------------------------
+
+
+def _edge_timestamps(width: float, week_width: float) -> list[float]:
+    """Timestamps on bucket edges and one ulp either side, near the epoch, now and far away."""
+    out = [0.0, -0.0, 5e-324, -5e-324, -1e-20, 86_399.99999999999, 604_799.9999999999]
+    for origin in (0.0, 1.7e9, 2.0**52, -3.0 * DAY_SECONDS):
+        for k in range(-3, 40):
+            for edge in (origin + k * width, origin + k * week_width, origin + k * DAY_SECONDS):
+                out += [edge, math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("width", "week_width"), [(300.0, 3600.0), (700.0, 7000.0), (450.5, 5000.5), (3600.0, 86400.0)]
+)
+def test_step_finds_the_buckets_of_the_reference_formula(width: float, week_width: float) -> None:
+    """A profile holding its bucket numbers: the forecast names the buckets step() used."""
+    params = SeasonalParams(bucket_seconds=width, weekly_bucket_seconds=week_width)
+    days, weeks = math.ceil(DAY_SECONDS / width), math.ceil(WEEK_SECONDS / week_width)
+
+    def encode(values: list[float]) -> str:
+        return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode()
+
+    # No last value or level; the weekly forecaster (day bucket + 1000 * week bucket) is chosen.
+    state = {
+        "last": None,
+        "level": None,
+        "daily": encode([float(k) for k in range(days)]),
+        "weekly": encode([1000.0 * k for k in range(weeks)]),
+        "scale": [None, None, 1.0, 1.0],
+        "select": [None, None, 2.0, 1.0],
+    }
+    for ts in _edge_timestamps(width, week_width):
+        day = int((ts % DAY_SECONDS) // width) % days  # the formula seasonal always used
+        week = int((ts % WEEK_SECONDS) // week_width) % weeks
+        scored, stepped = SeasonalBaseline(params), SeasonalBaseline(params)
+        scored.load_state(state)
+        stepped.load_state(state)
+        assert (
+            scored.score(5.0, ts)
+            == stepped.step(5.0, ts)
+            == (
+                abs(5.0 - (day + 1000.0 * week)) / (1.0 + (1e-6 * (day + 1000.0 * week) + 1e-9)),
+                day + 1000.0 * week,
+            )
+        ), ts
+
+
+def _ragged(n: int, seed: int) -> list[tuple[float, float]]:
+    """A daily pattern sampled raggedly: gaps of hours and days, repeats, steps back in time."""
+    rng = np.random.default_rng(seed)
+    ts, rows = -2 * DAY_SECONDS, []
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.01:
+            ts += 3600.0 * int(rng.integers(2, 60))
+        elif u < 0.02:
+            ts -= 60.0 * int(rng.integers(1, 30))
+        elif u >= 0.03:
+            ts += 60.0 + float(rng.random())
+        level = 50.0 if 8 <= (ts // 3600) % 24 < 20 else 10.0
+        rows.append((ts, level + float(rng.normal(0.0, 2.0))))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"daily": False}, {"weekly": False}, {"bucket_seconds": 450.5}, {"bucket_seconds": 3600}],
+)
+def test_step_is_score_then_learn(overrides: dict[str, Any]) -> None:
+    params = SeasonalParams.model_validate(overrides)
+    base = SeasonalBaseline(params)
+    for i, (ts, x) in enumerate(_ragged(4000, 3)):
+        score, expected = base.score(x, ts)
+        got = base.step(x, ts)
+        assert (got[0].hex(), got[1].hex()) == (score.hex(), expected.hex()), i
+
+
+# --- memory and state ---------------------------------------------------------------------------
+
+
+def test_a_profile_run_wrapping_past_midnight_round_trips() -> None:
+    det = SeasonalDetector(SeasonalParams(warmup=1))
+    start = 1.7e9 - 1.7e9 % DAY_SECONDS + DAY_SECONDS - 3600.0  # 23:00
+    values = _daily(40, np.random.default_rng(4))
+    for i, v in enumerate(values[:30]):
+        det.update(v, start + 300.0 * i)  # 23:00 to 01:30
+    state = json.loads(json.dumps(det.to_state()))
+    clone = SeasonalDetector.from_state(SeasonalParams(warmup=1), state)
+    assert clone.to_state() == state
+    for i, v in enumerate(values[30:], start=30):
+        a, b = det.update(v, start + 300.0 * i), clone.update(v, start + 300.0 * i)
+        assert (a.score.hex(), a.expected.hex()) == (b.score.hex(), b.expected.hex())
+
+
+def test_a_saved_nan_keeps_its_bits() -> None:
+    """Only the nan profiles are filled with counts as 'not seen'; another nan is kept as is."""
+    det = SeasonalDetector(SeasonalParams())
+    det.update(1.0, 0.0)
+    state = det.to_state()
+    blob = bytearray(base64.b64decode(state["baseline"]["daily"]))
+    blob[8 * 100 : 8 * 101] = struct.pack("<Q", 0x7FF8_0000_0000_0001)
+    state["baseline"]["daily"] = base64.b64encode(bytes(blob)).decode()
+    assert SeasonalDetector.from_state(SeasonalParams(), state).to_state() == state
