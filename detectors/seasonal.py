@@ -22,7 +22,6 @@ buckets are first seen), time O(1) per point.
 
 from __future__ import annotations
 
-import functools
 import math
 import struct
 import sys
@@ -114,7 +113,7 @@ class SeasonalParams(DetectorParams):
 
 
 class _Constants:
-    """The per-point constants of a :class:`SeasonalBaseline`, shared by all with equal params."""
+    """The per-point constants of a :class:`SeasonalBaseline`, shared by those of one params."""
 
     __slots__ = (
         "bucket_seconds",
@@ -159,9 +158,20 @@ class _Constants:
         self.whole_week_bucket = int(params.weekly_bucket_seconds)
 
 
-@functools.lru_cache(maxsize=128)
+#: The constants of the params objects seen, by identity (a config's params objects are shared;
+#: equal params may still differ, e.g. in the sign of a zero).
+_CONSTANTS: dict[int, tuple[SeasonalParams, _Constants]] = {}
+
+
 def _constants(params: SeasonalParams) -> _Constants:
-    return _Constants(params)
+    known = _CONSTANTS.get(id(params))
+    if known is not None and known[0] is params:
+        return known[1]
+    if len(_CONSTANTS) >= 4096:
+        _CONSTANTS.clear()
+    constants = _Constants(params)
+    _CONSTANTS[id(params)] = (params, constants)
+    return constants
 
 
 #: The bytes of one bucket not seen yet (``nan``, as the profiles have always been filled).
@@ -303,7 +313,7 @@ class SeasonalBaseline:
     # buckets, circularly: ``_daily[k]`` is bucket ``(_daily_start + k) mod buckets_day``), so a
     # young series does not pay for a whole day and week; ``None`` when the forecaster is off.
     # "Not yet" is ``nan`` everywhere (no forecast, no scale), never ``None``, so the hot path
-    # compares floats only. The constants live in one object shared by equal params.
+    # compares floats only. The constants live in one object per params object (_constants).
     __slots__ = (
         "_c",
         "_daily",

@@ -6,13 +6,15 @@ import base64
 import json
 import math
 import struct
+import sys
+import tracemalloc
 from typing import Any
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from detectors.adaptive import AdaptiveDetector, AdaptiveParams
+from detectors.adaptive import AdaptiveDetector, AdaptiveParams, _settled
 from detectors.base import Transition
 from detectors.likelihood import AnomalyLikelihood
 from detectors.seasonal import (
@@ -206,7 +208,47 @@ def test_warmup_emits_zero_scores_and_no_alerts() -> None:
     assert params.warmup <= 100
 
 
-# --- the fast path is the reference computation, bit for bit ----------------------------------
+# --- the fast paths are the reference computations, bit for bit -------------------------------
+
+
+def _reference_likelihood(short_window: int, fading: float, cap: float) -> Any:
+    """AnomalyLikelihood.update as written before the speed work (a list appended to)."""
+    buffer: list[float] = []
+    state = {"pos": 0, "mean": 0.0, "var": 1.0}
+
+    def update(raw: float) -> float:
+        clipped = raw if raw < cap else cap
+        if clipped < 0.0 or clipped != clipped:
+            clipped = 0.0
+        if len(buffer) < short_window:
+            buffer.append(clipped)
+        else:
+            buffer[state["pos"]] = clipped
+            state["pos"] = (state["pos"] + 1) % short_window
+        average = sum(buffer) / len(buffer)
+        mean, var = state["mean"], state["var"]
+        out = (average - mean) / (math.sqrt(var) + 1e-9)
+        delta = average - mean
+        state["mean"] = mean + fading * delta
+        state["var"] = (1.0 - fading) * (var + fading * delta * delta)
+        return out
+
+    return update
+
+
+@pytest.mark.parametrize("short_window", [1, 3, 5, 7])
+def test_likelihood_matches_its_reference_bit_for_bit(short_window: int) -> None:
+    rng = np.random.default_rng(short_window)
+    raws = [float(v) for v in np.abs(rng.standard_cauchy(3000))]
+    raws[10:20] = [math.nan, -1.0, -0.0, 0.0, math.inf, -math.inf, 1e300, 8.0, 7.99, 1e-300]
+    reference = _reference_likelihood(short_window, 0.01, 8.0)
+    lik = AnomalyLikelihood(short_window, 0.01, 8.0)
+    for i, raw in enumerate(raws):
+        if i == 1500:  # through a saved state, too
+            state = json.loads(json.dumps(lik.to_state()))
+            lik = AnomalyLikelihood(short_window, 0.01, 8.0)
+            lik.load_state(state)
+        assert lik.update(raw).hex() == reference(raw).hex(), i
 
 
 def _edge_timestamps(width: float, week_width: float) -> list[float]:
@@ -285,7 +327,44 @@ def test_step_is_score_then_learn(overrides: dict[str, Any]) -> None:
         assert (got[0].hex(), got[1].hex()) == (score.hex(), expected.hex()), i
 
 
+@pytest.mark.parametrize("fading", [0.0005, 0.001, 0.05, 0.3, 0.9, 1e-7])
+def test_the_level_weight_settles_at_exactly_one(fading: float) -> None:
+    keep = 1.0 - fading
+    settled = _settled(keep)
+    assert 1.0 - keep ** (settled - 1) < 1.0
+    for n in [
+        *range(settled, settled + 2000),
+        *(k * settled + r for k in (2, 3, 10, 40) for r in (0, 1, 7)),
+    ]:
+        assert 1.0 - keep**n == 1.0, n
+
+
+def test_a_weight_too_close_to_one_never_settles() -> None:
+    assert _settled(1.0 - 1e-12) == sys.maxsize
+
+
 # --- memory and state ---------------------------------------------------------------------------
+
+
+def test_profiles_hold_only_the_buckets_seen() -> None:
+    """A young series pays for the buckets it has seen, not for a whole day and week."""
+    values = [float(v) for v in np.random.default_rng(1).normal(50.0, 1.0, 200)]
+    params = AdaptiveParams()
+    AdaptiveDetector(params).update(1.0, 0.0)  # shared constants and caches: not per series
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        detectors = [AdaptiveDetector(params) for _ in range(20)]
+        for det in detectors:
+            for i, v in enumerate(values):  # 200 points 10 s apart
+                det.update(v, 1.7e9 + 10.0 * i)
+        per_series = (tracemalloc.get_traced_memory()[0] - before) / len(detectors)
+    finally:
+        tracemalloc.stop()
+    assert per_series < 2048  # the profiles alone would take 3.6 KB
+    # The saved state is the same shape as ever: whole profiles.
+    restored = AdaptiveDetector.from_state(AdaptiveParams(), detectors[0].to_state())
+    assert restored.to_state() == detectors[0].to_state()
 
 
 def test_a_profile_run_wrapping_past_midnight_round_trips() -> None:
@@ -311,3 +390,13 @@ def test_a_saved_nan_keeps_its_bits() -> None:
     blob[8 * 100 : 8 * 101] = struct.pack("<Q", 0x7FF8_0000_0000_0001)
     state["baseline"]["daily"] = base64.b64encode(bytes(blob)).decode()
     assert SeasonalDetector.from_state(SeasonalParams(), state).to_state() == state
+
+
+def test_likelihoods_out_of_step_are_rejected() -> None:
+    det = AdaptiveDetector(AdaptiveParams())
+    for i in range(3):
+        det.update(float(i), 10.0 * i)
+    state = det.to_state()
+    state["level_likelihood"] = {**state["level_likelihood"], "buffer": [0.0]}
+    with pytest.raises(ValueError, match="detector state: the two likelihoods"):
+        AdaptiveDetector.from_state(AdaptiveParams(), state)
