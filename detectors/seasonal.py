@@ -23,6 +23,7 @@ buckets are first seen), time O(1) per point.
 from __future__ import annotations
 
 import math
+import re
 import struct
 import sys
 from array import array
@@ -176,6 +177,8 @@ def _constants(params: SeasonalParams) -> _Constants:
 
 #: The bytes of one bucket not seen yet (``nan``, as the profiles have always been filled).
 _EMPTY: Final = struct.pack("=d", _NAN)
+_EMPTY_WORD: Final[int] = struct.unpack("=Q", _EMPTY)[0]
+_EMPTY_RUN: Final = re.compile(b"\x01+")
 
 
 def _stored(
@@ -217,20 +220,20 @@ def _arc(full: array[float]) -> tuple[array[float], int]:
     """
     size = len(full)
     blob = full.tobytes()
-    empty = [blob[8 * k : 8 * k + 8] == _EMPTY for k in range(size)]
-    if not any(empty):
+    if _EMPTY not in blob:  # not at any offset: every bucket seen (the steady state)
         return full[:], 0
-    if all(empty):
+    empty_word = _EMPTY_WORD
+    flags = bytes([word == empty_word for word in array("Q", blob)])  # 1: not seen
+    if 0 not in flags:
         return array("d"), 0
-    longest, end, run = 0, 0, 0
-    for k in range(2 * size):  # twice round: a run of empty buckets may wrap past the end
-        if empty[k % size]:
-            run += 1
-            if run > longest:
-                longest, end = run, k
-        else:
-            run = 0
-    start = (end + 1) % size
+    if 1 not in flags:
+        return full[:], 0
+    # The longest run of empty buckets, twice round (it may wrap past the end); the profile
+    # starts right after it.
+    longest, start = 0, 0
+    for run in _EMPTY_RUN.finditer(flags + flags):
+        if run.end() - run.start() > longest:
+            longest, start = run.end() - run.start(), run.end() % size
     return _full(full, (size - start) % size, size)[: size - longest], start
 
 
@@ -250,7 +253,7 @@ def _decode(state: Mapping[str, Any], key: str, size: int) -> array[float]:
     values.frombytes(blob)
     if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
         values.byteswap()
-    if any(math.isinf(v) for v in values):
+    if math.inf in values or -math.inf in values:
         raise ValueError(f"detector state: {key!r} holds an infinite number")
     return values
 

@@ -8,6 +8,7 @@ import math
 import struct
 import sys
 import tracemalloc
+from array import array
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,8 @@ from detectors.seasonal import (
     SeasonalBaseline,
     SeasonalDetector,
     SeasonalParams,
+    _arc,
+    _full,
 )
 
 STEP = 300.0  # seconds between points: 288 points a day
@@ -400,3 +403,24 @@ def test_likelihoods_out_of_step_are_rejected() -> None:
     state["level_likelihood"] = {**state["level_likelihood"], "buffer": [0.0]}
     with pytest.raises(ValueError, match="detector state: the two likelihoods"):
         AdaptiveDetector.from_state(AdaptiveParams(), state)
+
+
+def test_a_profile_keeps_the_shortest_run_of_buckets_and_saves_back_byte_for_byte() -> None:
+    rng = np.random.default_rng(9)
+    odd_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0001))[0]
+    for _ in range(2000):
+        size = int(rng.choice([7, 24, 124, 168, 288]))
+        seen = rng.random(size) < rng.random()
+        if rng.random() < 0.5:  # one run of seen buckets, maybe wrapping past the end
+            start, length = int(rng.integers(size)), int(rng.integers(size + 1))
+            seen = np.zeros(size, dtype=bool)
+            seen[(start + np.arange(length)) % size] = True
+        values = [float(v) if s else math.nan for v, s in zip(rng.random(size), seen, strict=True)]
+        if rng.random() < 0.1:
+            values[int(rng.integers(size))] = odd_nan
+        full = array("d", values)
+        run, start = _arc(full)
+        assert _full(run, start, size).tobytes() == full.tobytes()
+        flags = "".join("x" if v == v or v is odd_nan else "." for v in values)
+        longest_empty = max((len(r) for r in (flags + flags).split("x")), default=0)
+        assert len(run) == size - min(longest_empty, size)
