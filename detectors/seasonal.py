@@ -51,6 +51,7 @@ __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 DAY_SECONDS: Final = 86_400.0
 WEEK_SECONDS: Final = 7 * DAY_SECONDS
 _NAN: Final = math.nan
+_INF: Final = math.inf
 
 _NAMES: Final = ("last", "level", "daily", "weekly")
 
@@ -443,7 +444,8 @@ class SeasonalBaseline:
             base = d if daily is not None else level
             seen_weeks = len(weekly)
             if j < seen_weeks:
-                w = base + weekly[j]
+                correction = weekly[j]
+                w = base + correction
 
         # Score: the forecaster with the lowest selection error (the first on a tie) among those
         # with a forecast and a scale.
@@ -452,7 +454,7 @@ class SeasonalBaseline:
         scale_daily, select_daily = self._scale_daily, self._select_daily
         scale_weekly, select_weekly = self._scale_weekly, self._select_weekly
         forecast = scale = _NAN
-        best_error = math.inf
+        best_error = _INF
         if last == last and scale_last == scale_last and select_last < best_error:
             forecast, scale, best_error = last, scale_last, select_last
         if level == level and scale_level == scale_level and select_level < best_error:
@@ -528,8 +530,11 @@ class SeasonalBaseline:
         if weekly is not None and base == base:
             target = x - base
             if j < seen_weeks:
-                old = weekly[j]
-                weekly[j] = target if old != old else old + c.week_fading * (target - old)
+                weekly[j] = (
+                    target
+                    if correction != correction
+                    else correction + c.week_fading * (target - correction)
+                )
             elif j == seen_weeks and seen_weeks + 1 < c.buckets_week:  # the next bucket
                 weekly.append(target)
             else:
