@@ -34,22 +34,24 @@ Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling
 scored 0; no alert fires during them. After a lasting level shift the long-run level, the
 likelihoods and the record range re-learn the new normal (the shift's alert fires, then resolves).
 
-Memory: O(profile buckets) (288 daily + 168 weekly floats by default, about 6 KB of JSON state)
-plus O(1); time O(``short_window``) per point.
+Memory: O(profile buckets) (288 daily + 168 weekly doubles by default, allocated as the buckets
+are first seen; about 6 KB of JSON state) plus O(1); time O(``short_window``) per point.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from math import sqrt, tanh
 from typing import Any, ClassVar, Final, Self
 
 from pydantic import Field
 
 from detectors._state import get_float, get_int, get_mapping, load_hysteresis
 from detectors.base import DetectorParams, ValueDetector, Verdict
-from detectors.guards import usable
+from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
-from detectors.likelihood import AnomalyLikelihood
+from detectors.likelihood import AnomalyLikelihood, likelihood_state, read_likelihood_state
 from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
 from detectors.seasonal import SeasonalBaseline, SeasonalParams
 
@@ -129,6 +131,93 @@ class AdaptiveParams(DetectorParams):
     resolve_after: ResolveAfter = 30
 
 
+def _optional(value: float) -> float | None:
+    return None if value != value else value
+
+
+def _settled(keep: float) -> int:
+    """The first ``n`` with ``1.0 - keep**n == 1.0``: the bias correction's weight is then exact.
+
+    ``keep**n`` falls by the factor ``keep`` per step, far more than its rounding error (pow is
+    accurate to within an ulp), so once ``1.0 - keep**n`` rounds to 1.0 it does so for every
+    larger ``n`` too. For a weight so close to 1 that this is not clear (and the series would
+    need more than 10**9 points anyway), never: ``sys.maxsize``.
+    """
+    if not keep < 1.0 - 1e-9:
+        return sys.maxsize
+    n = max(1, int(math.log(2.0**-54) / math.log(keep)) - 2)
+    while 1.0 - keep**n == 1.0:
+        n -= 1
+    while 1.0 - keep**n != 1.0:
+        n += 1
+    return n
+
+
+class _Constants:
+    """The per-point constants of an :class:`AdaptiveDetector`, shared by those of one params.
+
+    Plain attributes: pydantic attribute access is slower, and one shared object keeps them out
+    of every series' memory.
+    """
+
+    __slots__ = (
+        "damping",
+        "level_clip",
+        "level_fading",
+        "level_keep",
+        "likelihood_fading",
+        "likelihood_keep",
+        "peak_decay",
+        "raw_cap",
+        "record_min_z",
+        "record_score",
+        "record_tolerance",
+        "settled",
+        "short_window",
+        "sum_five",
+        "threshold",
+        "warmup",
+    )
+
+    def __init__(self, params: AdaptiveParams) -> None:
+        self.warmup = params.warmup
+        self.threshold = params.threshold
+        self.damping = params.damping
+        self.peak_decay = params.peak_decay
+        self.record_tolerance = params.record_tolerance
+        self.record_min_z = params.record_min_z
+        self.record_score = params.record_score
+        self.level_fading = params.level_fading
+        self.level_keep = 1.0 - params.level_fading
+        self.level_clip = params.level_clip
+        self.short_window = params.short_window
+        self.likelihood_fading = params.likelihood_fading
+        self.likelihood_keep = 1.0 - params.likelihood_fading
+        self.raw_cap = params.raw_cap
+        # Up to Python 3.11 sum() of floats adds them left to right from 0.0: for the default
+        # window of 5 the update writes those additions out. From 3.12 on sum() compensates
+        # rounding, so it is called whatever the window (verdicts stay those of sum()).
+        self.sum_five = params.short_window == 5 and sys.version_info < (3, 12)
+        #: From this many learned points on, the level's bias correction divides by 1.0.
+        self.settled = _settled(self.level_keep)
+
+
+#: The constants of the params objects seen, by identity (a config's params objects are shared;
+#: equal params may still differ, e.g. in the sign of a zero).
+_CONSTANTS: dict[int, tuple[AdaptiveParams, _Constants]] = {}
+
+
+def _constants(params: AdaptiveParams) -> _Constants:
+    known = _CONSTANTS.get(id(params))
+    if known is not None and known[0] is params:
+        return known[1]
+    if len(_CONSTANTS) >= 4096:
+        _CONSTANTS.clear()
+    constants = _Constants(params)
+    _CONSTANTS[id(params)] = (params, constants)
+    return constants
+
+
 class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     """Pattern residual + long-run level, each through an anomaly likelihood, novelty-gated.
 
@@ -151,114 +240,195 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     kind: ClassVar[str] = "adaptive"
     params_type: ClassVar[type[DetectorParams]] = AdaptiveParams
 
+    # The two anomaly likelihoods are AnomalyLikelihood written out inline: they step together,
+    # so they share the ring's fill count and position (and the per-point call overhead).
+    __slots__ = (
+        "_c",
+        "_hysteresis",
+        "_level_lik_mean",
+        "_level_lik_var",
+        "_level_mean",
+        "_level_ring",
+        "_level_seen",
+        "_level_var",
+        "_pattern",
+        "_pattern_lik_mean",
+        "_pattern_lik_var",
+        "_pattern_ring",
+        "_peak",
+        "_record_high",
+        "_record_low",
+        "_ring_filled",
+        "_ring_pos",
+        "_seen",
+    )
+
     def __init__(self, params: AdaptiveParams) -> None:
         super().__init__(params)
+        self._c = _constants(params)
         self._pattern = SeasonalBaseline(params.seasonal)
-        self._pattern_likelihood = AnomalyLikelihood(
-            params.short_window, params.likelihood_fading, params.raw_cap
-        )
-        self._level_likelihood = AnomalyLikelihood(
-            params.short_window, params.likelihood_fading, params.raw_cap
-        )
-        self._record_low: float | None = None
-        self._record_high: float | None = None
-        self._level_fading = params.level_fading
-        self._level_clip = params.level_clip
-        self._level_mean: float | None = None
+        # Two AnomalyLikelihood (see __slots__); it checks the parameters.
+        AnomalyLikelihood(params.short_window, params.likelihood_fading, params.raw_cap)
+        self._pattern_ring = [0.0] * params.short_window
+        self._level_ring = [0.0] * params.short_window
+        self._ring_filled = self._ring_pos = 0
+        self._pattern_lik_mean = self._level_lik_mean = 0.0
+        self._pattern_lik_var = self._level_lik_var = 1.0
+        # Not yet is nan (compared as floats on the hot path), saved as None.
+        self._record_low = self._record_high = _NAN
+        self._level_mean = _NAN
         self._level_var = 0.0
         self._level_seen = 0
         self._peak = 0.0
         self._seen = 0
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
 
-    def _level_score(self, x: float) -> float:
-        """Long-run level z-score of ``x``, then learn ``x`` (clipped) into the level."""
-        mean = self._level_mean
-        if mean is None:
-            self._level_mean = x
-            return 0.0
-        delta = x - mean
-        fading = self._level_fading
-        # The variance starts at 0: divide by the weight learned so far (bias correction), so
-        # young series are not judged against an underestimated spread.
-        learned = 1.0 - (1.0 - fading) ** self._level_seen if self._level_seen else 1.0
-        std = math.sqrt(self._level_var / learned) + 1e-9 + 1e-6 * abs(mean)
-        z = abs(delta) / std
-        limit = self._level_clip * std
-        if self._level_seen > 50 and abs(delta) > limit:
-            delta = math.copysign(limit, delta)
-        self._level_mean = mean + fading * delta
-        self._level_var = (1.0 - fading) * (self._level_var + fading * delta * delta)
-        self._level_seen += 1
-        return z
-
-    def _record_excess(self, x: float) -> float:
-        """How far ``x`` lies beyond the range learned so far, in ranges; then widen the range.
-
-        0 while the range is empty (fewer than two distinct values) and during warm-up.
-        """
-        low, high = self._record_low, self._record_high
-        if low is None or high is None:
-            self._record_low = self._record_high = x
-            return 0.0
-        span = high - low
-        excess = 0.0
-        if span > 0.0 and self._seen >= self.params.warmup:
-            excess = max(x - high, low - x) / span
-        if x < low:
-            self._record_low = x
-        elif x > high:
-            self._record_high = x
-        return excess
-
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` (series units) observed at ``ts`` (epoch seconds), then learn it."""
         x = float(value)
         hysteresis = self._hysteresis
-        if not usable(x) or not math.isfinite(ts):
+        # usable(x) and a finite ts, inlined: nan fails every comparison, inf - inf is nan.
+        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or ts - ts != 0.0:
             return Verdict(0.0, _NAN, False, hysteresis.firing)
-        raw_pattern, expected = self._pattern.score(x, ts)
-        self._pattern.learn(x, ts)
-        raw_level = self._level_score(x)
-        likelihood = max(
-            self._pattern_likelihood.update(raw_pattern),
-            self._level_likelihood.update(raw_level),
-        )
-        excess = self._record_excess(x)
-        if excess > self.params.record_tolerance and raw_level > self.params.record_min_z:
-            record = self.params.record_score + 0.1 * math.tanh(excess)
-            if record > likelihood:
-                likelihood = record
-        if self._seen < self.params.warmup:
-            self._seen += 1
+        c = self._c
+        raw_pattern, expected = self._pattern.step(x, ts)
+
+        # Long-run level z-score of x, then learn x (clipped) into the level.
+        mean = self._level_mean
+        if mean != mean:
+            self._level_mean = x
+            raw_level = 0.0
+        else:
+            delta = x - mean
+            seen = self._level_seen
+            var = self._level_var
+            # The variance starts at 0: divide by the weight learned so far (bias correction),
+            # so young series are not judged against an underestimated spread. The weight
+            # reaches 1.0 exactly (see _Constants.settled) and then stays there.
+            if seen and seen < c.settled:
+                std = sqrt(var / (1.0 - c.level_keep**seen)) + 1e-9 + 1e-6 * abs(mean)
+            else:  # the weight is 1.0 (var / 1.0 == var)
+                std = sqrt(var) + 1e-9 + 1e-6 * abs(mean)
+            size = abs(delta)
+            raw_level = size / std
+            if seen > 50:
+                limit = c.level_clip * std
+                if size > limit:
+                    delta = limit if delta > 0.0 else -limit
+            fading = c.level_fading
+            self._level_mean = mean + fading * delta
+            self._level_var = c.level_keep * (var + fading * delta * delta)
+            self._level_seen = seen + 1
+
+        # The anomaly likelihood of each raw score (AnomalyLikelihood.update, twice), the larger.
+        cap = c.raw_cap
+        raw_pattern = raw_pattern if raw_pattern < cap else cap  # nan becomes the cap
+        if raw_pattern < 0.0:
+            raw_pattern = 0.0
+        raw = raw_level if raw_level < cap else cap
+        if raw < 0.0:
+            raw = 0.0
+        pattern_ring, level_ring = self._pattern_ring, self._level_ring
+        filled = self._ring_filled
+        if filled < c.short_window:
+            pattern_ring[filled] = raw_pattern
+            level_ring[filled] = raw
+            self._ring_filled = filled = filled + 1
+        else:
+            pos = self._ring_pos
+            pattern_ring[pos] = raw_pattern
+            level_ring[pos] = raw
+            pos += 1
+            self._ring_pos = 0 if pos == filled else pos
+        if c.sum_five:
+            # The default window: sum() written out, which costs half as much (see sum_five).
+            a, b, d, e, f = pattern_ring
+            pattern_sum = 0.0 + a + b + d + e + f
+            a, b, d, e, f = level_ring
+            level_sum = 0.0 + a + b + d + e + f
+        else:
+            pattern_sum = sum(pattern_ring)
+            level_sum = sum(level_ring)
+        fading, keep = c.likelihood_fading, c.likelihood_keep
+        mean, var = self._pattern_lik_mean, self._pattern_lik_var
+        delta = pattern_sum / filled - mean
+        self._pattern_lik_mean = mean + fading * delta
+        self._pattern_lik_var = keep * (var + fading * delta * delta)
+        likelihood = delta / (sqrt(var) + 1e-9)
+        mean, var = self._level_lik_mean, self._level_lik_var
+        delta = level_sum / filled - mean
+        self._level_lik_mean = mean + fading * delta
+        self._level_lik_var = keep * (var + fading * delta * delta)
+        level_likelihood = delta / (sqrt(var) + 1e-9)
+        if level_likelihood > likelihood:
+            likelihood = level_likelihood
+
+        # New record: how far x lies beyond the range learned so far, in ranges (0 while the
+        # range is empty and during warm-up); then widen the range.
+        low, high = self._record_low, self._record_high
+        seen = self._seen
+        if low != low or high != high:
+            self._record_low = self._record_high = x
+        else:
+            span = high - low
+            if span > 0.0 and seen >= c.warmup:
+                excess = x - high
+                if low - x > excess:
+                    excess = low - x
+                excess /= span
+                if excess > c.record_tolerance and raw_level > c.record_min_z:
+                    record = c.record_score + 0.1 * tanh(excess)
+                    if record > likelihood:
+                        likelihood = record
+            if x < low:
+                self._record_low = x
+            elif x > high:
+                self._record_high = x
+
+        if seen < c.warmup:
+            self._seen = seen + 1
             return Verdict(0.0, expected, False, hysteresis.firing)
         peak = self._peak
-        decayed = peak * self.params.peak_decay
+        decayed = peak * c.peak_decay
         self._peak = likelihood if likelihood > decayed else decayed
-        threshold = self.params.threshold
         if hysteresis.firing:
             # An open alert: its points are not news (score damped), but they keep it open.
-            score = likelihood * self.params.damping
-            anomalous = likelihood > threshold
+            score = likelihood * c.damping
+            anomalous = likelihood > c.threshold
         else:
-            score = likelihood if likelihood > peak else likelihood * self.params.damping
-            anomalous = score > threshold
+            score = likelihood if likelihood > peak else likelihood * c.damping
+            anomalous = score > c.threshold
         if score < 0.0:
             score = 0.0
-        transition = hysteresis.step(anomalous)
-        return Verdict(score, expected, anomalous, hysteresis.firing, transition)
+        if anomalous or hysteresis.firing or hysteresis._run:
+            transition = hysteresis.step(anomalous)
+            return Verdict(score, expected, anomalous, hysteresis.firing, transition)
+        # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
+        return Verdict(score, expected, False, False)
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         return {
             "pattern": self._pattern.to_state(),
-            "pattern_likelihood": self._pattern_likelihood.to_state(),
-            "level_likelihood": self._level_likelihood.to_state(),
-            "level_mean": self._level_mean,
+            "pattern_likelihood": likelihood_state(
+                self._pattern_ring,
+                self._ring_filled,
+                self._ring_pos,
+                self._pattern_lik_mean,
+                self._pattern_lik_var,
+            ),
+            "level_likelihood": likelihood_state(
+                self._level_ring,
+                self._ring_filled,
+                self._ring_pos,
+                self._level_lik_mean,
+                self._level_lik_var,
+            ),
+            "level_mean": _optional(self._level_mean),
             "level_var": self._level_var,
             "level_seen": self._level_seen,
-            "record_low": self._record_low,
-            "record_high": self._record_high,
+            "record_low": _optional(self._record_low),
+            "record_high": _optional(self._record_high),
             "peak": self._peak,
             "seen": self._seen,
             "hysteresis": self._hysteresis.to_state(),
@@ -275,10 +445,18 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         """
         detector = cls(params)
         detector._pattern.load_state(get_mapping(state, "pattern"))
-        detector._pattern_likelihood.load_state(get_mapping(state, "pattern_likelihood"))
-        detector._level_likelihood.load_state(get_mapping(state, "level_likelihood"))
+        window = params.short_window
+        pattern = read_likelihood_state(get_mapping(state, "pattern_likelihood"), window)
+        level = read_likelihood_state(get_mapping(state, "level_likelihood"), window)
+        if pattern[1:3] != level[1:3]:  # every version has stepped them together
+            raise ValueError("detector state: the two likelihoods' buffers are out of step")
+        detector._pattern_ring, filled, pos, mean, var = pattern
+        detector._pattern_lik_mean, detector._pattern_lik_var = mean, var
+        detector._level_ring, _, _, mean, var = level
+        detector._level_lik_mean, detector._level_lik_var = mean, var
+        detector._ring_filled, detector._ring_pos = filled, pos
         if state.get("level_mean") is None:
-            detector._level_mean = None
+            detector._level_mean = _NAN
         else:
             detector._level_mean = get_float(state, "level_mean")
         detector._level_var = get_float(state, "level_var")
@@ -287,8 +465,8 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             if state.get(key) is not None:
                 get_float(state, key)
         low, high = state.get("record_low"), state.get("record_high")
-        detector._record_low = None if low is None else float(low)
-        detector._record_high = None if high is None else float(high)
+        detector._record_low = _NAN if low is None else float(low)
+        detector._record_high = _NAN if high is None else float(high)
         detector._peak = get_float(state, "peak")
         detector._seen = get_int(state, "seen")
         load_hysteresis(detector._hysteresis, state, "hysteresis")

@@ -20,13 +20,13 @@ long-run statistics are exponentially weighted, O(1)).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
+from math import sqrt
 from typing import Any
 
 from detectors._state import get_float, get_int, get_list
 
-__all__ = ["AnomalyLikelihood"]
+__all__ = ["AnomalyLikelihood", "likelihood_state", "read_likelihood_state"]
 
 
 class AnomalyLikelihood:
@@ -44,7 +44,21 @@ class AnomalyLikelihood:
         the average or the long-run variance (same units as the raw score).
     """
 
-    __slots__ = ("_buffer", "_cap", "_fading", "_mean", "_pos", "_var", "short_window")
+    # The short window is a ring allocated whole: the first ``_filled`` slots hold scores, the
+    # rest 0.0. sum() over every slot is exactly the sum over the filled ones: sum() starts from
+    # 0, so no partial sum is -0.0, and x + 0.0 == x for every other x. A list, not an array:
+    # storing and summing are faster.
+    __slots__ = (
+        "_buffer",
+        "_cap",
+        "_fading",
+        "_filled",
+        "_keep",
+        "_mean",
+        "_pos",
+        "_var",
+        "short_window",
+    )
 
     def __init__(self, short_window: int, fading_factor: float, cap: float) -> None:
         if short_window < 1:
@@ -55,8 +69,10 @@ class AnomalyLikelihood:
             raise ValueError(f"cap: must be > 0, got {cap}")
         self.short_window = short_window
         self._fading = fading_factor
+        self._keep = 1.0 - fading_factor
         self._cap = cap
-        self._buffer: list[float] = []
+        self._buffer = [0.0] * short_window
+        self._filled = 0
         self._pos = 0
         self._mean = 0.0
         self._var = 1.0
@@ -69,42 +85,64 @@ class AnomalyLikelihood:
         float
             ``(short_average - long_mean) / long_std`` (may be negative).
         """
-        clipped = raw if raw < self._cap else self._cap
-        if clipped < 0.0 or clipped != clipped:
+        cap = self._cap
+        clipped = raw if raw < cap else cap  # nan becomes the cap
+        if clipped < 0.0:
             clipped = 0.0
         buffer = self._buffer
-        if len(buffer) < self.short_window:
-            buffer.append(clipped)
+        filled = self._filled
+        if filled < self.short_window:
+            buffer[filled] = clipped
+            self._filled = filled = filled + 1
         else:
-            buffer[self._pos] = clipped
-            self._pos = (self._pos + 1) % self.short_window
-        average = sum(buffer) / len(buffer)
-        mean, var = self._mean, self._var
-        out = (average - mean) / (math.sqrt(var) + 1e-9)
+            pos = self._pos
+            buffer[pos] = clipped
+            pos += 1
+            self._pos = 0 if pos == filled else pos
+        mean = self._mean
+        var = self._var
+        delta = sum(buffer) / filled - mean
         fading = self._fading
-        delta = average - mean
         self._mean = mean + fading * delta
-        self._var = (1.0 - fading) * (var + fading * delta * delta)
-        return out
+        self._var = self._keep * (var + fading * delta * delta)
+        return delta / (sqrt(var) + 1e-9)
 
     def to_state(self) -> dict[str, Any]:
         """The mutable state as a JSON-serialisable dict."""
-        return {
-            "buffer": list(self._buffer),
-            "pos": self._pos,
-            "mean": self._mean,
-            "var": self._var,
-        }
+        return likelihood_state(self._buffer, self._filled, self._pos, self._mean, self._var)
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`to_state` returned (``ValueError`` if malformed)."""
-        buffer = [float(v) for v in get_list(state, "buffer")]
-        if len(buffer) > self.short_window:
-            raise ValueError("detector state: likelihood 'buffer' longer than short_window")
-        pos = get_int(state, "pos")
-        if pos >= max(len(buffer), 1):
-            raise ValueError("detector state: likelihood 'pos' out of range")
-        self._buffer = buffer
-        self._pos = pos
-        self._mean = get_float(state, "mean")
-        self._var = get_float(state, "var")
+        self._buffer, self._filled, self._pos, self._mean, self._var = read_likelihood_state(
+            state, self.short_window
+        )
+
+
+def likelihood_state(
+    buffer: list[float], filled: int, pos: int, mean: float, var: float
+) -> dict[str, Any]:
+    """The state dict of an :class:`AnomalyLikelihood` (for detectors that inline one)."""
+    return {"buffer": buffer[:filled], "pos": pos, "mean": mean, "var": var}
+
+
+def read_likelihood_state(
+    state: Mapping[str, Any], short_window: int
+) -> tuple[list[float], int, int, float, float]:
+    """Check and read :func:`likelihood_state` output: ``(ring, filled, pos, mean, var)``.
+
+    The ring is padded with 0.0 to ``short_window`` slots, ``filled`` of them used.
+
+    Raises
+    ------
+    ValueError
+        If ``state`` is malformed or holds more than ``short_window`` scores.
+    """
+    buffer = [float(v) for v in get_list(state, "buffer")]
+    if len(buffer) > short_window:
+        raise ValueError("detector state: likelihood 'buffer' longer than short_window")
+    pos = get_int(state, "pos")
+    if pos >= max(len(buffer), 1):
+        raise ValueError("detector state: likelihood 'pos' out of range")
+    mean = get_float(state, "mean")
+    var = get_float(state, "var")
+    return buffer + [0.0] * (short_window - len(buffer)), len(buffer), pos, mean, var

@@ -16,14 +16,16 @@ the currently best forecaster; seasonality is therefore detected automatically: 
 daily pattern the daily profile forecasts best and is used, on a flat one the level or last value.
 
 The score is ``|x - forecast| / scale`` of the selected forecaster.
-Memory is O(buckets per day + buckets per week) (288 + 168 floats by default),
-time O(1) per point.
+Memory is O(buckets per day + buckets per week) (288 + 168 doubles by default, allocated as the
+buckets are first seen), time O(1) per point.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import struct
+import sys
 from array import array
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final, Self
@@ -40,7 +42,7 @@ from detectors._state import (
     load_hysteresis,
 )
 from detectors.base import DetectorParams, ValueDetector, Verdict
-from detectors.guards import usable
+from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
 from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
 
@@ -49,8 +51,8 @@ __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 DAY_SECONDS: Final = 86_400.0
 WEEK_SECONDS: Final = 7 * DAY_SECONDS
 _NAN: Final = math.nan
+_INF: Final = math.inf
 
-_LAST, _LEVEL, _DAILY, _WEEKLY = range(4)
 _NAMES: Final = ("last", "level", "daily", "weekly")
 
 
@@ -112,28 +114,159 @@ class SeasonalParams(DetectorParams):
     resolve_after: ResolveAfter = 5
 
 
-def _pack(profile: array[float]) -> str:
-    """Encode a profile (``nan`` = bucket not seen yet) as base64 little-endian doubles."""
-    return encode_bytes(struct.pack(f"<{len(profile)}d", *profile))
+class _Constants:
+    """The per-point constants of a :class:`SeasonalBaseline`, shared by those of one params."""
+
+    __slots__ = (
+        "bucket_seconds",
+        "buckets_day",
+        "buckets_week",
+        "clip",
+        "daily",
+        "error_fading",
+        "level_fading",
+        "min_ratio",
+        "season_fading",
+        "select_fading",
+        "week_bucket_seconds",
+        "week_fading",
+        "weekly",
+        "whole_bucket",
+        "whole_from",
+        "whole_week_bucket",
+    )
+
+    def __init__(self, params: SeasonalParams) -> None:
+        self.level_fading = params.level_fading
+        self.season_fading = params.season_fading
+        self.week_fading = params.week_fading
+        self.error_fading = params.error_fading
+        self.select_fading = params.select_fading
+        self.clip = params.clip
+        self.min_ratio = params.min_scale_ratio
+        self.bucket_seconds = params.bucket_seconds
+        self.buckets_day: int = math.ceil(DAY_SECONDS / params.bucket_seconds)
+        self.week_bucket_seconds = params.weekly_bucket_seconds
+        self.buckets_week: int = math.ceil(WEEK_SECONDS / params.weekly_bucket_seconds)
+        self.daily = params.daily
+        self.weekly = params.weekly
+        # For ts >= 0 and whole-second bucket widths, the bucket ``int((ts % P) // width) %
+        # buckets`` (P a day or a week) is exactly ``int(ts) % P // width``, which costs less:
+        # float % and // are exact for ts >= 0, so both are floor((ts mod P) / width), and
+        # floor(t / w) == floor(floor(t) / w) for a whole w. Else the float formula everywhere.
+        whole = params.bucket_seconds.is_integer() and params.weekly_bucket_seconds.is_integer()
+        self.whole_from = 0.0 if whole else math.inf
+        self.whole_bucket = int(params.bucket_seconds)
+        self.whole_week_bucket = int(params.weekly_bucket_seconds)
 
 
-def _unpack(state: Mapping[str, Any], key: str, size: int) -> array[float]:
+#: The constants of the params objects seen, by identity (a config's params objects are shared;
+#: equal params may still differ, e.g. in the sign of a zero).
+_CONSTANTS: dict[int, tuple[SeasonalParams, _Constants]] = {}
+
+
+def _constants(params: SeasonalParams) -> _Constants:
+    known = _CONSTANTS.get(id(params))
+    if known is not None and known[0] is params:
+        return known[1]
+    if len(_CONSTANTS) >= 4096:
+        _CONSTANTS.clear()
+    constants = _Constants(params)
+    _CONSTANTS[id(params)] = (params, constants)
+    return constants
+
+
+#: The bytes of one bucket not seen yet (``nan``, as the profiles have always been filled).
+_EMPTY: Final = struct.pack("=d", _NAN)
+_EMPTY_WORD: Final[int] = struct.unpack("=Q", _EMPTY)[0]
+_EMPTY_RUN: Final = re.compile(b"\x01+")
+
+
+def _stored(
+    profile: array[float], start: int, index: int, bucket: int, size: int, value: float
+) -> tuple[array[float], int]:
+    """``profile`` (buckets ``start``, ``start + 1``, ... mod ``size``) extended to ``bucket``.
+
+    ``index`` is ``(bucket - start) mod size``, at least ``len(profile)``. The buckets skipped
+    on the way are ``nan``, ``bucket`` holds ``value``. Returns the profile and its start (the
+    bucket itself when the profile was empty); a complete profile starts at bucket 0.
+    """
+    if not profile:
+        start, index = bucket, 0
+    profile.frombytes(_EMPTY * (index - len(profile)))
+    profile.append(value)
+    if len(profile) == size:  # complete: from bucket 0, without the slack of growing
+        return _full(profile, start, size), 0
+    return profile, start
+
+
+def _full(profile: array[float] | None, start: int, size: int) -> array[float]:
+    """The profile as ``size`` buckets from bucket 0 (``nan`` where not seen yet)."""
+    if profile is None:
+        return array("d")
+    if len(profile) == size:  # a whole day (week): only rotate; an exact-size copy
+        return profile[size - start :] + profile[: size - start]
+    out = array("d", _EMPTY * size)
+    head = min(len(profile), size - start)
+    out[start : start + head] = profile[:head]
+    out[: len(profile) - head] = profile[head:]
+    return out
+
+
+def _arc(full: array[float]) -> tuple[array[float], int]:
+    """Inverse of :func:`_full`: the shortest run of buckets (circularly) holding all seen ones.
+
+    A bucket counts as not seen when it holds exactly the ``nan`` the profiles are filled with,
+    so a loaded profile is saved again byte for byte.
+    """
+    size = len(full)
+    blob = full.tobytes()
+    if _EMPTY not in blob:  # not at any offset: every bucket seen (the steady state)
+        return full[:], 0
+    empty_word = _EMPTY_WORD
+    flags = bytes([word == empty_word for word in array("Q", blob)])  # 1: not seen
+    if 0 not in flags:
+        return array("d"), 0
+    if 1 not in flags:
+        return full[:], 0
+    # The longest run of empty buckets, twice round (it may wrap past the end); the profile
+    # starts right after it.
+    longest, start = 0, 0
+    for run in _EMPTY_RUN.finditer(flags + flags):
+        if run.end() - run.start() > longest:
+            longest, start = run.end() - run.start(), run.end() % size
+    return _full(full, (size - start) % size, size)[: size - longest], start
+
+
+def _encode(profile: array[float]) -> str:
+    """Base64 of little-endian doubles (``nan`` = bucket not seen yet)."""
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        profile = array("d", profile)
+        profile.byteswap()
+    return encode_bytes(profile.tobytes())
+
+
+def _decode(state: Mapping[str, Any], key: str, size: int) -> array[float]:
     blob = decode_bytes(state.get(key), key)
     if len(blob) != 8 * size:
         raise ValueError(f"detector state: {key!r} must hold {size} doubles")
-    values = struct.unpack(f"<{size}d", blob)
-    if any(math.isinf(v) for v in values):
+    values = array("d")
+    values.frombytes(blob)
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        values.byteswap()
+    if math.inf in values or -math.inf in values:
         raise ValueError(f"detector state: {key!r} holds an infinite number")
-    return array("d", values)
+    return values
 
 
-def _check_slots(values: list[Any], size: int, key: str) -> list[float | None]:
+def _check_slots(values: list[Any], size: int, key: str) -> list[float]:
+    """Read the four forecasters' scales (or selection errors); ``None`` becomes ``nan``."""
     if len(values) != size:
         raise ValueError(f"detector state: {key!r} must hold {size} entries, got {len(values)}")
-    out: list[float | None] = []
+    out: list[float] = []
     for value in values:
         if value is None:
-            out.append(None)
+            out.append(_NAN)
         elif isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"detector state: {key!r} holds a non-number {value!r}")
         elif not math.isfinite(value):
@@ -141,6 +274,10 @@ def _check_slots(values: list[Any], size: int, key: str) -> list[float | None]:
         else:
             out.append(float(value))
     return out
+
+
+def _optional(value: float) -> float | None:
+    return None if value != value else value
 
 
 class SeasonalBaseline:
@@ -169,157 +306,300 @@ class SeasonalBaseline:
     >>> z, _ = base.score(1.0, 24 * 14 * 3600.0 + 9 * 3600.0)
     >>> z > 50.0
     True
+
+    :meth:`step` does both at once (what the detectors call):
+
+    >>> base.step(1.0, 24 * 14 * 3600.0 + 9 * 3600.0) == (z, expected)
+    True
     """
 
+    # Memory: the profiles are arrays of doubles covering only the buckets seen so far (a run of
+    # buckets, circularly: ``_daily[k]`` is bucket ``(_daily_start + k) mod buckets_day``), so a
+    # young series does not pay for a whole day and week; ``None`` when the forecaster is off.
+    # "Not yet" is ``nan`` everywhere (no forecast, no scale), never ``None``, so the hot path
+    # compares floats only. The constants live in one object per params object (_constants).
     __slots__ = (
-        "_bucket_seconds",
-        "_buckets_day",
-        "_buckets_week",
-        "_clip",
+        "_c",
         "_daily",
-        "_error_fading",
+        "_daily_start",
         "_last",
         "_level",
-        "_level_fading",
-        "_min_ratio",
-        "_scale",
-        "_season_fading",
-        "_select",
-        "_select_fading",
-        "_week_bucket_seconds",
-        "_week_fading",
+        "_scale_daily",
+        "_scale_last",
+        "_scale_level",
+        "_scale_weekly",
+        "_select_daily",
+        "_select_last",
+        "_select_level",
+        "_select_weekly",
         "_weekly",
+        "_weekly_start",
     )
 
     def __init__(self, params: SeasonalParams) -> None:
-        self._level_fading = params.level_fading
-        self._season_fading = params.season_fading
-        self._week_fading = params.week_fading
-        self._error_fading = params.error_fading
-        self._select_fading = params.select_fading
-        self._clip = params.clip
-        self._min_ratio = params.min_scale_ratio
-        self._bucket_seconds = params.bucket_seconds
-        self._buckets_day = math.ceil(DAY_SECONDS / params.bucket_seconds)
-        self._week_bucket_seconds = params.weekly_bucket_seconds
-        self._buckets_week = math.ceil(WEEK_SECONDS / params.weekly_bucket_seconds)
-        self._last: float | None = None
-        self._level: float | None = None
-        # Profiles hold nan for buckets not seen yet (a fixed-size array: state size is constant).
-        self._daily = array("d", [_NAN] * (self._buckets_day if params.daily else 0))
-        self._weekly = array("d", [_NAN] * (self._buckets_week if params.weekly else 0))
-        self._scale: list[float | None] = [None] * 4
-        self._select: list[float | None] = [None] * 4
+        c = self._c = _constants(params)
+        self._last = self._level = _NAN
+        self._daily: array[float] | None = array("d") if c.daily else None
+        self._weekly: array[float] | None = array("d") if c.weekly else None
+        self._daily_start = self._weekly_start = 0
+        self._scale_last = self._scale_level = self._scale_daily = self._scale_weekly = _NAN
+        self._select_last = self._select_level = self._select_daily = self._select_weekly = _NAN
 
-    def _buckets(self, ts: float) -> tuple[int, int]:
-        day = int((ts % DAY_SECONDS) // self._bucket_seconds) % self._buckets_day
-        week = int((ts % WEEK_SECONDS) // self._week_bucket_seconds) % self._buckets_week
-        return day, week
-
-    def _forecasts(self, ts: float) -> list[float | None]:
-        day, week = self._buckets(ts)
-        daily = self._daily[day] if self._daily else _NAN
-        # The weekly forecast is the daily one (or the level) plus this time-of-week's learned
-        # correction, so coarse weekly buckets still follow the fine daily shape.
-        base = daily if self._daily else (_NAN if self._level is None else self._level)
-        weekly = base + self._weekly[week] if self._weekly else _NAN
-        return [
-            self._last,
-            self._level,
-            None if daily != daily else daily,
-            None if weekly != weekly else weekly,
-        ]
+    def _forecasts(self, ts: float) -> tuple[float, float, float, float]:
+        """``(last, level, daily, weekly)`` forecasts for ``ts``, ``nan`` where there is none."""
+        c = self._c
+        daily, weekly = self._daily, self._weekly
+        d = w = _NAN
+        if daily is not None:
+            size = c.buckets_day
+            i = int((ts % DAY_SECONDS) // c.bucket_seconds) % size - self._daily_start
+            if i < 0:
+                i += size
+            if i < len(daily):
+                d = daily[i]
+        if weekly is not None:
+            size = c.buckets_week
+            j = int((ts % WEEK_SECONDS) // c.week_bucket_seconds) % size - self._weekly_start
+            if j < 0:
+                j += size
+            if j < len(weekly):
+                w = (d if daily is not None else self._level) + weekly[j]
+        return self._last, self._level, d, w
 
     @property
     def best(self) -> str | None:
         """Name of the forecaster currently used (``None`` before any has an error scale)."""
-        index = self._best_index([0, 1, 2, 3])
-        return None if index is None else _NAMES[index]
-
-    def _best_index(self, candidates: list[int]) -> int | None:
-        best: int | None = None
+        best: str | None = None
         best_error = math.inf
-        for i in candidates:
-            error = self._select[i]
-            if self._scale[i] is not None and error is not None and error < best_error:
-                best, best_error = i, error
+        for name, scale, error in zip(
+            _NAMES,
+            (self._scale_last, self._scale_level, self._scale_daily, self._scale_weekly),
+            (self._select_last, self._select_level, self._select_daily, self._select_weekly),
+            strict=True,
+        ):
+            if scale == scale and error < best_error:
+                best, best_error = name, error
         return best
 
     def score(self, x: float, ts: float) -> tuple[float, float]:
         """``(|x - forecast| / scale, forecast)`` of the best forecaster; ``(0, nan)`` if none."""
         forecasts = self._forecasts(ts)
-        index = self._best_index([i for i in range(4) if forecasts[i] is not None])
-        if index is None:
+        scales = (self._scale_last, self._scale_level, self._scale_daily, self._scale_weekly)
+        errors = (self._select_last, self._select_level, self._select_daily, self._select_weekly)
+        index = -1
+        best_error = math.inf
+        for i in range(4):
+            error = errors[i]
+            if forecasts[i] == forecasts[i] and scales[i] == scales[i] and error < best_error:
+                index, best_error = i, error
+        if index < 0:
             return 0.0, _NAN
         forecast = forecasts[index]
-        scale = self._scale[index]
-        if forecast is None or scale is None:  # not reached: _best_index checks both
-            return 0.0, _NAN
-        floor = self._min_ratio * abs(forecast) + 1e-9
-        return abs(x - forecast) / (scale + floor), forecast
+        floor = self._c.min_ratio * abs(forecast) + 1e-9
+        return abs(x - forecast) / (scales[index] + floor), forecast
 
     def learn(self, x: float, ts: float) -> None:
         """Update every forecaster's error scales with its error on ``x``, then the forecasters.
 
         The weekly correction learns ``x`` minus the daily forecast made before this update.
         """
-        forecasts = self._forecasts(ts)
-        scales, selects = self._scale, self._select
-        error_fading, select_fading, clip = self._error_fading, self._select_fading, self._clip
-        for i, forecast in enumerate(forecasts):
-            if forecast is None:
-                continue
-            error = abs(x - forecast)
-            scale = scales[i]
-            if scale is None:
-                scales[i] = error
-            else:
-                if scale > 0.0 and error > clip * scale:
-                    error = clip * scale
-                scales[i] = scale + error_fading * (error - scale)
-            select = selects[i]
-            selects[i] = error if select is None else select + select_fading * (error - select)
+        self.step(x, ts)
+
+    def step(self, x: float, ts: float) -> tuple[float, float]:
+        """:meth:`score` ``x``, then learn it, in one pass (the detectors' hot path).
+
+        Returns exactly what ``score(x, ts)`` returns, bit for bit, then learns ``x`` as
+        :meth:`learn` does (``learn`` is this step without its result). Written out flat, with no
+        allocation beyond the returned pair: it runs for every point of every series. ``ts``
+        must be finite (the detectors ignore points whose ``ts`` is not).
+        """
+        c = self._c
+        last = self._last
         level = self._level
-        self._level = x if level is None else level + self._level_fading * (x - level)
-        self._last = x
-        day, week = self._buckets(ts)
-        fading = self._season_fading
-        weekly = self._weekly
-        if weekly:
-            base = forecasts[_DAILY] if self._daily else forecasts[_LEVEL]
-            if base is not None:
-                old = weekly[week]
-                target = x - base
-                weekly[week] = target if old != old else old + self._week_fading * (target - old)
+        if ts >= c.whole_from:  # the buckets in integers (see _Constants.whole_from)
+            whole = int(ts)
+            day = whole % 86_400 // c.whole_bucket
+            week = whole % 604_800 // c.whole_week_bucket
+        else:
+            day = int((ts % DAY_SECONDS) // c.bucket_seconds) % c.buckets_day
+            week = int((ts % WEEK_SECONDS) // c.week_bucket_seconds) % c.buckets_week
+        # Forecasts (nan = none), as _forecasts does.
         daily = self._daily
-        if daily:
-            old = daily[day]
-            daily[day] = x if old != old else old + fading * (x - old)
+        d = _NAN
+        if daily is not None:
+            i = day - self._daily_start
+            if i < 0:
+                i += c.buckets_day
+            seen_days = len(daily)
+            if i < seen_days:
+                d = daily[i]
+        weekly = self._weekly
+        w = base = _NAN
+        if weekly is not None:
+            j = week - self._weekly_start
+            if j < 0:
+                j += c.buckets_week
+            # The weekly forecast is the daily one (or the level) plus this time-of-week's
+            # learned correction, so coarse weekly buckets still follow the fine daily shape.
+            base = d if daily is not None else level
+            seen_weeks = len(weekly)
+            if j < seen_weeks:
+                correction = weekly[j]
+                w = base + correction
+
+        # Score: the forecaster with the lowest selection error (the first on a tie) among those
+        # with a forecast and a scale.
+        scale_last, select_last = self._scale_last, self._select_last
+        scale_level, select_level = self._scale_level, self._select_level
+        scale_daily, select_daily = self._scale_daily, self._select_daily
+        scale_weekly, select_weekly = self._scale_weekly, self._select_weekly
+        forecast = scale = _NAN
+        best_error = _INF
+        if last == last and scale_last == scale_last and select_last < best_error:
+            forecast, scale, best_error = last, scale_last, select_last
+        if level == level and scale_level == scale_level and select_level < best_error:
+            forecast, scale, best_error = level, scale_level, select_level
+        if d == d and scale_daily == scale_daily and select_daily < best_error:
+            forecast, scale, best_error = d, scale_daily, select_daily
+        if w == w and scale_weekly == scale_weekly and select_weekly < best_error:
+            forecast, scale = w, scale_weekly
+        if forecast == forecast:
+            out = abs(x - forecast) / (scale + (c.min_ratio * abs(forecast) + 1e-9))
+        else:
+            out = 0.0
+
+        # Learn: each forecaster's error scale (errors clipped to `clip` scales) and selection
+        # error, then the forecasters themselves.
+        clip, error_fading, select_fading = c.clip, c.error_fading, c.select_fading
+        if last == last:
+            error = abs(x - last)
+            if scale_last != scale_last:
+                self._scale_last = error
+            else:
+                if scale_last > 0.0 and error > clip * scale_last:
+                    error = clip * scale_last
+                self._scale_last = scale_last + error_fading * (error - scale_last)
+            self._select_last = (
+                error
+                if select_last != select_last
+                else select_last + select_fading * (error - select_last)
+            )
+        if level == level:
+            error = abs(x - level)
+            if scale_level != scale_level:
+                self._scale_level = error
+            else:
+                if scale_level > 0.0 and error > clip * scale_level:
+                    error = clip * scale_level
+                self._scale_level = scale_level + error_fading * (error - scale_level)
+            self._select_level = (
+                error
+                if select_level != select_level
+                else select_level + select_fading * (error - select_level)
+            )
+            self._level = level + c.level_fading * (x - level)
+        else:
+            self._level = x
+        if d == d:
+            error = abs(x - d)
+            if scale_daily != scale_daily:
+                self._scale_daily = error
+            else:
+                if scale_daily > 0.0 and error > clip * scale_daily:
+                    error = clip * scale_daily
+                self._scale_daily = scale_daily + error_fading * (error - scale_daily)
+            self._select_daily = (
+                error
+                if select_daily != select_daily
+                else select_daily + select_fading * (error - select_daily)
+            )
+        if w == w:
+            error = abs(x - w)
+            if scale_weekly != scale_weekly:
+                self._scale_weekly = error
+            else:
+                if scale_weekly > 0.0 and error > clip * scale_weekly:
+                    error = clip * scale_weekly
+                self._scale_weekly = scale_weekly + error_fading * (error - scale_weekly)
+            self._select_weekly = (
+                error
+                if select_weekly != select_weekly
+                else select_weekly + select_fading * (error - select_weekly)
+            )
+        self._last = x
+        if weekly is not None and base == base:
+            target = x - base
+            if j < seen_weeks:
+                weekly[j] = (
+                    target
+                    if correction != correction
+                    else correction + c.week_fading * (target - correction)
+                )
+            elif j == seen_weeks and seen_weeks + 1 < c.buckets_week:  # the next bucket
+                weekly.append(target)
+            else:
+                self._weekly, self._weekly_start = _stored(
+                    weekly, self._weekly_start, j, week, c.buckets_week, target
+                )
+        if daily is not None:
+            if i < seen_days:
+                daily[i] = x if d != d else d + c.season_fading * (x - d)
+            elif i == seen_days and seen_days + 1 < c.buckets_day:  # the next bucket
+                daily.append(x)
+            else:
+                self._daily, self._daily_start = _stored(
+                    daily, self._daily_start, i, day, c.buckets_day, x
+                )
+        return out, forecast
 
     def to_state(self) -> dict[str, Any]:
         """The mutable state as a JSON-serialisable dict."""
+        c = self._c
         return {
-            "last": self._last,
-            "level": self._level,
-            "daily": _pack(self._daily),
-            "weekly": _pack(self._weekly),
-            "scale": list(self._scale),
-            "select": list(self._select),
+            "last": _optional(self._last),
+            "level": _optional(self._level),
+            "daily": _encode(_full(self._daily, self._daily_start, c.buckets_day)),
+            "weekly": _encode(_full(self._weekly, self._weekly_start, c.buckets_week)),
+            "scale": [
+                _optional(v)
+                for v in (
+                    self._scale_last,
+                    self._scale_level,
+                    self._scale_daily,
+                    self._scale_weekly,
+                )
+            ],
+            "select": [
+                _optional(v)
+                for v in (
+                    self._select_last,
+                    self._select_level,
+                    self._select_daily,
+                    self._select_weekly,
+                )
+            ],
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
         """Restore what :meth:`to_state` returned (``ValueError`` if malformed)."""
+        c = self._c
         for key in ("last", "level"):
             value = state.get(key)
             if value is not None:
                 get_float(state, key)
         last, level = state.get("last"), state.get("level")
-        self._last = None if last is None else float(last)
-        self._level = None if level is None else float(level)
-        self._daily = _unpack(state, "daily", len(self._daily))
-        self._weekly = _unpack(state, "weekly", len(self._weekly))
-        self._scale = _check_slots(get_list(state, "scale"), 4, "scale")
-        self._select = _check_slots(get_list(state, "select"), 4, "select")
+        daily = _decode(state, "daily", c.buckets_day if c.daily else 0)
+        weekly = _decode(state, "weekly", c.buckets_week if c.weekly else 0)
+        scales = _check_slots(get_list(state, "scale"), 4, "scale")
+        selects = _check_slots(get_list(state, "select"), 4, "select")
+        self._last = _NAN if last is None else float(last)
+        self._level = _NAN if level is None else float(level)
+        if self._daily is not None:
+            self._daily, self._daily_start = _arc(daily)
+        if self._weekly is not None:
+            self._weekly, self._weekly_start = _arc(weekly)
+        self._scale_last, self._scale_level, self._scale_daily, self._scale_weekly = scales
+        self._select_last, self._select_level, self._select_daily, self._select_weekly = selects
 
 
 class SeasonalDetector(ValueDetector[SeasonalParams]):
@@ -343,24 +623,29 @@ class SeasonalDetector(ValueDetector[SeasonalParams]):
     kind: ClassVar[str] = "seasonal"
     params_type: ClassVar[type[DetectorParams]] = SeasonalParams
 
+    __slots__ = ("_baseline", "_hysteresis", "_seen", "_threshold", "_warmup")
+
     def __init__(self, params: SeasonalParams) -> None:
         super().__init__(params)
         self._baseline = SeasonalBaseline(params)
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
         self._seen = 0
+        # Plain attributes for the hot path (pydantic attribute access is slower).
+        self._warmup = params.warmup
+        self._threshold = params.threshold
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` (series units) at ``ts`` (epoch seconds), then learn it."""
         x = float(value)
         hysteresis = self._hysteresis
-        if not usable(x) or not math.isfinite(ts):
+        # usable(x) and a finite ts, inlined: nan fails every comparison, inf - inf is nan.
+        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or ts - ts != 0.0:
             return Verdict(0.0, _NAN, False, hysteresis.firing)
-        score, expected = self._baseline.score(x, ts)
-        self._baseline.learn(x, ts)
-        if self._seen < self.params.warmup:
+        score, expected = self._baseline.step(x, ts)
+        if self._seen < self._warmup:
             self._seen += 1
             return Verdict(0.0, expected, False, hysteresis.firing)
-        anomalous = score > self.params.threshold
+        anomalous = score > self._threshold
         transition = hysteresis.step(anomalous)
         return Verdict(score, expected, anomalous, hysteresis.firing, transition)
 

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import struct
+import sys
+import tracemalloc
+from array import array
+from typing import Any
 
 import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from detectors.adaptive import AdaptiveDetector, AdaptiveParams
+from detectors.adaptive import AdaptiveDetector, AdaptiveParams, _settled
 from detectors.base import Transition
 from detectors.likelihood import AnomalyLikelihood
-from detectors.seasonal import SeasonalBaseline, SeasonalDetector, SeasonalParams
+from detectors.seasonal import (
+    DAY_SECONDS,
+    WEEK_SECONDS,
+    SeasonalBaseline,
+    SeasonalDetector,
+    SeasonalParams,
+    _arc,
+    _full,
+)
 
 STEP = 300.0  # seconds between points: 288 points a day
 
@@ -195,3 +209,218 @@ def test_warmup_emits_zero_scores_and_no_alerts() -> None:
     verdicts = [det.update(1000.0 if i % 7 == 0 else 1.0, 10.0 * i) for i in range(params.warmup)]
     assert {(v.score, v.anomalous, v.firing) for v in verdicts} == {(0.0, False, False)}
     assert params.warmup <= 100
+
+
+# --- the fast paths are the reference computations, bit for bit -------------------------------
+
+
+def _reference_likelihood(short_window: int, fading: float, cap: float) -> Any:
+    """AnomalyLikelihood.update as written before the speed work (a list appended to)."""
+    buffer: list[float] = []
+    state = {"pos": 0, "mean": 0.0, "var": 1.0}
+
+    def update(raw: float) -> float:
+        clipped = raw if raw < cap else cap
+        if clipped < 0.0 or clipped != clipped:
+            clipped = 0.0
+        if len(buffer) < short_window:
+            buffer.append(clipped)
+        else:
+            buffer[state["pos"]] = clipped
+            state["pos"] = (state["pos"] + 1) % short_window
+        average = sum(buffer) / len(buffer)
+        mean, var = state["mean"], state["var"]
+        out = (average - mean) / (math.sqrt(var) + 1e-9)
+        delta = average - mean
+        state["mean"] = mean + fading * delta
+        state["var"] = (1.0 - fading) * (var + fading * delta * delta)
+        return out
+
+    return update
+
+
+@pytest.mark.parametrize("short_window", [1, 3, 5, 7])
+def test_likelihood_matches_its_reference_bit_for_bit(short_window: int) -> None:
+    rng = np.random.default_rng(short_window)
+    raws = [float(v) for v in np.abs(rng.standard_cauchy(3000))]
+    raws[10:20] = [math.nan, -1.0, -0.0, 0.0, math.inf, -math.inf, 1e300, 8.0, 7.99, 1e-300]
+    reference = _reference_likelihood(short_window, 0.01, 8.0)
+    lik = AnomalyLikelihood(short_window, 0.01, 8.0)
+    for i, raw in enumerate(raws):
+        if i == 1500:  # through a saved state, too
+            state = json.loads(json.dumps(lik.to_state()))
+            lik = AnomalyLikelihood(short_window, 0.01, 8.0)
+            lik.load_state(state)
+        assert lik.update(raw).hex() == reference(raw).hex(), i
+
+
+def _edge_timestamps(width: float, week_width: float) -> list[float]:
+    """Timestamps on bucket edges and one ulp either side, near the epoch, now and far away."""
+    out = [0.0, -0.0, 5e-324, -5e-324, -1e-20, 86_399.99999999999, 604_799.9999999999]
+    for origin in (0.0, 1.7e9, 2.0**52, -3.0 * DAY_SECONDS):
+        for k in range(-3, 40):
+            for edge in (origin + k * width, origin + k * week_width, origin + k * DAY_SECONDS):
+                out += [edge, math.nextafter(edge, -math.inf), math.nextafter(edge, math.inf)]
+    return out
+
+
+@pytest.mark.parametrize(
+    ("width", "week_width"), [(300.0, 3600.0), (700.0, 7000.0), (450.5, 5000.5), (3600.0, 86400.0)]
+)
+def test_step_finds_the_buckets_of_the_reference_formula(width: float, week_width: float) -> None:
+    """A profile holding its bucket numbers: the forecast names the buckets step() used."""
+    params = SeasonalParams(bucket_seconds=width, weekly_bucket_seconds=week_width)
+    days, weeks = math.ceil(DAY_SECONDS / width), math.ceil(WEEK_SECONDS / week_width)
+
+    def encode(values: list[float]) -> str:
+        return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode()
+
+    # No last value or level; the weekly forecaster (day bucket + 1000 * week bucket) is chosen.
+    state = {
+        "last": None,
+        "level": None,
+        "daily": encode([float(k) for k in range(days)]),
+        "weekly": encode([1000.0 * k for k in range(weeks)]),
+        "scale": [None, None, 1.0, 1.0],
+        "select": [None, None, 2.0, 1.0],
+    }
+    for ts in _edge_timestamps(width, week_width):
+        day = int((ts % DAY_SECONDS) // width) % days  # the formula seasonal always used
+        week = int((ts % WEEK_SECONDS) // week_width) % weeks
+        scored, stepped = SeasonalBaseline(params), SeasonalBaseline(params)
+        scored.load_state(state)
+        stepped.load_state(state)
+        assert (
+            scored.score(5.0, ts)
+            == stepped.step(5.0, ts)
+            == (
+                abs(5.0 - (day + 1000.0 * week)) / (1.0 + (1e-6 * (day + 1000.0 * week) + 1e-9)),
+                day + 1000.0 * week,
+            )
+        ), ts
+
+
+def _ragged(n: int, seed: int) -> list[tuple[float, float]]:
+    """A daily pattern sampled raggedly: gaps of hours and days, repeats, steps back in time."""
+    rng = np.random.default_rng(seed)
+    ts, rows = -2 * DAY_SECONDS, []
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.01:
+            ts += 3600.0 * int(rng.integers(2, 60))
+        elif u < 0.02:
+            ts -= 60.0 * int(rng.integers(1, 30))
+        elif u >= 0.03:
+            ts += 60.0 + float(rng.random())
+        level = 50.0 if 8 <= (ts // 3600) % 24 < 20 else 10.0
+        rows.append((ts, level + float(rng.normal(0.0, 2.0))))
+    return rows
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"daily": False}, {"weekly": False}, {"bucket_seconds": 450.5}, {"bucket_seconds": 3600}],
+)
+def test_step_is_score_then_learn(overrides: dict[str, Any]) -> None:
+    params = SeasonalParams.model_validate(overrides)
+    base = SeasonalBaseline(params)
+    for i, (ts, x) in enumerate(_ragged(4000, 3)):
+        score, expected = base.score(x, ts)
+        got = base.step(x, ts)
+        assert (got[0].hex(), got[1].hex()) == (score.hex(), expected.hex()), i
+
+
+@pytest.mark.parametrize("fading", [0.0005, 0.001, 0.05, 0.3, 0.9, 1e-7])
+def test_the_level_weight_settles_at_exactly_one(fading: float) -> None:
+    keep = 1.0 - fading
+    settled = _settled(keep)
+    assert 1.0 - keep ** (settled - 1) < 1.0
+    for n in [
+        *range(settled, settled + 2000),
+        *(k * settled + r for k in (2, 3, 10, 40) for r in (0, 1, 7)),
+    ]:
+        assert 1.0 - keep**n == 1.0, n
+
+
+def test_a_weight_too_close_to_one_never_settles() -> None:
+    assert _settled(1.0 - 1e-12) == sys.maxsize
+
+
+# --- memory and state ---------------------------------------------------------------------------
+
+
+def test_profiles_hold_only_the_buckets_seen() -> None:
+    """A young series pays for the buckets it has seen, not for a whole day and week."""
+    values = [float(v) for v in np.random.default_rng(1).normal(50.0, 1.0, 200)]
+    params = AdaptiveParams()
+    AdaptiveDetector(params).update(1.0, 0.0)  # shared constants and caches: not per series
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        detectors = [AdaptiveDetector(params) for _ in range(20)]
+        for det in detectors:
+            for i, v in enumerate(values):  # 200 points 10 s apart
+                det.update(v, 1.7e9 + 10.0 * i)
+        per_series = (tracemalloc.get_traced_memory()[0] - before) / len(detectors)
+    finally:
+        tracemalloc.stop()
+    assert per_series < 2048  # the profiles alone would take 3.6 KB
+    # The saved state is the same shape as ever: whole profiles.
+    restored = AdaptiveDetector.from_state(AdaptiveParams(), detectors[0].to_state())
+    assert restored.to_state() == detectors[0].to_state()
+
+
+def test_a_profile_run_wrapping_past_midnight_round_trips() -> None:
+    det = SeasonalDetector(SeasonalParams(warmup=1))
+    start = 1.7e9 - 1.7e9 % DAY_SECONDS + DAY_SECONDS - 3600.0  # 23:00
+    values = _daily(40, np.random.default_rng(4))
+    for i, v in enumerate(values[:30]):
+        det.update(v, start + 300.0 * i)  # 23:00 to 01:30
+    state = json.loads(json.dumps(det.to_state()))
+    clone = SeasonalDetector.from_state(SeasonalParams(warmup=1), state)
+    assert clone.to_state() == state
+    for i, v in enumerate(values[30:], start=30):
+        a, b = det.update(v, start + 300.0 * i), clone.update(v, start + 300.0 * i)
+        assert (a.score.hex(), a.expected.hex()) == (b.score.hex(), b.expected.hex())
+
+
+def test_a_saved_nan_keeps_its_bits() -> None:
+    """Only the nan profiles are filled with counts as 'not seen'; another nan is kept as is."""
+    det = SeasonalDetector(SeasonalParams())
+    det.update(1.0, 0.0)
+    state = det.to_state()
+    blob = bytearray(base64.b64decode(state["baseline"]["daily"]))
+    blob[8 * 100 : 8 * 101] = struct.pack("<Q", 0x7FF8_0000_0000_0001)
+    state["baseline"]["daily"] = base64.b64encode(bytes(blob)).decode()
+    assert SeasonalDetector.from_state(SeasonalParams(), state).to_state() == state
+
+
+def test_likelihoods_out_of_step_are_rejected() -> None:
+    det = AdaptiveDetector(AdaptiveParams())
+    for i in range(3):
+        det.update(float(i), 10.0 * i)
+    state = det.to_state()
+    state["level_likelihood"] = {**state["level_likelihood"], "buffer": [0.0]}
+    with pytest.raises(ValueError, match="detector state: the two likelihoods"):
+        AdaptiveDetector.from_state(AdaptiveParams(), state)
+
+
+def test_a_profile_keeps_the_shortest_run_of_buckets_and_saves_back_byte_for_byte() -> None:
+    rng = np.random.default_rng(9)
+    odd_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0001))[0]
+    for _ in range(2000):
+        size = int(rng.choice([7, 24, 124, 168, 288]))
+        seen = rng.random(size) < rng.random()
+        if rng.random() < 0.5:  # one run of seen buckets, maybe wrapping past the end
+            start, length = int(rng.integers(size)), int(rng.integers(size + 1))
+            seen = np.zeros(size, dtype=bool)
+            seen[(start + np.arange(length)) % size] = True
+        values = [float(v) if s else math.nan for v, s in zip(rng.random(size), seen, strict=True)]
+        if rng.random() < 0.1:
+            values[int(rng.integers(size))] = odd_nan
+        full = array("d", values)
+        run, start = _arc(full)
+        assert _full(run, start, size).tobytes() == full.tobytes()
+        flags = "".join("x" if v == v or v is odd_nan else "." for v in values)
+        longest_empty = max((len(r) for r in (flags + flags).split("x")), default=0)
+        assert len(run) == size - min(longest_empty, size)
