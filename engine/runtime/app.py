@@ -82,6 +82,9 @@ def _new_app(config: Config) -> KestrelApp:
         web_host=wcfg.web_host,
         web_port=wcfg.web_port,
         producer_acks=1,
+        # Alerts, dead letters and checkpoints come in bursts: 5 ms of batching sends a burst in a
+        # few requests instead of one request per record.
+        producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
         stream_wait_empty=False,
         broker_max_poll_records=wcfg.batch_max_messages,
