@@ -1,4 +1,4 @@
-"""Notification: the delivery agent on the alerts topic, the notifier's timer, the silences view.
+"""Notification: the handler of the alerts topic, the notifier's timer, the silences view.
 
 The alerts topic has one partition, so one worker of the group is the active notifier (see
 :class:`engine.runtime.notifier.Notifier`); it activates when that partition is assigned, with
@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from engine.core.batch import Record
 from engine.model.alert import Alert
 from engine.notify import Silence
 from engine.runtime.topic_view import TopicView, read_last
@@ -32,15 +34,18 @@ def wire_delivery(worker: Worker) -> None:
     state_topic = cfg.notify_state_topic
     bootstrap = cfg.kafka.bootstrap_servers
 
-    @app.agent(worker.topics.alerts, name="kestrel-deliver")
-    async def deliver(stream: Any) -> None:
-        async for raw in stream:
+    async def deliver(tp: Any, records: Sequence[Record]) -> None:
+        for record in records:
             try:
-                alert = Alert.from_dict(orjson.loads(raw))
+                alert = Alert.from_dict(orjson.loads(record.value or b""))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("alerts topic: skipping an unreadable record: %s", exc)
                 continue
             await notifier.ingest(alert)
+
+    # Subscribe to the alerts topic; its records come to deliver() in batches (see transport).
+    app.topics.add(worker.topics.alerts)
+    app.batch_handlers[cfg.topics.alerts] = deliver
 
     @app.timer(0.5)  # type: ignore[untyped-decorator]
     async def flush_notifications() -> None:

@@ -134,8 +134,7 @@ def wire_ingest(worker: Worker) -> None:
 
     # Subscribe to the inputs (no agent: their records go to on_batch, see the transport).
     app.topics.add(worker.topics.inputs)
-    app.batch_topics = inputs
-    app.batch_handler = on_batch
+    app.batch_handlers.update(dict.fromkeys(inputs, on_batch))
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_sinks() -> None:

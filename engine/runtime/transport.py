@@ -6,9 +6,10 @@
 
 **Batch path.** Faust turns every fetched record into a message, an event, a stream item and
 several event-loop callbacks before an agent sees it: for single-event messages that machinery
-is most of a worker's CPU. The records of the input topics (:attr:`KestrelApp.batch_topics`)
-skip it: the consumer hands each fetched partition batch to :attr:`KestrelApp.batch_handler` in
-one call and then acknowledges it by offset (the next offset to commit per partition). Faust
+is most of a worker's CPU. The records of Kestrel's own hot topics (the inputs, and the alerts
+topic: :attr:`KestrelApp.batch_handlers`) skip it: the consumer hands each fetched partition
+batch to its topic's handler in one call and then acknowledges it by offset (the next offset to
+commit per partition). Faust
 keeps everything else: group membership and assignment, the changelog tables and their recovery
 (input partitions stay paused until it is done), timers, the web server, the other agents (their
 records take Faust's usual path), and the offset commits, which commit what the handler
@@ -38,9 +39,13 @@ class KestrelApp(faust.App):
 
     #: Longest a fetch waits for data, in milliseconds.
     fetch_max_wait_ms: int = 50
-    #: Topics whose records go to :attr:`batch_handler` instead of Faust's streams.
-    batch_topics: frozenset[str] = frozenset()
-    batch_handler: BatchHandler | None = None
+    #: Topics whose records go to a handler in batches instead of Faust's streams.
+    batch_handlers: dict[str, BatchHandler]
+
+    def on_init(self) -> None:
+        """Start with no batch handler (the runtime adds them)."""
+        super().on_init()
+        self.batch_handlers = {}
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -55,7 +60,7 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
 
 class _Consumer(faust_aiokafka.Consumer):
-    """Faust's consumer, with the batch path for :attr:`KestrelApp.batch_topics`."""
+    """Faust's consumer, with the batch path for :attr:`KestrelApp.batch_handlers`."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,7 +75,7 @@ class _Consumer(faust_aiokafka.Consumer):
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _new_offset(self, tp: TP) -> int | None:
-        if tp.topic in self._kestrel.batch_topics:
+        if tp.topic in self._kestrel.batch_handlers:
             return self._batch_done.get(tp)
         offset: int | None = super()._new_offset(tp)
         return offset
@@ -84,11 +89,10 @@ class _Consumer(faust_aiokafka.Consumer):
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         app = self._kestrel
-        handler = app.batch_handler
-        if handler is None:
+        handlers = app.batch_handlers
+        if not handlers:
             await super()._drain_messages(fetcher)
             return
-        batch_topics = app.batch_topics
         done = self._batch_done
         read_offset = self._read_offset
         acked = self._acked
@@ -109,7 +113,8 @@ class _Consumer(faust_aiokafka.Consumer):
                 batch = fetched if last is None else [r for r in fetched if r.offset > last]
                 if not batch:
                     continue
-                if tp.topic in batch_topics:
+                handler = handlers.get(tp.topic)
+                if handler is not None:
                     await handler(tp, batch)
                     done[tp] = batch[-1].offset + 1
                     acked.setdefault(tp, [])  # lists the partition among those to commit
