@@ -1,6 +1,6 @@
 """One consumed batch of Kafka messages through the decoders and the pipeline, with no I/O.
 
-The ingest agent hands :func:`process_batch` the raw messages of a batch; it gets back what the
+The ingest handler gives :func:`process_batch` the raw records of a batch; it gets back what the
 sinks take (alerts, log events, dead letters) and what to count. Which decoder reads a message
 is looked up by its topic; what the pipeline does with an event depends on the event's type.
 Counting happens once per batch and topic, not once per message.

@@ -2,8 +2,8 @@
 
 - :mod:`engine.runtime.app`: builds the Faust app and a :class:`~engine.runtime.worker.Worker`;
 - :mod:`engine.runtime.worker`: what one worker holds (topics, table, pipeline, sinks, notifier);
-- :mod:`engine.runtime.ingest`: the detection agent, its timers and state checkpoints;
-- :mod:`engine.runtime.delivery`: the notification agent and the silences view;
+- :mod:`engine.runtime.ingest`: the detection handler, its timers and state checkpoints;
+- :mod:`engine.runtime.delivery`: the notification handler and the silences view;
 - :mod:`engine.runtime.notifier`: the active notifier (dispatcher + channels + retries + DLQ);
 - :mod:`engine.runtime.channels`: channels with their retry policies, from the config;
 - :mod:`engine.runtime.web`: ``/metrics``, ``/health`` and the silences API;

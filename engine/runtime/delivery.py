@@ -28,7 +28,7 @@ log = logging.getLogger("kestrel.worker")
 
 
 def wire_delivery(worker: Worker) -> None:
-    """Add the delivery agent, the notifier's timer and the silences view to ``worker.app``."""
+    """Add the delivery handler, the notifier's timer and the silences view to ``worker.app``."""
     app, cfg, notifier = worker.app, worker.config, worker.notifier
     alerts_tp = (cfg.topics.alerts, 0)
     state_topic = cfg.notify_state_topic

@@ -93,7 +93,7 @@ async def flush_sinks(sinks: Sequence[Sink], batch: SinkBatch) -> None:
 
 
 def wire_ingest(worker: Worker) -> None:
-    """Add the ingest agent, its timers and the partition hooks to ``worker.app``."""
+    """Add the ingest handler, its timers and the partition hooks to ``worker.app``."""
     app, cfg, metrics, pipeline = worker.app, worker.config, worker.metrics, worker.pipeline
     inputs = worker.input_topics
     wcfg = cfg.worker

@@ -29,7 +29,7 @@ __all__ = ["Topics", "Worker"]
 class Topics:
     """The Faust topics a worker reads and writes (raw bytes in and out)."""
 
-    #: Every input topic, read by the ingest agent.
+    #: Every input topic, read by the ingest handler.
     inputs: Any
     #: Alert transitions, the durable record (one partition: one active notifier).
     alerts: Any
