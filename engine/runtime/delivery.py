@@ -35,6 +35,13 @@ def wire_delivery(worker: Worker) -> None:
     bootstrap = cfg.kafka.bootstrap_servers
 
     async def deliver(tp: Any, records: Sequence[Record]) -> None:
+        # This worker owns the alerts partition, but its notifier may still be reading the saved
+        # state. A rebalance meanwhile ends the wait: the partition's next owner reads them.
+        generation = app.consumer_generation_id
+        while not notifier.active:
+            if app.consumer_generation_id != generation or app.should_stop:
+                return
+            await asyncio.sleep(0.05)
         for record in records:
             try:
                 alert = Alert.from_dict(orjson.loads(record.value or b""))

@@ -116,6 +116,8 @@ class _Consumer(faust_aiokafka.Consumer):
                 handler = handlers.get(tp.topic)
                 if handler is not None:
                     await handler(tp, batch)
+                    if not self.flow_active or app.consumer_generation_id != generation:
+                        break  # revoked meanwhile: the new owner reads the batch again
                     done[tp] = batch[-1].offset + 1
                     acked.setdefault(tp, [])  # lists the partition among those to commit
                     self._n_acked += len(batch)

@@ -1,6 +1,6 @@
 """What one worker process holds: its topics, state table, pipeline, sinks and notifier.
 
-Built by :func:`engine.runtime.app.build_worker`; the agents (:mod:`engine.runtime.ingest`,
+Built by :func:`engine.runtime.app.build_worker`; the handlers (:mod:`engine.runtime.ingest`,
 :mod:`engine.runtime.delivery`) and the web views (:mod:`engine.runtime.web`) work on it.
 """
 
