@@ -64,7 +64,7 @@ class _Consumer(faust_aiokafka.Consumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        #: Per input partition: the offset after the last record its handler finished.
+        #: Per partition of a batch topic: the offset after the last record its handler finished.
         self._batch_done: dict[TP, int] = {}
 
     @property
@@ -98,39 +98,47 @@ class _Consumer(faust_aiokafka.Consumer):
         acked = self._acked
         commit_every = self._commit_every
         stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
-        while not (stopped() or fetcher_stopped()):
-            self.diag.set_flag(CONSUMER_FETCHING)
-            records, _ = await self._wait_next_records(1.0)
-            await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
-            if not records or self.should_stop:
-                self.diag.unset_flag(CONSUMER_FETCHING)
-                continue
-            generation = app.consumer_generation_id
-            for tp, fetched in records.items():
-                if not self.flow_active or app.consumer_generation_id != generation:
-                    break  # a rebalance began: these records belong to the old assignment
-                last = read_offset[tp]
-                batch = fetched if last is None else [r for r in fetched if r.offset > last]
-                if not batch:
+        try:
+            while not (stopped() or fetcher_stopped()):
+                self.diag.set_flag(CONSUMER_FETCHING)
+                records, _ = await self._wait_next_records(1.0)
+                await asyncio.sleep(0)  # a fetch that returns at once must not starve the loop
+                if not records or self.should_stop:
+                    self.diag.unset_flag(CONSUMER_FETCHING)
                     continue
-                handler = handlers.get(tp.topic)
-                if handler is not None:
-                    await handler(tp, batch)
+                generation = app.consumer_generation_id
+                for tp, fetched in records.items():
                     if not self.flow_active or app.consumer_generation_id != generation:
-                        break  # revoked meanwhile: the new owner reads the batch again
-                    done[tp] = batch[-1].offset + 1
-                    acked.setdefault(tp, [])  # lists the partition among those to commit
-                    self._n_acked += len(batch)
-                else:
-                    await self._deliver_each(tp, batch)
-                read_offset[tp] = batch[-1].offset
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await self.commit()
-            self.diag.unset_flag(CONSUMER_FETCHING)
+                        break  # a rebalance began: these records belong to the old assignment
+                    last = read_offset[tp]
+                    batch = fetched if last is None else [r for r in fetched if r.offset > last]
+                    if not batch:
+                        continue
+                    handler = handlers.get(tp.topic)
+                    if handler is not None:
+                        await handler(tp, batch)
+                        if not self.flow_active or app.consumer_generation_id != generation:
+                            break  # revoked meanwhile: the new owner reads the batch again
+                        done[tp] = batch[-1].offset + 1
+                        acked.setdefault(tp, [])  # lists the partition among those to commit
+                        self._n_acked += len(batch)
+                    else:
+                        await self._deliver_each(tp, batch)
+                    read_offset[tp] = batch[-1].offset
+                    if commit_every is not None and self._n_acked >= commit_every:
+                        self._n_acked = 0
+                        await self.commit()
+                self.diag.unset_flag(CONSUMER_FETCHING)
+
+        except self.consumer_stopped_errors:
+            if not app.should_stop:
+                raise  # (as Faust's own loop: a stopped consumer is normal only when stopping)
+        except asyncio.CancelledError:
+            if not app.should_stop:
+                raise
 
     async def _deliver_each(self, tp: TP, batch: Sequence[Any]) -> None:
-        """Faust's usual path, one message at a time (alerts, silences, changelogs)."""
+        """Faust's usual path, one message at a time (silences, changelogs during recovery)."""
         acks_enabled = self.app.topics.acks_enabled_for(tp.topic)
         previous = self._read_offset[tp]
         for record in batch:
