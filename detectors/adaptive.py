@@ -58,6 +58,7 @@ from detectors.seasonal import SeasonalBaseline, SeasonalParams
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 
 _NAN: Final = math.nan
+_LOWEST: Final = -MAX_ABS_VALUE
 
 
 class AdaptiveParams(DetectorParams):
@@ -288,7 +289,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         x = float(value)
         hysteresis = self._hysteresis
         # usable(x) and a finite ts, inlined: nan fails every comparison, inf - inf is nan.
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or ts - ts != 0.0:
+        if not _LOWEST < x < MAX_ABS_VALUE or ts - ts != 0.0:
             return Verdict(0.0, _NAN, False, hysteresis.firing)
         c = self._c
         raw_pattern, expected = self._pattern.step(x, ts)

@@ -28,6 +28,7 @@ import struct
 import sys
 from array import array
 from collections.abc import Mapping
+from math import floor
 from typing import Any, ClassVar, Final, Self
 
 from pydantic import Field
@@ -51,6 +52,7 @@ __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 DAY_SECONDS: Final = 86_400.0
 WEEK_SECONDS: Final = 7 * DAY_SECONDS
 _NAN: Final = math.nan
+_LOWEST: Final = -MAX_ABS_VALUE
 _INF: Final = math.inf
 
 _NAMES: Final = ("last", "level", "daily", "weekly")
@@ -151,7 +153,7 @@ class _Constants:
         self.daily = params.daily
         self.weekly = params.weekly
         # For ts >= 0 and whole-second bucket widths, the bucket ``int((ts % P) // width) %
-        # buckets`` (P a day or a week) is exactly ``int(ts) % P // width``, which costs less:
+        # buckets`` (P a day or a week) is exactly ``floor(ts) % P // width``, which costs less:
         # float % and // are exact for ts >= 0, so both are floor((ts mod P) / width), and
         # floor(t / w) == floor(floor(t) / w) for a whole w. Else the float formula everywhere.
         whole = params.bucket_seconds.is_integer() and params.weekly_bucket_seconds.is_integer()
@@ -417,9 +419,9 @@ class SeasonalBaseline:
         last = self._last
         level = self._level
         if ts >= c.whole_from:  # the buckets in integers (see _Constants.whole_from)
-            whole = int(ts)
-            day = whole % 86_400 // c.whole_bucket
-            week = whole % 604_800 // c.whole_week_bucket
+            in_week = floor(ts) % 604_800  # floor == int here, and cheaper
+            day = in_week % 86_400 // c.whole_bucket  # a week is whole days
+            week = in_week // c.whole_week_bucket
         else:
             day = int((ts % DAY_SECONDS) // c.bucket_seconds) % c.buckets_day
             week = int((ts % WEEK_SECONDS) // c.week_bucket_seconds) % c.buckets_week
@@ -639,15 +641,18 @@ class SeasonalDetector(ValueDetector[SeasonalParams]):
         x = float(value)
         hysteresis = self._hysteresis
         # usable(x) and a finite ts, inlined: nan fails every comparison, inf - inf is nan.
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE or ts - ts != 0.0:
+        if not _LOWEST < x < MAX_ABS_VALUE or ts - ts != 0.0:
             return Verdict(0.0, _NAN, False, hysteresis.firing)
         score, expected = self._baseline.step(x, ts)
         if self._seen < self._warmup:
             self._seen += 1
             return Verdict(0.0, expected, False, hysteresis.firing)
         anomalous = score > self._threshold
-        transition = hysteresis.step(anomalous)
-        return Verdict(score, expected, anomalous, hysteresis.firing, transition)
+        if anomalous or hysteresis.firing or hysteresis._run:
+            transition = hysteresis.step(anomalous)
+            return Verdict(score, expected, anomalous, hysteresis.firing, transition)
+        # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
+        return Verdict(score, expected, False, False)
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict."""
