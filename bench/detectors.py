@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detectors.base import Detector, Input, MessageDetector, ValueDetector, WindowDetector  # noqa: E402
+from detectors.checks import LOG_TEMPLATES  # noqa: E402
 from detectors.registry import DETECTORS, build, params_for  # noqa: E402
 
 T0 = 1_700_000_000.0
@@ -50,15 +51,6 @@ WEEK_POINTS = 2016
 
 Row = tuple[Any, ...]  # the arguments of one call after the detector, ts last
 Series = list[Row]
-
-_TEMPLATES = (
-    ("GET /api/orders/{} 200 in {}ms", "INFO"),
-    ("user={} logged in from 10.0.{}.{}", "INFO"),
-    ("cache miss for key session:{}", "DEBUG"),
-    ("retrying request {} attempt {}", "WARNING"),
-    ("db query took {}ms rows={}", "INFO"),
-    ("upstream 10.1.{}.7:8080 refused connection, job {} requeued", "ERROR"),
-)
 
 
 def value_series(n_series: int, n_points: int, seed: int) -> list[Series]:
@@ -97,7 +89,7 @@ def message_series(n_series: int, n_points: int, seed: int) -> list[Series]:
     for _ in range(n_series):
         rows = []
         for i in range(n_points):
-            template, level = rng.choice(_TEMPLATES)
+            template, level = rng.choice(LOG_TEMPLATES)
             ids = [rng.randrange(1_000_000) for _ in range(3)]
             rows.append((template.format(*ids), level, T0 + MESSAGE_STEP * i))
         out.append(rows)

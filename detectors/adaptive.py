@@ -52,7 +52,7 @@ from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood, likelihood_state, read_likelihood_state
-from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup, constants_for
 from detectors.seasonal import SeasonalBaseline, SeasonalParams
 
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
@@ -203,22 +203,6 @@ class _Constants:
         self.settled = _settled(self.level_keep)
 
 
-#: The constants of the params objects seen, by identity (a config's params objects are shared;
-#: equal params may still differ, e.g. in the sign of a zero).
-_CONSTANTS: dict[int, tuple[AdaptiveParams, _Constants]] = {}
-
-
-def _constants(params: AdaptiveParams) -> _Constants:
-    known = _CONSTANTS.get(id(params))
-    if known is not None and known[0] is params:
-        return known[1]
-    if len(_CONSTANTS) >= 4096:
-        _CONSTANTS.clear()
-    constants = _Constants(params)
-    _CONSTANTS[id(params)] = (params, constants)
-    return constants
-
-
 class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     """Pattern residual + long-run level, each through an anomaly likelihood, novelty-gated.
 
@@ -266,7 +250,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
 
     def __init__(self, params: AdaptiveParams) -> None:
         super().__init__(params)
-        self._c = _constants(params)
+        self._c = constants_for(params, _Constants)
         self._pattern = SeasonalBaseline(params.seasonal)
         # Two AnomalyLikelihood (see __slots__); it checks the parameters.
         AnomalyLikelihood(params.short_window, params.likelihood_fading, params.raw_cap)

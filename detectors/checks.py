@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from detectors import base
 from detectors.base import Detector, DetectorParams, Input, Transition, Verdict
 
-__all__ = ["ADAPTERS", "STEP", "Adapter", "Check", "yield_checks"]
+__all__ = ["ADAPTERS", "LOG_TEMPLATES", "STEP", "Adapter", "Check", "yield_checks"]
 
 #: Seconds between two observations fed by the checks.
 STEP: Final = 60.0
@@ -140,7 +140,7 @@ WINDOWS = Adapter(
 )
 
 #: Templates of ordinary service logs; ``{}`` are ids, durations and addresses.
-_TEMPLATES: Final = (
+LOG_TEMPLATES: Final = (
     ("GET /api/orders/{} 200 in {}ms", "INFO"),
     ("user={} logged in from 10.0.{}.{}", "INFO"),
     ("cache miss for key session:{}", "DEBUG"),
@@ -151,11 +151,11 @@ _TEMPLATES: Final = (
 
 
 def _messages(rng: np.random.Generator, n: int) -> list[Item]:
-    shapes = rng.integers(0, len(_TEMPLATES), n).tolist()
+    shapes = rng.integers(0, len(LOG_TEMPLATES), n).tolist()
     numbers = rng.integers(0, 1_000_000, (n, 3)).tolist()
     out = []
     for shape, values in zip(shapes, numbers, strict=True):
-        template, level = _TEMPLATES[shape]
+        template, level = LOG_TEMPLATES[shape]
         out.append((template.format(*values), level))
     return out
 

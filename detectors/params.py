@@ -21,7 +21,8 @@ threshold
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 from pydantic import Field
 
@@ -33,6 +34,7 @@ __all__ = [
     "ResolveAfter",
     "Threshold",
     "Warmup",
+    "constants_for",
 ]
 
 #: Observations learned before scoring starts.
@@ -84,3 +86,27 @@ RelearnAfter = Annotated[
 #: The weight of the newest value in an exponentially weighted statistic, in (0, 1); the
 #: statistic remembers roughly the last ``1 / weight`` values.
 Fading = Annotated[float, Field(gt=0.0, lt=1.0)]
+
+_P = TypeVar("_P")
+_C = TypeVar("_C")
+
+#: Constants derived from params objects, by the params' type and identity (a config's params
+#: objects are shared by all its series; equal params may still differ, e.g. in a zero's sign).
+_CONSTANTS: dict[tuple[type, int], tuple[object, object]] = {}
+
+
+def constants_for(params: _P, make: Callable[[_P], _C]) -> _C:
+    """``make(params)``, computed once per params object and shared by every detector using it.
+
+    Detectors read plain attributes on the hot path (a pydantic attribute costs several times a
+    slot). The cache is bounded: past 4,096 params objects it starts afresh.
+    """
+    key = (type(params), id(params))
+    known = _CONSTANTS.get(key)
+    if known is not None and known[0] is params:
+        return known[1]  # type: ignore[return-value]
+    if len(_CONSTANTS) >= 4096:
+        _CONSTANTS.clear()
+    constants = make(params)
+    _CONSTANTS[key] = (params, constants)
+    return constants

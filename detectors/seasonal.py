@@ -45,7 +45,7 @@ from detectors._state import (
 from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
-from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup, constants_for
 
 __all__ = ["SeasonalBaseline", "SeasonalDetector", "SeasonalParams"]
 
@@ -160,22 +160,6 @@ class _Constants:
         self.whole_from = 0.0 if whole else math.inf
         self.whole_bucket = int(params.bucket_seconds)
         self.whole_week_bucket = int(params.weekly_bucket_seconds)
-
-
-#: The constants of the params objects seen, by identity (a config's params objects are shared;
-#: equal params may still differ, e.g. in the sign of a zero).
-_CONSTANTS: dict[int, tuple[SeasonalParams, _Constants]] = {}
-
-
-def _constants(params: SeasonalParams) -> _Constants:
-    known = _CONSTANTS.get(id(params))
-    if known is not None and known[0] is params:
-        return known[1]
-    if len(_CONSTANTS) >= 4096:
-        _CONSTANTS.clear()
-    constants = _Constants(params)
-    _CONSTANTS[id(params)] = (params, constants)
-    return constants
 
 
 #: The bytes of one bucket not seen yet (``nan``, as the profiles have always been filled).
@@ -339,7 +323,7 @@ class SeasonalBaseline:
     )
 
     def __init__(self, params: SeasonalParams) -> None:
-        c = self._c = _constants(params)
+        c = self._c = constants_for(params, _Constants)
         self._last = self._level = _NAN
         self._daily: array[float] | None = array("d") if c.daily else None
         self._weekly: array[float] | None = array("d") if c.weekly else None
