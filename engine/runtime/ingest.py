@@ -35,14 +35,17 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
     """Write states to the changelog; the table keeps a copy only of those not in memory."""
     table = worker.table
     data = table.data
+    changed = 0
     for w in writes:
         if w.resident:
             data.pop(w.key, None)
         else:
             data[w.key] = w.value
-        table.send_changelog(w.partition, w.key, w.value)
-    if writes:
-        worker.metrics.checkpoints.inc(len(writes))
+        if w.changed:
+            table.send_changelog(w.partition, w.key, w.value)
+            changed += 1
+    if changed:
+        worker.metrics.checkpoints.inc(changed)
 
 
 async def _complete_table(worker: Worker) -> None:
@@ -64,17 +67,28 @@ async def _complete_table(worker: Worker) -> None:
 
 
 async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
-    """Write alert transitions to the alerts topic, marking the silenced ones; returns them."""
+    """Write alert transitions to the alerts topic, marking the silenced ones; returns them.
+
+    They go straight to the producer, to the alerts topic's one partition: Faust's
+    ``Topic.send`` builds several objects and futures per message, which cost more than the
+    detection of a whole batch when an incident makes many transitions. Faust flushes the
+    producer before it commits the input offsets, so a transition is on the topic before the
+    records that caused it are committed.
+    """
     now = worker.clock()
     metrics, topic = worker.metrics, worker.topics.alerts
+    await topic.maybe_declare()  # once: Faust remembers it
+    send, name = worker.app.producer.send, topic.get_topic_name()
+    silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
     for alert in alerts:
-        if worker.silences.is_silenced(alert_labels(alert), now):
+        if silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
         recorded.append(alert)
-        metrics.alerts.labels(alert.detector, alert.severity.value, alert.status.value).inc()
-        await topic.send(key=alert.fingerprint.encode(), value=orjson.dumps(alert.to_dict()))
+        counted(alert.detector, alert.severity.value, alert.status.value).inc()
+        value = orjson.dumps(alert.to_dict())
+        await send(name, alert.fingerprint.encode(), value, 0, None, None)
     return recorded
 
 
