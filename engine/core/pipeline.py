@@ -10,8 +10,12 @@ State is kept per *state key*, the unit that is checkpointed to the changelog ta
 - ``p|["<service>","<operation>"]``: a service operation's ``log.latency_ms`` series (a JSON
   array, so that a ``|`` in a name cannot make two keys equal).
 
-States live in an LRU cache of at most ``worker.max_series`` entries; a missing one is loaded with
-the injected ``loader`` (the changelog-backed table) or created fresh. Changed states are marked
+States live in a cache of at most ``worker.max_series`` entries; a missing one is loaded with
+the injected ``loader`` (the changelog-backed table) or created fresh. When the cache is full,
+a state not used for the longest while is evicted (the CLOCK approximation of least recently
+used: a state is marked when used, and the clock hand spares a marked state once, clearing its
+mark; a plain dict and a ring of keys cost a third of an ``OrderedDict``'s memory per entry and
+no reordering per event). Changed states are marked
 dirty with the Kafka partition their events came from, and :meth:`Pipeline.checkpoint` hands them
 out for writing to that changelog partition.
 """
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -75,16 +79,18 @@ class _State:
     """What the state cache holds: marks for checkpointing, on a series or a service.
 
     ``partition`` is the Kafka partition its events last came from (its changelog partition),
-    ``dirty`` whether it changed since its last checkpoint, ``kind`` its saved kind (``metric``,
-    ``latency`` or ``service``).
+    ``dirty`` whether it changed since its last checkpoint, ``used`` whether it was used since
+    the cache's clock hand last passed it, ``kind`` its saved kind (``metric``, ``latency`` or
+    ``service``).
     """
 
-    __slots__ = ("dirty", "kind", "partition")
+    __slots__ = ("dirty", "kind", "partition", "used")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.partition = 0
         self.dirty = False
+        self.used = False  # a state used once only is the first to go
 
     def to_state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -295,7 +301,8 @@ class Pipeline:
     def __init__(self, config: Config, loader: Loader | None = None) -> None:
         self.config = config
         self._loader: Loader = loader or (lambda key: None)
-        self._cache: OrderedDict[str, _State] = OrderedDict()
+        self._cache: dict[str, _State] = {}
+        self._ring: deque[str] = deque()  # the cache's keys, in the clock hand's order
         self._evicted: dict[str, StateWrite] = {}
         self._max = config.worker.max_series
         self._lateness = config.windows.allowed_lateness_seconds
@@ -310,7 +317,7 @@ class Pipeline:
     def _entry(self, key: str, partition: int, make: Callable[[Any], _State]) -> _State:
         entry = self._cache.get(key)
         if entry is not None:
-            self._cache.move_to_end(key)
+            entry.used = True
             entry.partition = partition
             return entry
         pending = self._evicted.pop(key, None)
@@ -336,13 +343,27 @@ class Pipeline:
         entry = obj
         entry.partition = partition
         entry.dirty = pending is not None and pending.changed
+        if len(self._cache) >= self._max:
+            self._evict()  # before the new state joins: it is about to be used
         self._cache[key] = entry
-        if len(self._cache) > self._max:
+        self._ring.append(key)
+        return entry
+
+    def _evict(self) -> None:
+        """Evict one state: the first unmarked one from the clock hand on."""
+        cache, ring = self._cache, self._ring
+        while True:
+            key = ring.popleft()
+            entry = cache[key]
+            if entry.used:
+                entry.used = False
+                ring.append(key)
+                continue
+            del cache[key]
             # The table dropped its copy when the state was loaded: it gets one back, and the
             # changelog too if the state changed since its last checkpoint.
-            old_key, old = self._cache.popitem(last=False)
-            self._evicted[old_key] = self._write(old_key, old, changed=old.dirty)
-        return entry
+            self._evicted[key] = self._write(key, entry, changed=entry.dirty)
+            return
 
     @staticmethod
     def _write(
@@ -373,6 +394,7 @@ class Pipeline:
             entry = self._cache.pop(key)
             if entry.dirty:
                 writes.append(self._write(key, entry))
+        self._ring = deque(key for key in self._ring if key in self._cache)
         for key, write in list(self._evicted.items()):
             if write.partition in parts:
                 writes.append(self._evicted.pop(key))
@@ -406,8 +428,7 @@ class Pipeline:
         counted in :attr:`late_events`. This is the hot path: a metric sample is judged inline,
         without a call per event beyond its detectors'.
         """
-        cache = self._cache
-        lookup, touch = cache.get, cache.move_to_end
+        lookup = self._cache.get
         lateness = self._lateness
         for ev in events:
             if type(ev) is not MetricSample:
@@ -427,7 +448,7 @@ class Pipeline:
             if series is None:
                 series = self._new_metric(key, ev, partition)
             else:
-                touch(key)
+                series.used = True
                 series.partition = partition
             assert isinstance(series, _Series)
             ts = ev.ts

@@ -473,6 +473,27 @@ def test_eviction_keeps_dirty_state_until_checkpoint() -> None:
     assert [w.resident for w in p.release([5])] == [False]  # released: the table keeps it
 
 
+def test_a_series_in_use_outlives_series_seen_once() -> None:
+    asked: list[bytes] = []
+
+    def loader(key: bytes) -> bytes | None:
+        asked.append(key)
+        return None
+
+    p = Pipeline(make_config(worker={"max_series": 3}), loader=loader)
+    out: list[Alert] = []
+    for i in range(200):
+        p.metric(sample(1.0, T0 + i, host="hot"), 0, out)
+        p.metric(sample(1.0, T0 + i, host=f"once-{i}"), 0, out)
+        assert sum(p.series_counts().values()) <= 3
+    assert asked.count(b"m|cpu{host=hot}") == 1  # never evicted, so never loaded again
+    assert len(asked) == 201
+    evicted = by_key(p.checkpoint())
+    assert len(evicted) == 201  # every series, once
+    assert sum(w.resident for w in evicted.values()) == 3  # in memory: the hot one and two
+    assert evicted[b"m|cpu{host=hot}"].resident
+
+
 def test_an_evicted_state_reloaded_for_a_late_event_is_still_written() -> None:
     p = Pipeline(make_config(worker={"max_series": 1}))
     twin = Pipeline(make_config())
