@@ -58,7 +58,8 @@ _REFUSED = (
 
 
 class KafkaAccessError(Exception):
-    """A broker refused Kestrel's credentials, or TLS with it failed; retrying cannot help.
+    """Kestrel could not use Kafka: a broker refused the credentials, TLS with it failed, or
+    (for a command's client) no broker could be reached. The message says which.
 
     The message names the broker, the protocol, the mechanism and the user, never a password.
     """
@@ -164,63 +165,114 @@ def faust_credentials(kafka: KafkaSettings) -> CredentialsT | None:
 async def check_access(kafka: KafkaSettings, *, timeout: float = 15.0) -> bool:
     """Connect to the configured brokers, one after another, until one accepts Kestrel.
 
-    Returns ``True`` once a broker accepted the connection (TLS and SASL included), ``False``
-    when none could be reached in ``timeout`` seconds each (the broker may be down: a worker
-    then starts anyway and Faust keeps trying).
+    For each broker: a TCP connection (none: the next broker), then for ``SSL`` and
+    ``SASL_SSL`` a TLS handshake, then a Kafka connection as the clients make it (ApiVersions,
+    then SASL). Returns ``True`` once a broker accepted all of it, ``False`` when none could be
+    reached or none answered as Kafka does (in ``timeout`` seconds each): a worker then starts
+    as it would without this check, and Faust reports what it finds.
 
     Raises
     ------
     KafkaAccessError
         When a broker refused the credentials or the TLS handshake failed (an untrusted
-        certificate, a host name the certificate does not name, TLS against a plain listener):
-        retrying would not help.
+        certificate, a host name the certificate does not name, a listener that closes the
+        connection on a TLS handshake): retrying would not help.
     """
     options = client_options(kafka)
     options.pop("bootstrap_servers")
+    context: ssl.SSLContext | None = options.get("ssl_context")
     for server in kafka.bootstrap_servers.split(","):
-        host, _, port = server.rpartition(":")
+        host, _, port_text = server.rpartition(":")
+        port = int(port_text)
         where = f"Kafka at {server} ({describe(kafka)})"
+        if not await _tcp_reachable(host, port, timeout):
+            continue
+        if context is not None:
+            await _check_tls(host, port, context, timeout, where, kafka)
         try:
             conn = await asyncio.wait_for(
-                create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **options),
+                create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options),
                 timeout,
             )
         except _REFUSED as exc:
             raise KafkaAccessError(f"{where} refused the credentials: {_reason(exc)}") from None
-        except ssl.SSLError as exc:
-            reason = getattr(exc, "verify_message", None) or exc.reason or exc
-            raise KafkaAccessError(
-                f"{where}: TLS failed: {reason}"
-                + (
-                    f" (is ssl_cafile {kafka.ssl_cafile} the authority of its certificate?)"
-                    if isinstance(exc, ssl.SSLCertVerificationError)
-                    else ""
-                )
-            ) from None
+        except ssl.SSLError as exc:  # after a good handshake above: unlikely
+            raise KafkaAccessError(f"{where}: TLS failed: {_tls_reason(exc)}") from None
         except (KafkaError, OSError, TimeoutError):
-            continue  # down, or not a Kafka broker: the next one, else Faust's retries
+            continue  # no Kafka answer (e.g. a TLS listener, for PLAINTEXT): the next one
         conn.close()
         return True
     return False
 
 
+async def _tcp_reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
+        return False
+    writer.transport.abort()
+    return True
+
+
+async def _check_tls(
+    host: str,
+    port: int,
+    context: ssl.SSLContext,
+    timeout: float,
+    where: str,
+    kafka: KafkaSettings,
+) -> None:
+    """A TLS handshake with ``host:port``; raises :class:`KafkaAccessError` if it fails."""
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=host), timeout
+        )
+    except ssl.SSLCertVerificationError as exc:
+        hint = (
+            f"is ssl_cafile {kafka.ssl_cafile} the authority of its certificate?"
+            if kafka.ssl_cafile
+            else "set ssl_cafile to the authority of its certificate"
+        )
+        raise KafkaAccessError(f"{where}: TLS failed: {_tls_reason(exc)} ({hint})") from None
+    except (ssl.SSLError, ConnectionError, EOFError) as exc:
+        raise KafkaAccessError(
+            f"{where}: TLS failed: {_tls_reason(exc)} (is {host}:{port} a TLS listener?)"
+        ) from None
+    except (OSError, TimeoutError):
+        return  # no answer: the Kafka connection that follows finds out more
+    writer.transport.abort()  # no closing handshake: nothing was sent
+
+
+def _tls_reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return str(exc.verify_message)
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    if isinstance(exc, ConnectionError | EOFError):
+        return "the connection was closed during the handshake"
+    return str(exc) or type(exc).__name__
+
+
 async def start_client(client: Any, kafka: KafkaSettings) -> None:
     """``await client.start()`` for an aiokafka producer, consumer or admin client made with
-    :func:`client_options`; when it cannot reach the brokers, find out why.
+    :func:`client_options`; when it cannot reach the brokers, say why.
 
     Raises
     ------
     KafkaAccessError
-        When the brokers refused the credentials or TLS failed (see :func:`check_access`).
-    aiokafka.errors.KafkaConnectionError
-        When no broker could be reached at all.
+        When the brokers refused the credentials or TLS failed (see :func:`check_access`), or
+        when none could be reached or none answered as Kafka does.
     """
     try:
         await client.start()
     except KafkaConnectionError:
         await _close(client)
-        await check_access(kafka)  # raises KafkaAccessError if that is the reason
-        raise
+        if await check_access(kafka):  # raises KafkaAccessError if that is the reason
+            raise  # a broker answers now: nothing more to say than aiokafka's error
+        raise KafkaAccessError(
+            f"Kafka at {kafka.bootstrap_servers} ({describe(kafka)}): no broker could be "
+            "reached, or none answered as a Kafka listener with this security_protocol"
+        ) from None
 
 
 async def _close(client: Any) -> None:

@@ -17,8 +17,10 @@ from faust.types.auth import AuthProtocol, SASLMechanism
 
 from engine.config import Config, KafkaSettings
 from engine.devtools.certificates import make_certificates
+from engine.devtools.produce import publish
 from engine.runtime.app import _new_app
 from engine.runtime.kafka_clients import (
+    KafkaAccessError,
     check_access,
     client_options,
     describe,
@@ -144,7 +146,7 @@ def test_describe_names_no_password() -> None:
 
 
 def test_check_access_to_no_broker_is_not_an_access_error(closed_port: int) -> None:
-    # Nothing listens: the broker may be down; the worker starts and Faust keeps trying.
+    # Nothing listens: the broker may be down; that is no access error (Faust reports it).
     kafka = KafkaSettings(broker=f"kafka://127.0.0.1:{closed_port}")
     assert asyncio.run(check_access(kafka, timeout=5)) is False
 
@@ -156,3 +158,13 @@ def test_check_access_to_something_that_is_not_kafka_is_not_an_access_error() ->
         port = server.getsockname()[1]
         kafka = KafkaSettings(broker=f"kafka://127.0.0.1:{port}")
         assert asyncio.run(check_access(kafka, timeout=1)) is False
+
+
+def test_a_command_that_reaches_no_broker_says_so(closed_port: int) -> None:
+    kafka = KafkaSettings(broker=f"kafka://127.0.0.1:{closed_port}")
+    with pytest.raises(KafkaAccessError) as info:
+        asyncio.run(publish(kafka, "t", [(None, b"x")]))
+    assert str(info.value) == (
+        f"Kafka at 127.0.0.1:{closed_port} (PLAINTEXT): no broker could be reached, or none "
+        "answered as a Kafka listener with this security_protocol"
+    )
