@@ -57,7 +57,7 @@ async def _complete_table(worker: Worker) -> None:
     """
     parts, worker.unchecked = sorted(worker.unchecked), set()
     topic = worker.table.changelog_topic.get_topic_name()
-    latest = await read_latest(worker.config.kafka.bootstrap_servers, topic, parts)
+    latest = await read_latest(worker.config.kafka, topic, parts)
     data = worker.table.data
     missing = [key for key in latest if key not in data]
     for key in missing:
