@@ -181,9 +181,10 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600.0)
     args = ap.parse_args()
     probes = min(args.probes, args.series)
-    with tempfile.TemporaryDirectory(prefix="kestrel-restart-") as name, _broker(
-        args.engine, Path(name)
-    ) as broker:
+    with (
+        tempfile.TemporaryDirectory(prefix="kestrel-restart-") as name,
+        _broker(args.engine, Path(name)) as broker,
+    ):
         tmp = Path(name)
         run = f"restart-{int(time.time())}"
         value = saved_state()

@@ -22,7 +22,6 @@ import orjson
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
 from engine.model.alert import Alert, alert_labels
-from engine.runtime.topic_view import read_latest
 from engine.runtime.worker import Worker
 from engine.sinks import Backpressure, Sink, SinkBatch
 
@@ -48,22 +47,38 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
         worker.metrics.checkpoints.inc(changed)
 
 
-async def _complete_table(worker: Worker) -> None:
-    """Make sure the state table holds every state saved for the newly assigned partitions.
+def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
+    """Apply a fetched batch of the state changelog to the table, during Faust's recovery.
 
-    Faust's recovery of a memory table on the embedded broker sometimes stops early (seen: one
-    key of five restored), and a series whose state is missing would start afresh. So after
-    recovery Kestrel reads those changelog partitions itself and adds any key Faust missed.
+    Faust's own recovery applies a record at a time; this applies a whole fetched batch and
+    then moves Faust's recovery offset for the partition to its last record, so Faust's
+    recovery ends (as it would have) once every partition reached its high-water mark. A whole
+    fetched batch is applied: on the embedded broker the high-water mark Faust reads is the
+    first offset of the last record batch (see tests/engine/test_brokers.py), and applying one
+    record at a time up to it loses the rest of that batch.
     """
-    parts, worker.unchecked = sorted(worker.unchecked), set()
-    topic = worker.table.changelog_topic.get_topic_name()
-    latest = await read_latest(worker.config.kafka, topic, parts)
+    recovery = worker.app.tables.recovery  # type: ignore[attr-defined]
+    if tp in recovery.active_tps:
+        offsets = recovery.active_offsets
+    elif tp in recovery.standby_tps:
+        offsets = recovery.standby_offsets
+    else:
+        return  # not a partition this worker restores (any more)
+    seen = offsets.get(tp)
     data = worker.table.data
-    missing = [key for key in latest if key not in data]
-    for key in missing:
-        data[key] = latest[key]
-    if missing:
-        log.warning("state table: %d saved state(s) added after recovery", len(missing))
+    applied = 0
+    for record in records:
+        if seen is not None and record.offset <= seen:
+            continue
+        if record.value is None:
+            data.pop(record.key, None)
+        else:
+            data[record.key] = record.value
+        applied += 1
+    offsets[tp] = records[-1].offset
+    worker.metrics.restored.inc(applied)
+    if recovery.in_recovery and not recovery.need_recovery():
+        recovery.signal_recovery_end.set()  # what Faust's recovery loop would do
 
 
 async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
@@ -120,8 +135,6 @@ def wire_ingest(worker: Worker) -> None:
         # restored would start its series afresh (a new warm-up) and shadow the saved state.
         while app.in_recovery or not recovery.completed.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        if worker.unchecked:
-            await _complete_table(worker)
         started = time.perf_counter()
         result = process_batch(
             pipeline,
@@ -149,6 +162,11 @@ def wire_ingest(worker: Worker) -> None:
     # Subscribe to the inputs (no agent: their records go to on_batch, see the transport).
     app.topics.add(worker.topics.inputs)
     app.batch_handlers.update(dict.fromkeys(inputs, on_batch))
+
+    async def restore(tp: Any, records: Sequence[Record]) -> None:
+        _restore(worker, tp, records)
+
+    app.restore_handlers[worker.table.changelog_topic.get_topic_name()] = restore
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_sinks() -> None:
@@ -183,5 +201,4 @@ def wire_ingest(worker: Worker) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         worker.started_at = worker.started_at or clock()
         parts = sorted({tp.partition for tp in assigned if tp.topic in inputs})
-        worker.unchecked.update(parts)
         log.info("input partitions assigned: %s", parts)
