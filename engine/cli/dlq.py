@@ -15,17 +15,23 @@ def configure(p: argparse.ArgumentParser) -> None:
     """Add the command's actions and arguments."""
     actions = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     r = actions.add_parser(
-        "replay", help="re-deliver pending dead notifications; exit 1 if some fail"
+        "replay",
+        help="re-deliver the pending dead notifications nothing else will deliver; "
+        "exit 1 if some fail",
     )
     add_config(r)
     r.add_argument("--channel", metavar="NAME", help="only this channel's notifications")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when everything pending was delivered."""
+    """Exit 0 when nothing failed: what was pending was delivered, superseded by a later
+    notification of its group, or is still held (and retried) by the worker's notifier."""
     from engine.runtime.alerts_dlq import replay
 
     cfg = config_of(args)
-    delivered, failed = asyncio.run(replay(cfg, cfg.kafka.bootstrap_servers, args.channel))
-    print(f"kestrel dlq replay: delivered={delivered} failed={failed}")
-    return 0 if failed == 0 else 1
+    result = asyncio.run(replay(cfg, cfg.kafka.bootstrap_servers, args.channel))
+    print(
+        f"kestrel dlq replay: delivered={result.delivered} failed={result.failed} "
+        f"superseded={result.superseded} held={result.held}"
+    )
+    return 0 if result.failed == 0 else 1

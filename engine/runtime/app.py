@@ -185,6 +185,7 @@ def build_worker(
                 notifier=lambda: notifier.counts,
                 queued_alerts=notifier.queued_alerts,
                 sinks=lambda: {s.name: s.counts for s in sinks},
+                mirror_up=lambda: None if mirror is None else mirror.healthy,
             )
         )
     )
