@@ -38,12 +38,12 @@ __all__ = ["Notifier"]
 log = logging.getLogger("kestrel.notify")
 
 RecordOnDlq = Callable[[DeadNotification | DeliveredLater | Superseded], Awaitable[None]]
+SaveState = Callable[[bytes], Awaitable[None]]
 
 #: At most this many groups with dead-lettered notifications are remembered, and this many
 #: notification ids of each (the oldest are forgotten).
 MAX_DEAD_GROUPS = 10_000
 MAX_DEAD_PER_GROUP = 100
-SaveState = Callable[[bytes], Awaitable[None]]
 
 
 class Notifier:
