@@ -187,17 +187,28 @@ def _publish(broker: Broker, topic: str, messages: list[tuple[bytes, bytes]]) ->
 
 
 def _recorded(
-    broker: Broker, unique: str, until: Callable[[Counter[AlertKey]], bool]
+    broker: Broker,
+    unique: str,
+    until: Callable[[Counter[AlertKey]], bool],
+    timeout: float = 60,
+    strict: bool = True,
 ) -> Counter[AlertKey]:
-    """The alert transitions on the alerts topic, read until ``until(counts)`` (within 60 s)."""
+    """The alert transitions on the alerts topic, read until ``until(counts)`` (within
+    ``timeout`` seconds, else a failure when ``strict``)."""
 
     def counts(records: list[Any]) -> Counter[AlertKey]:
         docs = (orjson.loads(r.value) for r in records)
         return Counter((a["series"], a["status"], a["started_at"]) for a in docs)
 
-    records = run(collect(broker.bootstrap, f"alerts-{unique}", lambda rs: until(counts(rs)), 60))
-    assert until(counts(records)), f"alerts recorded within 60 s: {counts(records)}"
+    topic = f"alerts-{unique}"
+    records = run(collect(broker.bootstrap, topic, lambda rs: until(counts(rs)), timeout))
+    assert until(counts(records)) or not strict, f"recorded in {timeout} s: {counts(records)}"
     return counts(records)
+
+
+def _all_recorded(broker: Broker, unique: str) -> Counter[AlertKey]:
+    """Every alert transition on the alerts topic (read for 3 s: later duplicates show too)."""
+    return _recorded(broker, unique, lambda got: False, timeout=3, strict=False)
 
 
 def _covers(expected: Counter[AlertKey]) -> Callable[[Counter[AlertKey]], bool]:
@@ -347,9 +358,10 @@ def test_redis_down_for_60_s_detection_and_alerting_go_on_and_the_mirror_comes_b
                 _publish(broker, f"metrics-{unique}", after.messages())
                 _publish(broker, logs, [(b"svc-c", _hot_logs("svc-c", hot))])
                 everything = before.expected() + during.expected() + after.expected()
-                recorded = _recorded(broker, unique, _covers(everything))
+                _recorded(broker, unique, _covers(everything))
                 assert _wait(lambda: r.xlen(f"{prefix}events:svc-c") == hot, 30)
                 assert _wait(_all_resolved(receiver, after.spiked_names()), 30)
+            recorded = _all_recorded(broker, unique)
             # Every item offered to the mirror is counted once: written, failed or skipped.
             offered = trickle.sent + 3 * hot + sum(recorded.values())
             assert _wait(lambda: sum(_mirror_counts(worker).values()) == offered, 30), (
@@ -459,7 +471,7 @@ def test_a_receiver_down_then_back_gets_every_notification_once(
             ), _dlq_records(broker, unique)
             # ...and resolve while it is still down.
             _publish(broker, f"metrics-{unique}", stream.messages(fired_by))
-            recorded = _recorded(broker, unique, _covers(stream.expected()))
+            _recorded(broker, unique, _covers(stream.expected()))
             assert _wait(
                 lambda: (
                     _dead_series(_dlq_records(broker, unique), "resolved")
@@ -486,6 +498,7 @@ def test_a_receiver_down_then_back_gets_every_notification_once(
             # now would tell the receiver an older state than it has).
             again = _replay(tmp_path / "kestrel.toml")
             pending_after = _dlq_pending(broker, unique)
+            recorded = _all_recorded(broker, unique)
             # A dead notification that nothing else will deliver (of a group the notifier does
             # not hold, e.g. recorded before a redeployment) is sent by the replay, once.
             orphan = _orphan()
