@@ -31,6 +31,7 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import redis
 
 from engine.config import parse_config
@@ -237,6 +238,18 @@ def _all_resolved(receiver: WebhookReceiver, series: list[str]) -> Callable[[], 
     return lambda: all(_notified(receiver).get(s) == "resolved" for s in series)
 
 
+def _wait_resolved(
+    receiver: WebhookReceiver, worker: WorkerProcess, series: list[str], timeout: float
+) -> None:
+    """Wait until the receiver heard that every one of ``series`` resolved; fail saying why not."""
+    if not _wait(_all_resolved(receiver, series), timeout):
+        pytest.fail(
+            f"not all of {series} notified as resolved within {timeout} s; the receiver "
+            f"heard {_notified(receiver)} in {len(receiver.got())} requests "
+            f"({receiver.in_flight} in flight); worker log:\n{worker.log()}"
+        )
+
+
 def _duplicates(receiver: WebhookReceiver) -> dict[str, int]:
     """Notification ids (``webhook-id``) the receiver answered more than once, with the count."""
     counts = Counter(d.webhook_id for d in receiver.got("/hook"))
@@ -328,9 +341,7 @@ def test_redis_down_for_60_s_detection_and_alerting_go_on_and_the_mirror_comes_b
                 _publish(broker, logs, [(b"svc-a", _hot_logs("svc-a", hot))])
                 _recorded(broker, unique, _covers(before.expected()))
                 assert _wait(lambda: r.xlen(f"{prefix}events:svc-a") == hot, 30)
-                assert _wait(_all_resolved(receiver, before.spiked_names()), 30), _notified(
-                    receiver
-                )
+                _wait_resolved(receiver, worker, before.spiked_names(), 30)
 
                 # During: Redis is stopped for 60 s.
                 server.stop()
@@ -360,7 +371,7 @@ def test_redis_down_for_60_s_detection_and_alerting_go_on_and_the_mirror_comes_b
                 everything = before.expected() + during.expected() + after.expected()
                 _recorded(broker, unique, _covers(everything))
                 assert _wait(lambda: r.xlen(f"{prefix}events:svc-c") == hot, 30)
-                assert _wait(_all_resolved(receiver, after.spiked_names()), 30)
+                _wait_resolved(receiver, worker, after.spiked_names(), 30)
             recorded = _all_recorded(broker, unique)
             # Every item offered to the mirror is counted once: written, failed or skipped.
             offered = trickle.sent + 3 * hot + sum(recorded.values())
@@ -491,7 +502,7 @@ def test_a_receiver_down_then_back_gets_every_notification_once(
             up_at = time.monotonic()
             replay = _replay(tmp_path / "kestrel.toml")
             assert replay.returncode == 0, replay.stdout + replay.stderr
-            assert _wait(_all_resolved(receiver, stream.spiked_names()), 30), _notified(receiver)
+            _wait_resolved(receiver, worker, stream.spiked_names(), 30)
             recovered_after_s = time.monotonic() - up_at
             time.sleep(6)  # three group intervals: anything still to come would come now
             # ...and again once the worker delivered (a replay that sent the firing notifications
@@ -591,10 +602,10 @@ def test_a_slow_receiver_does_not_slow_detection(
             # Without the slow receiver (after a first stream: new topics, first series).
             drain(warmup)
             fast_consumed_s, fast_recorded_s, _ = drain(fast_load)
-            assert _wait(_all_resolved(receiver, fast_load.spiked_names()), 30)
+            _wait_resolved(receiver, worker, fast_load.spiked_names(), 30)
 
             # With it: its first requests are in flight while a backlog like the first comes in.
-            assert _wait(_all_resolved(receiver, warmup.spiked_names()), 30)
+            _wait_resolved(receiver, worker, warmup.spiked_names(), 30)
             answered_before = len(receiver.got("/hook"))
             receiver.delay_seconds = slow
             _publish(broker, metrics, trigger.messages())
@@ -605,7 +616,7 @@ def test_a_slow_receiver_does_not_slow_detection(
             in_flight_when_recorded = receiver.in_flight
             queued = metric_total(worker.metrics(), "kestrel_notification_queue_alerts")
             everyone = trigger.spiked_names() + slow_load.spiked_names()
-            assert _wait(_all_resolved(receiver, everyone), 4 * slow + 30), _notified(receiver)
+            _wait_resolved(receiver, worker, everyone, 4 * slow + 30)
         finally:
             worker.stop()
 
