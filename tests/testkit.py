@@ -239,3 +239,140 @@ class _RecordingHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
+
+
+def metric_total(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples of metric ``name`` in a Prometheus text page whose labels include
+    ``labels`` (a counter's ``_total`` sample is found by its family name or its sample name)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in (name, f"{name}_total") and all(
+                sample.labels.get(k) == v for k, v in labels.items()
+            ):
+                total += sample.value
+    return total
+
+
+class RedisServer:
+    """A private ``redis-server`` on a fixed port, that a test can stop and start again.
+
+    It keeps nothing on disk (``--save ""``), so a restart comes back empty.
+    """
+
+    def __init__(self, workdir: Path) -> None:
+        import shutil
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is needed: apt-get install redis-server (or `make setup`)")
+        self.binary, self.workdir, self.port = binary, workdir, free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        args += ["--appendonly", "no"]
+        self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL)
+        if not wait_for_port("127.0.0.1", self.port, 10):
+            self.stop()
+            pytest.fail(f"redis-server did not start on port {self.port}")
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One request a :class:`WebhookReceiver` answered with 200."""
+
+    path: str
+    webhook_id: str
+    body: dict[str, Any]
+    arrived: float  # time.monotonic() when the request came in
+    answered: float  # and when it was answered
+
+
+class WebhookReceiver:
+    """A webhook receiver on a fixed port: it can go down (connections refused) and come back,
+    and answer slowly (``delay_seconds`` per request, requests served concurrently).
+
+    It keeps every request it answered, with its ``webhook-id`` header (the notification id), so a
+    test can count duplicates. Use as a context manager; :meth:`stop` and :meth:`start` within.
+    """
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.delay_seconds = 0.0
+        self.deliveries: list[Delivery] = []
+        self.arrivals = 0
+        self.in_flight = 0
+        self.lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def got(self, path: str | None = None) -> list[Delivery]:
+        """The requests answered so far (on ``path`` only, if given), in the order answered."""
+        with self.lock:
+            return [d for d in self.deliveries if path is None or d.path == path]
+
+    def start(self) -> WebhookReceiver:
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                arrived = time.monotonic()
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                with receiver.lock:
+                    receiver.arrivals += 1
+                    receiver.in_flight += 1
+                try:
+                    if receiver.delay_seconds:
+                        time.sleep(receiver.delay_seconds)
+                    delivery = Delivery(
+                        self.path,
+                        self.headers.get("webhook-id", ""),
+                        json.loads(body),
+                        arrived,
+                        time.monotonic(),
+                    )
+                    with receiver.lock:
+                        receiver.deliveries.append(delivery)
+                    with contextlib.suppress(OSError):  # the sender may have given up waiting
+                        self.send_response(200)
+                        self.end_headers()
+                        self.wfile.write(b"ok")
+                finally:
+                    with receiver.lock:
+                        receiver.in_flight -= 1
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self._server = server
+        return self
+
+    def stop(self) -> None:
+        """Stop listening: from now on connections are refused."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> WebhookReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -15,14 +15,17 @@ def configure(p: argparse.ArgumentParser) -> None:
     """Add the command's actions and arguments."""
     actions = p.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     r = actions.add_parser(
-        "replay", help="re-deliver pending dead notifications; exit 1 if some fail"
+        "replay",
+        help="re-deliver the pending dead notifications nothing else will deliver; "
+        "exit 1 if some fail",
     )
     add_config(r)
     r.add_argument("--channel", metavar="NAME", help="only this channel's notifications")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Exit 0 when everything pending was delivered."""
+    """Exit 0 when nothing failed: what was pending was delivered, superseded by a later
+    notification of its group, or is still held (and retried) by the worker's notifier."""
     import sys
 
     from engine.runtime.alerts_dlq import replay
@@ -30,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_of(args)
     try:
-        delivered, failed = asyncio.run(replay(cfg, args.channel))
+        result = asyncio.run(replay(cfg, args.channel))
     except KafkaAccessError as exc:
         print(f"kestrel dlq replay: {exc}", file=sys.stderr)
         return 1
-    print(f"kestrel dlq replay: delivered={delivered} failed={failed}")
-    return 0 if failed == 0 else 1
+    print(
+        f"kestrel dlq replay: delivered={result.delivered} failed={result.failed} "
+        f"superseded={result.superseded} held={result.held}"
+    )
+    return 0 if result.failed == 0 else 1

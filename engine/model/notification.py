@@ -1,9 +1,10 @@
 """A notification: one message to one receiver about the alerts of one group, and its records.
 
 The notify core builds :class:`Notification` objects and channels deliver them. The alerts
-dead-letter topic holds :class:`DeadNotification` records (a channel gave up) and
-:class:`DeliveredLater` markers (a later retry got through); :func:`notification_to_dict` and
-:func:`notification_from_dict` are their JSON codec.
+dead-letter topic holds :class:`DeadNotification` records (a channel gave up), and markers that
+leave nothing to replay: :class:`DeliveredLater` (a later retry got through) and
+:class:`Superseded` (a later notification of the same group got through);
+:func:`notification_to_dict` and :func:`notification_from_dict` are their JSON codec.
 
 >>> from engine.model.alert import Alert, AlertStatus, Severity
 >>> alert = Alert(
@@ -34,6 +35,7 @@ __all__ = [
     "DeadNotification",
     "DeliveredLater",
     "Notification",
+    "Superseded",
     "notification_from_dict",
     "notification_to_dict",
 ]
@@ -207,4 +209,37 @@ class DeliveredLater:
         """The record value."""
         return orjson.dumps(
             {"status": "delivered", "channel": self.channel, "delivered_at": self.delivered_at}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Superseded:
+    """A dead-lettered notification made stale by a later notification of its group that was
+    delivered: nothing left to replay (replaying it would tell the receiver something older).
+
+    ``by`` is the id of that later notification when known, else ``""``.
+
+    >>> Superseded("n1", "ops", "n2", 1700000000.0).to_json()
+    b'{"status":"superseded","channel":"ops","by":"n2","superseded_at":1700000000.0}'
+    """
+
+    notification_id: str
+    channel: str
+    by: str
+    superseded_at: float
+
+    @property
+    def key(self) -> bytes:
+        """The record key: the id of the dead notification."""
+        return self.notification_id.encode()
+
+    def to_json(self) -> bytes:
+        """The record value."""
+        return orjson.dumps(
+            {
+                "status": "superseded",
+                "channel": self.channel,
+                "by": self.by,
+                "superseded_at": self.superseded_at,
+            }
         )

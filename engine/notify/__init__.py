@@ -15,6 +15,7 @@ seconds) and JSON-serialisable state. The flow of one alert transition:
 3. The caller delivers each :class:`PendingNotification` (one per group and channel, covering all
    the group's alerts) and reports :meth:`Dispatcher.ack` or :meth:`Dispatcher.nack`; only an ack
    is recorded in the log, so a failed notification is retried at the next flush.
+   :meth:`Dispatcher.fate_of_dead` says whether a notification given up on still needs a replay.
 
 Config (:mod:`engine.notify.settings`): ``[routing]`` with ``[[routing.routes]]``,
 ``[[silences]]`` and ``[[inhibit_rules]]``; :func:`build_dispatcher` builds a dispatcher from them.
@@ -22,6 +23,7 @@ Config (:mod:`engine.notify.settings`): ``[routing]`` with ``[[routing.routes]]`
 
 from engine.notify.dispatcher import (
     FLAPPING_ANNOTATION,
+    DeadFate,
     Dispatcher,
     PendingNotification,
     build_dispatcher,
@@ -49,6 +51,7 @@ from engine.notify.silences import (
 __all__ = [
     "FLAPPING_ANNOTATION",
     "AggregationGroup",
+    "DeadFate",
     "Dispatcher",
     "FlapDetector",
     "InhibitRule",

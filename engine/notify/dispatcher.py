@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from engine.model.alert import Alert, AlertStatus, alert_labels
 from engine.model.notification import Notification
@@ -38,12 +38,21 @@ from engine.notify.settings import InhibitRuleSettings, RoutingSettings, Silence
 from engine.notify.silences import DEFAULT_RETENTION_SECONDS as SILENCE_RETENTION_SECONDS
 from engine.notify.silences import Silences, silence_from_settings
 
-__all__ = ["FLAPPING_ANNOTATION", "Dispatcher", "PendingNotification", "build_dispatcher"]
+__all__ = [
+    "FLAPPING_ANNOTATION",
+    "DeadFate",
+    "Dispatcher",
+    "PendingNotification",
+    "build_dispatcher",
+]
 
 #: Annotation set to ``"true"`` on the copy of an alert notified as flapping.
 FLAPPING_ANNOTATION = "flapping"
 STATE_VERSION = 1
 COUNTERS = ("silenced", "inhibited", "flapping", "sent", "failed")
+
+#: What to do with a dead-lettered notification (see :meth:`Dispatcher.fate_of_dead`).
+DeadFate = Literal["superseded", "held", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +277,38 @@ class Dispatcher:
         if group is not None:
             group.in_flight = False
             group.next_flush = max(group.next_flush, now + group.group_interval_seconds)
+
+    def fate_of_dead(self, receiver: str, group_key: str, failed_at: float) -> DeadFate:
+        """What replaying a notification of group ``group_key`` to ``receiver``, given up on at
+        ``failed_at`` (epoch seconds), would do, as this dispatcher's state tells:
+
+        - ``superseded``: the receiver was sent a later notification of the group, which told the
+          group as it was then; replaying would tell it something older;
+        - ``held``: the group is still here, not notified since; the dispatcher notifies it itself
+          (as it is then) at a next flush, so replaying would tell the receiver twice;
+        - ``replay``: neither; nothing else will tell the receiver.
+
+        >>> from engine.model.alert import Alert, AlertStatus, Severity
+        >>> d = build_dispatcher(RoutingSettings(group_wait_seconds=0), {"ops": True})
+        >>> d.ingest(Alert("fp", AlertStatus.FIRING, Severity.WARNING, "cpu", {"service": "api"},
+        ...                "zscore", 9.0, 1.0, 5.0, 1000.0, None, "x"), now=1000.0)
+        >>> [pending] = d.due(now=1000.0)
+        >>> d.nack(pending, now=1001.0)  # given up on at 1001: the group is still held
+        >>> d.fate_of_dead("ops", pending.group_key, failed_at=1001.0)
+        'held'
+        >>> [pending] = d.due(now=1061.0)
+        >>> d.ack(pending, now=1062.0)  # a later notification of the group got through
+        >>> d.fate_of_dead("ops", pending.group_key, failed_at=1001.0)
+        'superseded'
+        >>> d.fate_of_dead("ops", "a group never seen", failed_at=1001.0)
+        'replay'
+        """
+        entry = self.nflog.get(receiver, group_key)
+        if entry is not None and entry.sent_at >= failed_at:
+            return "superseded"
+        if (receiver, group_key) in self._groups:
+            return "held"
+        return "replay"
 
     def next_wakeup(self, now: float) -> float | None:
         """When :meth:`due` next has something to do (may be ``<= now``), ``None`` if never.

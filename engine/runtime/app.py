@@ -49,6 +49,13 @@ __all__ = ["build_worker"]
 
 STATE_TABLE = "series-state"
 
+#: How often the consumer refreshes its cluster metadata, in milliseconds. A subscribed topic the
+#: metadata did not list when the group was joined (on Apache Kafka, an input topic Faust has
+#: just created is sometimes not in the broker's metadata yet; or a topic deleted and created
+#: again) is assigned only after a refresh notices it: aiokafka does not ask again for a missing
+#: topic sooner, so with its default (5 minutes) the worker ignored that input for minutes.
+CONSUMER_METADATA_MAX_AGE_MS = 5_000
+
 
 def _raw_topic(
     app: KestrelApp, names: str | tuple[str, ...], partitions: int, *, compacted: bool = False
@@ -92,6 +99,7 @@ def _new_app(config: Config) -> KestrelApp:
         # few requests instead of one request per record.
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
+        consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         stream_wait_empty=False,
         broker_max_poll_records=wcfg.batch_max_messages,
         table_standby_replicas=0,
@@ -191,6 +199,7 @@ def build_worker(
                 notifier=lambda: notifier.counts,
                 queued_alerts=notifier.queued_alerts,
                 sinks=lambda: {s.name: s.counts for s in sinks},
+                mirror_up=lambda: None if mirror is None else mirror.healthy,
             )
         )
     )

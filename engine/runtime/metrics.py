@@ -159,7 +159,8 @@ class LiveCounts:
     ``states_loaded``: states by source (``changelog``/``new``); ``series``: series in memory by
     kind; ``notifier``: the notifier's totals (``silenced``, ``inhibited``, ...);
     ``queued_alerts``: alerts waiting in notification groups; ``sinks``: each sink's outcome
-    counts by sink name.
+    counts by sink name; ``mirror_up``: whether the Redis mirror's last write succeeded (``None``
+    when there is no mirror).
     """
 
     states_loaded: Callable[[], Mapping[str, int]]
@@ -167,6 +168,7 @@ class LiveCounts:
     notifier: Callable[[], Mapping[str, int]]
     queued_alerts: Callable[[], int]
     sinks: Callable[[], Mapping[str, Mapping[str, int]]]
+    mirror_up: Callable[[], bool | None] = lambda: None
 
 
 class LiveCollector(Collector):
@@ -226,6 +228,14 @@ class LiveCollector(Collector):
         for outcome in MIRROR_OUTCOMES:
             mirror.add_metric([outcome], redis_counts.get(outcome, 0))
         yield mirror
+        up = c.mirror_up()
+        if up is not None:
+            yield GaugeMetricFamily(
+                "kestrel_redis_mirror_up",
+                "1 while the Redis mirror writes (its last write succeeded, or none was tried), "
+                "0 from a failed write until one succeeds again.",
+                value=1.0 if up else 0.0,
+            )
         yield CounterMetricFamily(
             "kestrel_dlq_write_errors",
             "Rejected inputs that could not be written to the dead-letter topic.",

@@ -8,7 +8,11 @@ history) from the state topic and carries on without re-sending what was already
 
 Deliveries run as tasks, concurrently; the dispatcher leaves a group alone while its
 notification is in flight. A notification whose retry budget is spent is recorded on the alerts
-DLQ with the channel, the error and the attempt count (see :mod:`engine.runtime.alerts_dlq`).
+DLQ with the channel, the error and the attempt count (see :mod:`engine.runtime.alerts_dlq`), and
+the group is retried at its next flush. When a later notification of that group gets through, the
+DLQ is told that nothing is left to replay: the same notification was delivered later
+(:class:`~engine.model.notification.DeliveredLater`), or a newer one of its group
+(:class:`~engine.model.notification.Superseded`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import orjson
 from alert_channels.retry import deliver_with_retries
 from engine.config import Config
 from engine.model.alert import Alert
-from engine.model.notification import DeadNotification, DeliveredLater
+from engine.model.notification import DeadNotification, DeliveredLater, Superseded
 from engine.notify import Dispatcher, PendingNotification, Silences, build_dispatcher
 from engine.runtime.channels import ChannelRoute
 from engine.runtime.metrics import KestrelMetrics
@@ -33,8 +37,13 @@ __all__ = ["Notifier"]
 
 log = logging.getLogger("kestrel.notify")
 
-RecordOnDlq = Callable[[DeadNotification | DeliveredLater], Awaitable[None]]
+RecordOnDlq = Callable[[DeadNotification | DeliveredLater | Superseded], Awaitable[None]]
 SaveState = Callable[[bytes], Awaitable[None]]
+
+#: At most this many groups with dead-lettered notifications are remembered, and this many
+#: notification ids of each (the oldest are forgotten).
+MAX_DEAD_GROUPS = 10_000
+MAX_DEAD_PER_GROUP = 100
 
 
 class Notifier:
@@ -77,9 +86,10 @@ class Notifier:
         self.dispatcher: Dispatcher | None = None
         self._activated = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        # Ids of notifications dead-lettered since start: if a later retry of the same
-        # notification succeeds, the DLQ is told, so a replay does not send it twice.
-        self._dead: dict[str, str] = {}
+        # Ids of the notifications dead-lettered since start, by (channel, group key), oldest
+        # first: when a later notification of the group gets through, the DLQ is told, so that
+        # a replay neither sends it twice nor sends an older state of the group after it.
+        self._dead: dict[tuple[str, str], list[str]] = {}
         self._dirty = False
         #: Totals of every dispatcher this process ran (read by the metrics collector).
         self.counts: dict[str, int] = {}
@@ -183,12 +193,16 @@ class Notifier:
         if outcome.attempts > 1:
             self._metrics.deliveries.labels(name, "retried").inc(outcome.attempts - 1)
         now = self._clock()
+        ident = pending.notification.notification_id
+        group = (name, pending.group_key)
         if outcome.delivered:
             self._metrics.deliveries.labels(name, "ok").inc()
             dispatcher.ack(pending, now)
-            ident = pending.notification.notification_id
-            if self._dead.pop(ident, None) == name:
-                await self._dead_letter(DeliveredLater(ident, name, now))
+            for dead_id in self._dead.pop(group, ()):
+                if dead_id == ident:
+                    await self._dead_letter(DeliveredLater(ident, name, now))
+                else:
+                    await self._dead_letter(Superseded(dead_id, name, ident, now))
         else:
             dispatcher.nack(pending, now)
             # (deliver_with_retries has logged why it gave up)
@@ -196,8 +210,10 @@ class Notifier:
                 pending.notification, name, str(outcome.error), outcome.attempts, now
             )
             await self._dead_letter(dead)
-            self._dead[pending.notification.notification_id] = name
-            while len(self._dead) > 10_000:  # bounded: the oldest are forgotten
+            ids = self._dead.pop(group, [])  # (re-inserted: the groups stay oldest first)
+            kept = [i for i in ids if i != ident][1 - MAX_DEAD_PER_GROUP :]
+            self._dead[group] = [*kept, ident]
+            while len(self._dead) > MAX_DEAD_GROUPS:  # bounded: the oldest are forgotten
                 self._dead.pop(next(iter(self._dead)))
             self._metrics.deliveries.labels(name, "dead_lettered").inc()
         if self.dispatcher is dispatcher:  # (deactivate saves it itself)

@@ -13,6 +13,7 @@ def test_live_counts_are_read_at_each_scrape() -> None:
     notifier = {"silenced": 0, "inhibited": 0}
     sinks = {"redis": {"written": 0, "failed": 0, "skipped": 0}, "dlq": {"failed": 0}}
     queued = [0]
+    up = [True]
     registry = CollectorRegistry()
     registry.register(
         LiveCollector(
@@ -22,6 +23,7 @@ def test_live_counts_are_read_at_each_scrape() -> None:
                 notifier=lambda: notifier,
                 queued_alerts=lambda: queued[0],
                 sinks=lambda: sinks,
+                mirror_up=lambda: up[0],
             )
         )
     )
@@ -42,6 +44,18 @@ def test_live_counts_are_read_at_each_scrape() -> None:
     assert value("kestrel_redis_mirror_events_total", {"outcome": "failed"}) == 3
     assert value("kestrel_dlq_write_errors_total") == 1
     assert value("kestrel_notification_queue_alerts") == 4
+    assert value("kestrel_redis_mirror_up") == 1
+    up[0] = False
+    assert value("kestrel_redis_mirror_up") == 0
+
+
+def test_the_mirror_gauge_is_absent_without_a_mirror() -> None:
+    registry = CollectorRegistry()
+    counts = LiveCounts(lambda: {}, dict, dict, lambda: 0, lambda: {})
+    registry.register(LiveCollector(counts))
+    assert registry.get_sample_value("kestrel_redis_mirror_up") is None
+    skipped = registry.get_sample_value("kestrel_redis_mirror_events_total", {"outcome": "skipped"})
+    assert skipped == 0
 
 
 def test_build_info_and_process_metrics() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +10,10 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
-from engine.devtools.broker import free_port, wait_for_port
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.events import LogEvent
 from engine.sinks import RedisMirror, SinkBatch
+from tests.testkit import RedisServer
 
 pytestmark = pytest.mark.integration  # starts real services itself
 
@@ -28,32 +26,11 @@ class _Clock:
         return self.now
 
 
-class _RedisServer:
-    def __init__(self, workdir: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            pytest.fail("redis-server is needed: apt-get install redis-server (or `make setup`)")
-        self.binary, self.workdir, self.port = binary, workdir, free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        self.proc = subprocess.Popen(args, cwd=self.workdir, stdout=subprocess.DEVNULL)
-        assert wait_for_port("127.0.0.1", self.port, 10), "redis-server did not start"
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[_RedisServer]:
-    s = _RedisServer(tmp_path)
-    s.start()
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    s = RedisServer(tmp_path).start()
     yield s
-    if s.proc is not None and s.proc.poll() is None:
-        s.stop()
+    s.stop()
 
 
 def _event(i: int, etype: str = "thought") -> LogEvent:
@@ -69,7 +46,7 @@ def _alert() -> Alert:
 
 
 async def test_the_mirror_counts_what_it_loses_and_reconnects_by_itself(
-    server: _RedisServer,
+    server: RedisServer,
 ) -> None:
     clock = _Clock()
     client = Redis(
@@ -112,7 +89,7 @@ async def test_the_mirror_counts_what_it_loses_and_reconnects_by_itself(
     await client.aclose()
 
 
-async def test_entries_older_than_the_retention_are_trimmed(server: _RedisServer) -> None:
+async def test_entries_older_than_the_retention_are_trimmed(server: RedisServer) -> None:
     clock = _Clock()
     client = Redis(host="127.0.0.1", port=server.port)
     mirror = RedisMirror(

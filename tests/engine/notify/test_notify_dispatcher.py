@@ -424,6 +424,29 @@ def test_nack_retries_at_the_next_interval_and_in_flight_groups_wait() -> None:
     assert h.dispatcher.counters()["failed"] == 1 and h.dispatcher.counters()["sent"] == 1
 
 
+def test_the_fate_of_a_dead_notification_follows_the_group() -> None:
+    h = harness()
+    a = alert()
+    h.fail.add("ops")
+    h.ingest(a)
+    h.advance(T0 + 10)  # sent and given up on at T0 + 10 (nacked)
+    key = h.dispatcher.groups()[0].group_key
+    assert h.dispatcher.fate_of_dead("ops", key, T0 + 10) == "held"  # the group is retried
+    h.fail.clear()
+    h.ingest(resolved(a, T0 + 30), at=T0 + 30)
+    h.advance(T0 + 70)  # the group's resolved state got through at T0 + 70
+    assert [s.statuses for s in h.sent] == [{"latency_ms/h1": "resolved"}]
+    assert h.dispatcher.groups() == []
+    # Both the firing notification given up on at T0 + 10 and one given up on when the resolved
+    # state got through are told by it; a failure after it is not.
+    assert h.dispatcher.fate_of_dead("ops", key, T0 + 10) == "superseded"
+    assert h.dispatcher.fate_of_dead("ops", key, T0 + 70) == "superseded"
+    assert h.dispatcher.fate_of_dead("ops", key, T0 + 71) == "replay"
+    assert h.dispatcher.fate_of_dead("other", key, T0 + 10) == "replay"  # another receiver
+    # The same questions, answered by a restarted worker's dispatcher.
+    assert restart(h).dispatcher.fate_of_dead("ops", key, T0 + 10) == "superseded"
+
+
 def restart(h: Harness, **routing: Any) -> Harness:
     state = json.loads(json.dumps(h.dispatcher.to_state(), allow_nan=False))
     d = build_dispatcher(RoutingSettings.model_validate(routing), {"ops": True}, state=state)
