@@ -13,8 +13,9 @@ waiting on timeouts; then the client reconnects by itself on the next write.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -31,6 +32,25 @@ __all__ = ["MIRROR_OUTCOMES", "RedisMirror"]
 MIRROR_OUTCOMES = ("written", "failed", "skipped")
 
 log = logging.getLogger(__name__)
+
+#: What a mirrored event holds when even the standard library cannot write it.
+TOO_DEEP = b'{"kestrel_error":"event nested too deep to write"}'
+
+
+def _event_json(raw: Mapping[str, Any]) -> bytes:
+    """The event as JSON.
+
+    orjson reads documents nested up to 1,024 levels but writes only 254, so an event nested
+    deeper goes through the standard library, and one deeper still than that writes (about
+    1,000 levels) is replaced by :data:`TOO_DEEP`, so one odd event cannot stop a batch.
+    """
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        try:
+            return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+        except (RecursionError, ValueError):
+            return TOO_DEEP
 
 
 class RedisMirror(Sink):
@@ -121,7 +141,7 @@ class RedisMirror(Sink):
                 "ts": repr(ev.ts),
                 "type": ev.type or "",
                 "level": ev.level,
-                "event": orjson.dumps(ev.raw),
+                "event": _event_json(ev.raw),
             }
             pipe.xadd(key, fields, minid=minid, approximate=True)
         for alert in alerts:
