@@ -13,7 +13,8 @@ State is kept per *state key*, the unit that is checkpointed to the changelog ta
 States live in an LRU cache of at most ``worker.max_series`` entries; a missing one is loaded with
 the injected ``loader`` (the changelog-backed table) or created fresh. Changed states are marked
 dirty with the Kafka partition their events came from, and :meth:`Pipeline.checkpoint` hands them
-out for writing to that changelog partition.
+out for writing to that changelog partition. A new series past ``worker.max_tracked_series``
+gets no state at all (see :mod:`engine.core.series_limit`).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
 from engine.model.alert import Alert, Severity, series_id
@@ -290,10 +292,16 @@ class Pipeline:
         The validated configuration.
     loader:
         Returns the last checkpointed state bytes of a state key, or ``None``.
+    series_limit:
+        Caps the series tracked (by default ``worker.max_tracked_series``, counting only the
+        states in memory); see :mod:`engine.core.series_limit`.
     """
 
-    def __init__(self, config: Config, loader: Loader | None = None) -> None:
+    def __init__(
+        self, config: Config, loader: Loader | None = None, series_limit: SeriesLimit | None = None
+    ) -> None:
         self.config = config
+        self.series_limit = series_limit or SeriesLimit.for_config(config)
         self._loader: Loader = loader or (lambda key: None)
         self._cache: OrderedDict[bytes, _State] = OrderedDict()
         self._evicted: dict[bytes, StateWrite] = {}
@@ -307,7 +315,7 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(self, key: bytes, partition: int, make: Callable[[Any], _State]) -> _State:
+    def _entry(self, key: bytes, partition: int, make: Callable[[Any], _State]) -> _State | None:
         entry = self._cache.get(key)
         if entry is not None:
             self._cache.move_to_end(key)
@@ -331,6 +339,10 @@ class Pipeline:
             except (KeyError, TypeError, ValueError, IndexError):  # malformed: start afresh
                 obj = None
         if obj is None:
+            if raw is None and not self.series_limit.admits(
+                key, len(self._cache) + len(self._evicted)
+            ):
+                return None  # a new series past worker.max_tracked_series: not tracked
             obj = make(None)
             self.created += 1
         entry = obj
@@ -339,8 +351,8 @@ class Pipeline:
         self._cache[key] = entry
         if len(self._cache) > self._max:
             old_key, old = self._cache.popitem(last=False)
-            if old.dirty:
-                self._evicted[old_key] = self._write(old_key, old)
+            # Even if clean: the table dropped its copy when the state was checkpointed resident.
+            self._evicted[old_key] = self._write(old_key, old)
         return entry
 
     @staticmethod
@@ -400,6 +412,8 @@ class Pipeline:
             entry = self._entry(
                 key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved)
             )
+            if entry is None:
+                return False
         return self._point(entry, sample.value, sample.ts, out)
 
     def _point(self, series: _State, value: float, ts: float, out: list[Alert]) -> bool:
@@ -422,6 +436,8 @@ class Pipeline:
         svc = self._entry(
             b"l|" + service.encode(), partition, lambda saved: _Service(cfg, service, saved)
         )
+        if svc is None:
+            return False
         assert isinstance(svc, _Service)
         svc.idle_since = now
         svc.dirty = True
@@ -441,7 +457,8 @@ class Pipeline:
                 partition,
                 lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
             )
-            self._point(lat, event.duration_ms, event.ts, out)
+            if lat is not None:
+                self._point(lat, event.duration_ms, event.ts, out)
         return True
 
     def tick(self, now: float) -> list[Alert]:
@@ -460,4 +477,7 @@ class Pipeline:
                 if closed:
                     svc.close(closed, out)
                     svc.dirty = True
+        limited = self.series_limit.tick(now)
+        if limited is not None:
+            out.append(limited)
         return out
