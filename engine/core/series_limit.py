@@ -49,7 +49,7 @@ DETECTOR: Final = "series_limit"
 KINDS: Final = {b"m|": "metric", b"p|": "latency", b"l|": "service"}
 #: Wall-clock seconds without a new untracked event before the self-alert resolves.
 QUIET_SECONDS: Final = 300.0
-#: Most one log line a minute.
+#: At most one log line a minute.
 REPORT_EVERY_SECONDS: Final = 60.0
 
 
