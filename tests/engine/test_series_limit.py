@@ -165,23 +165,25 @@ def test_the_log_line_comes_at_most_once_a_minute_with_the_count() -> None:
 
 
 def test_untracked_series_take_no_memory() -> None:
+    """Memory kept while 4 x 10,000 new series are refused, window by window: none, but for
+    one-off growth of the interpreter's own tables (e.g. its interned names) in one window."""
     p = limited(10)
     out: list[Alert] = []
     for i in range(10):
         p.metric(sample(1.0, T0, host=f"h{i}"), 0, out)
+    kept = []
     tracemalloc.start()
     try:
-        for i in range(20_000):  # once: the interpreter's table of interned names may grow
-            p.metric(sample(1.0, T0, user=f"user-{i}"), 0, out)
-        before, _ = tracemalloc.get_traced_memory()
-        for i in range(20_000, 40_000):
-            p.metric(sample(1.0, T0, user=f"user-{i}"), 0, out)
-        after, _ = tracemalloc.get_traced_memory()
+        for w in range(4):
+            before, _ = tracemalloc.get_traced_memory()
+            for i in range(w * 10_000, (w + 1) * 10_000):
+                p.metric(sample(1.0, T0, user=f"user-{i}"), 0, out)
+            kept.append(tracemalloc.get_traced_memory()[0] - before)
     finally:
         tracemalloc.stop()
-    print(f"\n20,000 more untracked series: {after - before:,} bytes allocated and kept")
+    print(f"\nbytes kept per 10,000 untracked series: {kept}")
     assert p.series_limit.untracked["metric"] == 40_000
-    assert after - before < 50_000  # a tracked series alone takes several kB
+    assert sum(k < 20_000 for k in kept) >= 3, kept  # a tracked series alone takes several kB
 
 
 def test_the_untracked_counts_are_exported_by_kind() -> None:
