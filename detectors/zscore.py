@@ -35,6 +35,7 @@ from detectors.params import (
     ResolveAfter,
     Threshold,
     Warmup,
+    constants_for,
 )
 
 __all__ = ["Baseline", "ZScoreDetector", "ZScoreParams"]
@@ -97,77 +98,32 @@ class ZScoreParams(DetectorParams):
     resolve_after: ResolveAfter = 5
 
 
-class _EWBaseline:
-    """Exponentially weighted mean and variance, in plain floats (O(1), no allocation per point).
+class _Constants:
+    """The per-point constants of a :class:`ZScoreDetector`, shared by those of one params
+    (plain attributes: pydantic attribute access is slower; one shared object keeps them out of
+    every series' memory)."""
 
-    River's definitions: ``m <- f*x + (1-f)*m`` and ``s <- f*x*x + (1-f)*s`` with the first value
-    initialising both, and ``variance = s - m*m`` (which can round to slightly below 0). Kept in
-    Python floats rather than river's ``EWMean``/``EWVar`` objects: four calls into Rust per
-    point cost more than the arithmetic, and two floats are smaller than two Rust objects.
-    States saved by the river-backed version (``ewmean``/``ewvar`` blobs) still load.
-    """
+    __slots__ = (
+        "direction",
+        "fading",
+        "keep",
+        "min_std",
+        "min_std_ratio",
+        "threshold",
+        "warmup",
+    )
 
-    __slots__ = ("_keep", "fading_factor", "mean", "sq", "started")
-
-    def __init__(self, fading_factor: float) -> None:
-        self.fading_factor = fading_factor
-        self._keep = 1.0 - fading_factor
-        self.mean = 0.0
-        self.sq = 0.0  # the weighted mean of squares
-        self.started = False
-
-    def stats(self) -> tuple[float, float]:
-        mean = self.mean
-        return mean, self.sq - mean * mean
-
-    def learn(self, x: float) -> None:
-        if self.started:
-            f, keep = self.fading_factor, self._keep
-            self.mean = f * x + keep * self.mean
-            self.sq = f * (x * x) + keep * self.sq
-        else:
-            self.mean, self.sq, self.started = x, x * x, True
-
-    def to_state(self) -> dict[str, Any]:
-        return {
-            "fading_factor": self.fading_factor,
-            "mean": self.mean,
-            "sq": self.sq,
-            "started": self.started,
-        }
-
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        saved = get_float(state, "fading_factor")
-        if saved != self.fading_factor:
-            raise ValueError(
-                f"detector state: saved with fading_factor={saved}, "
-                f"params have {self.fading_factor}; the state cannot be reused"
-            )
-        if "ewmean" in state:  # saved by the river-backed version
-            self._load_river(state)
-            return
-        self.mean = get_float(state, "mean")
-        self.sq = get_float(state, "sq")
-        self.started = get_bool(state, "started")
-
-    def _load_river(self, state: Mapping[str, Any]) -> None:
-        cores: tuple[Any, Any] = (
-            stats.EWMean(self.fading_factor)._ewmean,
-            stats.EWVar(self.fading_factor)._ewvar,
-        )
-        for key, core in zip(("ewmean", "ewvar"), cores, strict=True):
-            blob = decode_bytes(state.get(key), key)
-            try:
-                core.__setstate__(blob)
-            except BaseException as exc:
-                # A bad blob makes river's Rust decoder panic; pyo3's PanicException derives
-                # from BaseException, so it is matched by name (KeyboardInterrupt etc. pass on).
-                if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
-                    raise ValueError(f"detector state: {key!r} is not a river state") from exc
-                raise
-        mean, var = cores[0].get(), cores[1].get()
-        self.mean, self.sq = mean, var + mean * mean
-        self.started = mean != 0.0 or var != 0.0
+    def __init__(self, params: ZScoreParams) -> None:
+        self.warmup = params.warmup
+        self.threshold = params.threshold
+        self.min_std = params.min_std
+        self.min_std_ratio = params.min_std_ratio
+        # +1: score z; -1: score -z; 0: score |z|.
+        self.direction = {Direction.UP: 1.0, Direction.DOWN: -1.0, Direction.BOTH: 0.0}[
+            params.direction
+        ]
+        self.fading = params.fading_factor
+        self.keep = 1.0 - params.fading_factor
 
 
 class _WindowBaseline:
@@ -293,37 +249,34 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
     kind: ClassVar[str] = "zscore"
     params_type: ClassVar[type[DetectorParams]] = ZScoreParams
 
-    __slots__ = (
-        "_baseline",
-        "_direction",
-        "_hysteresis",
-        "_min_std",
-        "_min_std_ratio",
-        "_outliers",
-        "_seen",
-        "_threshold",
-        "_warmup",
-    )
+    __slots__ = ("_c", "_hysteresis", "_mean", "_outliers", "_seen", "_sq", "_window")
 
     def __init__(self, params: ZScoreParams) -> None:
         super().__init__(params)
-        # Plain attributes for the hot path (pydantic attribute access is slower).
-        self._warmup = params.warmup
-        self._threshold = params.threshold
-        self._min_std = params.min_std
-        self._min_std_ratio = params.min_std_ratio
-        # +1: score z; -1: score -z; 0: score |z|.
-        self._direction = {Direction.UP: 1.0, Direction.DOWN: -1.0, Direction.BOTH: 0.0}[
-            params.direction
-        ]
-        self._baseline: _EWBaseline | _WindowBaseline = (
-            _EWBaseline(params.fading_factor)
-            if params.baseline is Baseline.EWM
-            else _WindowBaseline(params.window_size)
+        self._c = constants_for(params, _Constants)
+        # The "ewm" baseline, in plain floats: river's definitions, ``m <- f*x + (1-f)*m`` and
+        # ``s <- f*x*x + (1-f)*s`` with the first value initialising both, and
+        # ``variance = s - m*m`` (which can round to slightly below 0). Four calls into Rust per
+        # point (river's EWMean and EWVar) cost more than this arithmetic.
+        self._mean = 0.0
+        self._sq = 0.0  # the weighted mean of squares
+        self._window = (
+            None if params.baseline is Baseline.EWM else _WindowBaseline(params.window_size)
         )
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
         self._seen = 0  # points learned, counted up to ``warmup`` only
         self._outliers = OutlierGate(params.learn_anomalies, params.relearn_after)
+
+    def _learn(self, x: float) -> None:
+        window = self._window
+        if window is not None:
+            window.learn(x)
+        elif self._seen:
+            c = self._c
+            self._mean = c.fading * x + c.keep * self._mean
+            self._sq = c.fading * (x * x) + c.keep * self._sq
+        else:
+            self._mean, self._sq = x, x * x
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` against the baseline, then learn it (see the class docstring).
@@ -336,53 +289,101 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
             Its event time in epoch seconds (unused by this detector).
         """
         x = float(value)
-        hysteresis = self._hysteresis
-        baseline = self._baseline
-        mean, var = baseline.stats()
+        c = self._c
+        window = self._window
+        if window is None:
+            mean = self._mean
+            var = self._sq - mean * mean
+        else:
+            mean, var = window.stats()
+        seen = self._seen
         if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # not usable (false for nan too)
-            return Verdict(0.0, mean if self._seen else _NAN, False, hysteresis.firing)
-        if self._seen < self._warmup:
-            expected = mean if self._seen else _NAN
-            self._seen += 1
-            baseline.learn(x)
-            return Verdict(0.0, expected, False, hysteresis.firing)
+            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
+        if seen < c.warmup:
+            self._learn(x)
+            self._seen = seen + 1
+            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
 
         std = math.sqrt(var) if var > 0.0 else 0.0
-        floor = self._min_std_ratio * abs(mean)
-        if floor < self._min_std:
-            floor = self._min_std
+        floor = c.min_std_ratio * abs(mean)
+        if floor < c.min_std:
+            floor = c.min_std
         if std < floor:
             std = floor
         z = (x - mean) / std
         magnitude = abs(z)
-        if self._direction == 0.0:
+        direction = c.direction
+        if direction == 0.0:
             score = magnitude
         else:
-            score = z * self._direction
+            score = z * direction
             if score < 0.0:
                 score = 0.0
-        threshold = self._threshold
+        threshold = c.threshold
         anomalous = score > threshold
 
         outliers = self._outliers
         if magnitude <= threshold:  # the common case of OutlierGate.admits, inline
             outliers.run = 0
-            baseline.learn(x)
+            self._learn(x)
         elif outliers.admits(True):
-            baseline.learn(x)
+            self._learn(x)
 
+        hysteresis = self._hysteresis
         transition = hysteresis.step(anomalous)
         return Verdict(score, mean, anomalous, hysteresis.firing, transition)
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
+        window = self._window
+        baseline = (
+            window.to_state()
+            if window is not None
+            else {
+                "fading_factor": self._c.fading,
+                "mean": self._mean,
+                "sq": self._sq,
+                "started": self._seen > 0,
+            }
+        )
         return {
             "baseline": self.params.baseline.value,
-            **self._baseline.to_state(),
+            **baseline,
             "seen": self._seen,
             "outlier_run": self._outliers.run,
             "hysteresis": self._hysteresis.to_state(),
         }
+
+    def _load_ewm(self, state: Mapping[str, Any]) -> bool:
+        """Load the "ewm" baseline from ``state``; whether it had started."""
+        saved = get_float(state, "fading_factor")
+        if saved != self._c.fading:
+            raise ValueError(
+                f"detector state: saved with fading_factor={saved}, "
+                f"params have {self._c.fading}; the state cannot be reused"
+            )
+        if "ewmean" not in state:
+            self._mean = get_float(state, "mean")
+            self._sq = get_float(state, "sq")
+            return get_bool(state, "started")
+        # Saved by the river-backed version: its EWMean and EWVar blobs.
+        cores: tuple[Any, Any] = (
+            stats.EWMean(saved)._ewmean,
+            stats.EWVar(saved)._ewvar,
+        )
+        for key, core in zip(("ewmean", "ewvar"), cores, strict=True):
+            blob = decode_bytes(state.get(key), key)
+            try:
+                core.__setstate__(blob)
+            except BaseException as exc:
+                # A bad blob makes river's Rust decoder panic; pyo3's PanicException derives
+                # from BaseException, so it is matched by name (KeyboardInterrupt etc. pass on).
+                if isinstance(exc, Exception) or type(exc).__name__ == "PanicException":
+                    raise ValueError(f"detector state: {key!r} is not a river state") from exc
+                raise
+        mean, var = cores[0].get(), cores[1].get()
+        self._mean, self._sq = mean, var + mean * mean
+        return bool(mean != 0.0 or var != 0.0)
 
     @classmethod
     def from_state(cls, params: ZScoreParams, state: dict[str, Any]) -> Self:
@@ -405,8 +406,14 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
                 f"detector state: saved with baseline={saved_baseline!r}, "
                 f"params have {params.baseline.value!r}"
             )
-        detector._baseline.load_state(state)
-        detector._seen = min(get_int(state, "seen"), params.warmup)
+        seen = min(get_int(state, "seen"), params.warmup)
+        if detector._window is not None:
+            detector._window.load_state(state)
+        elif detector._load_ewm(state):
+            seen = max(seen, 1)  # started: the first point initialised the baseline
+        else:
+            seen = 0
+        detector._seen = seen
         detector._outliers.load(get_int(state, "outlier_run"))
         load_hysteresis(detector._hysteresis, state, "hysteresis")
         return detector

@@ -5,8 +5,13 @@ Every problem is reported as ``<file>: <key.path>: <what is wrong>`` and all pro
 at once (:class:`ConfigError`). Unknown keys are errors.
 
 Strings may reference environment variables as ``${NAME}``. Values of secret keys (``url``,
-``secret``, ``routing_key``, ``token``) are held as :class:`pydantic.SecretStr` and never printed;
-an error about such a key shows ``<redacted>`` instead of the value.
+``secret``, ``routing_key``, ``token``, ``sasl_password``, ``ssl_key_password``) are held as
+:class:`pydantic.SecretStr` and never printed; an error about such a key shows ``<redacted>``
+instead of the value.
+
+``[kafka]`` says how to reach the brokers securely (``security_protocol``, SASL, TLS); its keys
+are checked together (:meth:`KafkaSettings.security_problems`), e.g. a SASL protocol needs a
+mechanism, a user name and a password.
 
 Each ``[[channels]]`` entry is validated by the settings model its ``type`` names (see
 :mod:`alert_channels.registry`), so it accepts only that channel type's keys.
@@ -27,7 +32,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import (
@@ -62,10 +67,13 @@ __all__ = [
     "WorkerSettings",
     "load_config",
     "parse_config",
+    "redact_url",
 ]
 
 CONFIG_ENV = "KESTREL_CONFIG"
-SECRET_KEYS = frozenset({"url", "secret", "routing_key", "token"})
+SECRET_KEYS = frozenset(
+    {"url", "secret", "routing_key", "token", "sasl_password", "ssl_key_password"}
+)
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 DEFAULT_HOT_TYPES = (
@@ -92,8 +100,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+#: How a Kafka client talks to the brokers (Kafka's ``security.protocol``).
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+#: The SASL mechanisms Kestrel's clients support (Kafka's ``sasl.mechanism``).
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(_Section):
-    """How to reach Kafka and how the worker behaves as a consumer."""
+    """How to reach Kafka and how the worker behaves as a consumer.
+
+    The security keys apply to every Kafka client Kestrel makes: the worker's (through Faust),
+    and those of ``kestrel produce`` and ``kestrel dlq replay``.
+    """
 
     broker: str = Field(
         "kafka://127.0.0.1:9092", description="Faust broker URL(s), kafka://host:port;..."
@@ -105,6 +123,100 @@ class KafkaSettings(_Section):
     fetch_max_wait_seconds: float = Field(
         0.05, gt=0, le=10, description="Longest a fetch waits for data: bounds added latency."
     )
+    security_protocol: SecurityProtocol = Field(
+        "PLAINTEXT",
+        description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL without TLS: the password of "
+        "PLAIN crosses the network in clear) or SASL_SSL (SASL over TLS).",
+    )
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; required with SASL_*."
+    )
+    sasl_username: str | None = Field(None, description="The SASL user; required with SASL_*.")
+    sasl_password: SecretStr | None = Field(
+        None,
+        description="The SASL password; required with SASL_*. From the environment: "
+        'sasl_password = "${KAFKA_PASSWORD}".',
+    )
+    ssl_cafile: str | None = Field(
+        None,
+        description="PEM file of the authorities that sign the brokers' certificates (SSL and "
+        "SASL_SSL); without it, the system's trusted authorities.",
+    )
+    ssl_certfile: str | None = Field(
+        None,
+        description="PEM file of the client's certificate chain, for brokers that require "
+        "client certificates (mutual TLS); may hold the private key too.",
+    )
+    ssl_keyfile: str | None = Field(
+        None, description="PEM file of the client certificate's private key."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted ssl_keyfile."
+    )
+    ssl_check_hostname: bool = Field(
+        True,
+        description="Check that a broker's certificate names the host connected to; turning "
+        "it off still checks the certificate's signature.",
+    )
+
+    @property
+    def uses_sasl(self) -> bool:
+        """Whether the clients authenticate with SASL (``SASL_PLAINTEXT`` or ``SASL_SSL``)."""
+        return self.security_protocol.startswith("SASL_")
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the connections are encrypted (``SSL`` or ``SASL_SSL``)."""
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    def security_problems(self) -> list[str]:
+        """What is wrong with the security keys taken together, as ``key: problem`` lines.
+
+        Files are checked to exist. Nothing here shows a password.
+
+        >>> KafkaSettings(security_protocol="SASL_SSL", sasl_username="kestrel").security_problems()
+        ['sasl_mechanism: required with security_protocol = "SASL_SSL" (PLAIN, SCRAM-SHA-256 or \
+SCRAM-SHA-512)', 'sasl_password: required with security_protocol = "SASL_SSL"']
+        >>> KafkaSettings(sasl_username="kestrel").security_problems()
+        ['sasl_username: set, but security_protocol = "PLAINTEXT" uses no SASL (use SASL_PLAINTEXT \
+or SASL_SSL)']
+        """
+        problems: list[str] = []
+        protocol = f'security_protocol = "{self.security_protocol}"'
+        sasl = {
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_username": self.sasl_username,
+            "sasl_password": self.sasl_password,
+        }
+        for key, value in sasl.items():
+            given = value is not None and (
+                (value.get_secret_value() if isinstance(value, SecretStr) else value) != ""
+            )
+            if self.uses_sasl and not given:
+                hint = " (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512)" if key == "sasl_mechanism" else ""
+                empty = value is not None  # e.g. an environment variable set to ""
+                problems.append(f"{key}: {'empty' if empty else 'required'} with {protocol}{hint}")
+            elif not self.uses_sasl and value is not None:
+                problems.append(
+                    f"{key}: set, but {protocol} uses no SASL (use SASL_PLAINTEXT or SASL_SSL)"
+                )
+        files = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
+        for key, path in files.items():
+            if path is None:
+                continue
+            if not self.uses_tls:
+                problems.append(f"{key}: set, but {protocol} uses no TLS (use SSL or SASL_SSL)")
+            elif not os.path.isfile(path):
+                problems.append(f"{key}: no such file: {path}")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            problems.append("ssl_keyfile: needs ssl_certfile (the certificate it is the key of)")
+        if self.ssl_key_password is not None and self.ssl_certfile is None:
+            problems.append("ssl_key_password: set, but there is no ssl_certfile")
+        return problems
 
     @property
     def bootstrap_servers(self) -> str:
@@ -139,10 +251,34 @@ class TopicSettings(_Section):
 
 
 class RedisSettings(_Section):
-    """The hot-event mirror (Redis Streams)."""
+    """The hot-event mirror (Redis Streams).
+
+    ``url`` is ``redis://[[user]:password@]host:port/db``, or ``rediss://...`` for TLS (the
+    ``ssl_*`` keys then say which authority to trust and, for mutual TLS, which client
+    certificate to show). A password in the URL must be percent-encoded; the URL is a secret:
+    logs and errors show it through :attr:`shown_url`, without the password.
+    """
 
     enabled: bool = True
-    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"),
+        description="redis://, rediss:// (TLS) or unix://; with a password from the "
+        'environment: url = "rediss://:${REDIS_PASSWORD}@redis.internal:6380/0".',
+    )
+    ssl_cafile: str | None = Field(
+        None,
+        description="With rediss://: PEM file of the authorities that sign the server's "
+        "certificate; without it, the system's trusted authorities.",
+    )
+    ssl_certfile: str | None = Field(
+        None, description="With rediss://: PEM file of a client certificate (mutual TLS)."
+    )
+    ssl_keyfile: str | None = Field(
+        None, description="With rediss://: PEM file of the client certificate's private key."
+    )
+    ssl_check_hostname: bool = Field(
+        True, description="With rediss://: check that the certificate names the host."
+    )
     key_prefix: str = Field("kestrel:", description="Prefix of every key Kestrel writes.")
     hot_types: tuple[str, ...] = DEFAULT_HOT_TYPES
     retention_seconds: float = Field(
@@ -152,6 +288,83 @@ class RedisSettings(_Section):
     retry_after_seconds: float = Field(
         2.0, ge=0, description="After a failure, writes are skipped (and counted) for this long."
     )
+
+    @property
+    def uses_tls(self) -> bool:
+        """Whether the URL asks for TLS (``rediss://``)."""
+        return self.url.get_secret_value().startswith("rediss://")
+
+    @property
+    def shown_url(self) -> str:
+        """The URL as logs and errors may show it: the password (and any ``password`` query
+        argument) replaced by ``<redacted>``.
+
+        >>> RedisSettings(url="rediss://:hunter2@redis:6380/0").shown_url
+        'rediss://:<redacted>@redis:6380/0'
+        >>> RedisSettings(url="redis://app:hunter2@redis/0?password=x&db=0").shown_url
+        'redis://app:<redacted>@redis/0?password=<redacted>&db=0'
+        """
+        return redact_url(self.url.get_secret_value())
+
+    def security_problems(self) -> list[str]:
+        """What is wrong with the URL and TLS keys taken together, as ``key: problem`` lines.
+
+        >>> RedisSettings(url="http://redis:6379", ssl_cafile="ca.pem").security_problems()
+        ['url: must start with redis://, rediss:// or unix://', \
+'ssl_cafile: set, but the url is not rediss:// (TLS)']
+        """
+        problems: list[str] = []
+        scheme, sep, _ = self.url.get_secret_value().partition("://")
+        if not sep or scheme not in ("redis", "rediss", "unix"):
+            problems.append("url: must start with redis://, rediss:// or unix://")
+        files = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
+        for key, path in files.items():
+            if path is None:
+                continue
+            if not self.uses_tls:
+                problems.append(f"{key}: set, but the url is not rediss:// (TLS)")
+            elif not os.path.isfile(path):
+                problems.append(f"{key}: no such file: {path}")
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            problems.append("ssl_keyfile: needs ssl_certfile (the certificate it is the key of)")
+        return problems
+
+
+_REDACTED = "<redacted>"
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its secrets: the password of its user part and the values of query
+    arguments whose name holds ``password``, ``secret`` or ``token`` become ``<redacted>``.
+
+    >>> redact_url("redis://:p@ss@host:6379/0")
+    'redis://:<redacted>@host:6379/0'
+    >>> redact_url("rediss://host:6380?token=abc")
+    'rediss://host:6380?token=<redacted>'
+    >>> redact_url("redis://host:6379/0")
+    'redis://host:6379/0'
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    location, qmark, query = rest.partition("?")
+    netloc, slash, path = location.partition("/")
+    userinfo, at, host = netloc.rpartition("@")
+    if at:
+        user, colon, _ = userinfo.partition(":")
+        netloc = f"{user}:{_REDACTED}@{host}" if colon else f"{_REDACTED}@{host}"
+    if qmark:
+        args = []
+        for arg in query.split("&"):
+            name, eq, _value = arg.partition("=")
+            secret = any(word in name.lower() for word in ("password", "secret", "token"))
+            args.append(f"{name}={_REDACTED}" if eq and secret else arg)
+        query = "&".join(args)
+    return f"{scheme}{sep}{netloc}{slash}{path}{qmark}{query}"
 
 
 class WorkerSettings(_Section):
@@ -442,12 +655,39 @@ def parse_config(
                 problems.append(problem)
     # On the raw document, so that these are reported along with every other problem.
     problems.extend(_check_detectors(expanded))
+    problems.extend(
+        p for p in _security_problems(cfg, expanded) if p.split(": ", 1)[0] not in unset
+    )
     if cfg is not None:
         problems.extend(cfg.routing.channel_problems([c.name for c in cfg.channels]))
     if problems or cfg is None:
         raise ConfigError(source, problems)
     cfg._source = source
     return cfg
+
+
+def _security_problems(cfg: Config | None, data: Mapping[str, Any]) -> list[str]:
+    """The problems of the ``[kafka]`` and ``[redis]`` security keys taken together.
+
+    Checked once each key of the section is valid on its own, even when other sections are not
+    (so that every problem is reported at once).
+    """
+    problems: list[str] = []
+    sections: tuple[tuple[str, type[KafkaSettings] | type[RedisSettings]], ...] = (
+        ("kafka", KafkaSettings),
+        ("redis", RedisSettings),
+    )
+    for name, model in sections:
+        settings: KafkaSettings | RedisSettings
+        if cfg is not None:
+            settings = getattr(cfg, name)
+        else:
+            try:
+                settings = model.model_validate(data.get(name, {}))
+            except ValidationError:
+                continue  # reported by the model
+        problems.extend(f"{name}.{p}" for p in settings.security_problems())
+    return problems
 
 
 def _expand_env(

@@ -23,9 +23,16 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Exit 0 when everything pending was delivered."""
+    import sys
+
     from engine.runtime.alerts_dlq import replay
+    from engine.runtime.kafka_clients import KafkaAccessError
 
     cfg = config_of(args)
-    delivered, failed = asyncio.run(replay(cfg, cfg.kafka.bootstrap_servers, args.channel))
+    try:
+        delivered, failed = asyncio.run(replay(cfg, args.channel))
+    except KafkaAccessError as exc:
+        print(f"kestrel dlq replay: {exc}", file=sys.stderr)
+        return 1
     print(f"kestrel dlq replay: delivered={delivered} failed={failed}")
     return 0 if failed == 0 else 1

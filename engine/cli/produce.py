@@ -34,14 +34,21 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Publish, keyed by series; prints how many messages were sent."""
-    from engine.devtools.produce import run_produce
+    import sys
 
-    return run_produce(
-        config_of(args),
-        topic=args.topic,
-        file=args.file,
-        scenario=args.scenario,
-        broker=args.broker,
-        minutes=args.minutes,
-        batch=args.batch,
-    )
+    from engine.devtools.produce import run_produce
+    from engine.runtime.kafka_clients import KafkaAccessError
+
+    try:
+        return run_produce(
+            config_of(args),
+            topic=args.topic,
+            file=args.file,
+            scenario=args.scenario,
+            broker=args.broker,
+            minutes=args.minutes,
+            batch=args.batch,
+        )
+    except KafkaAccessError as exc:
+        print(f"kestrel produce: {exc}", file=sys.stderr)
+        return 1

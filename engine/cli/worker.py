@@ -17,8 +17,15 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run in the foreground until SIGTERM/SIGINT."""
+    """Run in the foreground until SIGTERM/SIGINT; exit 1 at once if Kafka refuses access."""
+    import sys
+
+    from engine.runtime.kafka_clients import KafkaAccessError
     from engine.runtime.process import run_worker
 
-    run_worker(config_of(args), log_level=args.log_level)
+    try:
+        run_worker(config_of(args), log_level=args.log_level)
+    except KafkaAccessError as exc:
+        print(f"kestrel worker: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -15,7 +15,7 @@ from typing import Protocol
 from engine.core.pipeline import Pipeline
 from engine.formats import DecodeContext, Decoder, too_large
 from engine.model.alert import Alert
-from engine.model.events import Decoded, LogEvent, MetricSample, Rejected
+from engine.model.events import Decoded, LogEvent, Rejected
 
 __all__ = ["BatchResult", "DeadLetter", "Record", "TopicCounts", "process_batch"]
 
@@ -104,17 +104,25 @@ def process_batch(
     stamped more than ``max_future_seconds`` after its record's Kafka time (or, for a record
     without one, after ``now``) is rejected as ``bad_timestamp``. ``newest_timestamp`` of the
     result is the newest Kafka time seen, in epoch seconds.
+
+    The records of one topic and partition in a row (a fetched partition batch) are decoded
+    into one list and then judged in one call, in order.
     """
     result = BatchResult()
-    counts = result.counts
-    alerts, logs, dead = result.alerts, result.logs, result.dead
-    metric, log = pipeline.metric, pipeline.log
+    counts, dead = result.counts, result.dead
     context = DecodeContext("")
+    decoded = Decoded()
+    rejected = decoded.rejected
     topic: str | None = None
-    late_before = pipeline.late_events
+    partition = -1
+    newest = 0.0
+    c = TopicCounts()
     for message in records:
-        if message.topic != topic:
-            topic = context.topic = message.topic
+        if message.topic != topic or message.partition != partition:
+            if topic is not None:
+                _judge(pipeline, decoded, partition, now, result, c)
+            topic, partition = message.topic, message.partition
+            context.topic = topic
             c = counts.get(topic) or counts.setdefault(topic, TopicCounts())
             decode = decoders[topic]
         c.messages += 1
@@ -122,32 +130,41 @@ def process_batch(
         stamp = message.timestamp
         if stamp is not None and stamp > 0:
             sent_at = stamp / 1000.0
-            if sent_at > result.newest_timestamp:
-                result.newest_timestamp = sent_at
+            if sent_at > newest:
+                newest = sent_at
         else:
             sent_at = now
         if len(data) > max_bytes:
-            decoded = Decoded(rejected=[too_large(data, max_bytes)])
+            rejected.append(too_large(data, max_bytes))
         else:
             context.not_after = sent_at + max_future_seconds
-            decoded = decode(data, context)
-        if decoded.rejected:
-            for bad in decoded.rejected:
-                c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
-                dead.append(DeadLetter(bad, topic, message.partition, message.offset, message.key))
-        events = decoded.events
-        if events:
-            partition = message.partition
-            for ev in events:
-                if isinstance(ev, MetricSample):
-                    metric(ev, partition, alerts)
-                else:
-                    log(ev, partition, now, alerts)
-                    logs.append(ev)
-            c.events += len(events)
-            # A log event's window and its latency point may each be late.
-            late = pipeline.late_events
-            if late != late_before:
-                c.late += late - late_before
-                late_before = late
+            decode(data, context, decoded)
+        if rejected:
+            invalid = c.invalid
+            for bad in rejected:
+                invalid[bad.reason] = invalid.get(bad.reason, 0) + 1
+                dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
+            rejected.clear()
+    if topic is not None:
+        _judge(pipeline, decoded, partition, now, result, c)
+    result.newest_timestamp = newest
     return result
+
+
+def _judge(
+    pipeline: Pipeline,
+    decoded: Decoded,
+    partition: int,
+    now: float,
+    result: BatchResult,
+    counts: TopicCounts,
+) -> None:
+    """Judge the events decoded from one run of records and count them."""
+    events = decoded.events
+    if not events:
+        return
+    late = pipeline.late_events
+    pipeline.judge(events, partition, now, result.alerts, result.logs)
+    counts.events += len(events)
+    counts.late += pipeline.late_events - late
+    events.clear()

@@ -10,8 +10,12 @@ State is kept per *state key*, the unit that is checkpointed to the changelog ta
 - ``p|["<service>","<operation>"]``: a service operation's ``log.latency_ms`` series (a JSON
   array, so that a ``|`` in a name cannot make two keys equal).
 
-States live in an LRU cache of at most ``worker.max_series`` entries; a missing one is loaded with
-the injected ``loader`` (the changelog-backed table) or created fresh. Changed states are marked
+States live in a cache of at most ``worker.max_series`` entries; a missing one is loaded with
+the injected ``loader`` (the changelog-backed table) or created fresh. When the cache is full,
+a state not used for the longest while is evicted (the CLOCK approximation of least recently
+used: a state is marked when used, and the clock hand spares a marked state once, clearing its
+mark; a plain dict and a ring of keys cost a third of an ``OrderedDict``'s memory per entry and
+no reordering per event). Changed states are marked
 dirty with the Kafka partition their events came from, and :meth:`Pipeline.checkpoint` hands them
 out for writing to that changelog partition. A new series past ``worker.max_tracked_series``
 gets no state at all (see :mod:`engine.core.series_limit`).
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -36,7 +40,7 @@ from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
 from engine.model.alert import Alert, Severity, series_id
-from engine.model.events import LogEvent, MetricSample
+from engine.model.events import Event, LogEvent, MetricSample
 
 __all__ = ["ERROR_RATIO", "EVENT_COUNT", "LATENCY", "PATTERNS", "Pipeline", "StateWrite"]
 
@@ -56,13 +60,15 @@ class StateWrite:
 
     ``resident`` says whether the state stays in the pipeline's memory: if so, the table need not
     keep a copy (the pipeline will not load it while it holds it), else the table must, so that
-    the state can be loaded again.
+    the state can be loaded again. ``changed`` says whether the changelog needs it: a state
+    evicted from memory unchanged since its last checkpoint is only handed back to the table.
     """
 
     key: bytes
     partition: int
     value: bytes
     resident: bool = field(default=False, compare=False)
+    changed: bool = field(default=True, compare=False)
 
 
 @lru_cache(maxsize=4096)
@@ -75,16 +81,18 @@ class _State:
     """What the state cache holds: marks for checkpointing, on a series or a service.
 
     ``partition`` is the Kafka partition its events last came from (its changelog partition),
-    ``dirty`` whether it changed since its last checkpoint, ``kind`` its saved kind (``metric``,
-    ``latency`` or ``service``).
+    ``dirty`` whether it changed since its last checkpoint, ``used`` whether it was used since
+    the cache's clock hand last passed it, ``kind`` its saved kind (``metric``, ``latency`` or
+    ``service``).
     """
 
-    __slots__ = ("dirty", "kind", "partition")
+    __slots__ = ("dirty", "kind", "partition", "used")
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.partition = 0
         self.dirty = False
+        self.used = False  # a state used once only is the first to go
 
     def to_state(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -149,7 +157,7 @@ class _Watch(AlertTracker):
 class _Series(_State):
     """The detectors watching one series."""
 
-    __slots__ = ("labels", "last_ts", "name", "watches")
+    __slots__ = ("last_ts", "watches")
 
     def __init__(
         self,
@@ -160,8 +168,6 @@ class _Series(_State):
         saved: Mapping[str, Any] | None,
     ) -> None:
         super().__init__(role)
-        self.name = name
-        self.labels = labels
         sid = series_id(name, labels)
         choices, severity = cfg.plan(role, name, sid)
         by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
@@ -303,8 +309,9 @@ class Pipeline:
         self.config = config
         self.series_limit = series_limit or SeriesLimit.for_config(config)
         self._loader: Loader = loader or (lambda key: None)
-        self._cache: OrderedDict[bytes, _State] = OrderedDict()
-        self._evicted: dict[bytes, StateWrite] = {}
+        self._cache: dict[str, _State] = {}
+        self._ring: deque[str] = deque()  # the cache's keys, in the clock hand's order
+        self._evicted: dict[str, StateWrite] = {}
         self._max = config.worker.max_series
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
@@ -315,14 +322,14 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(self, key: bytes, partition: int, make: Callable[[Any], _State]) -> _State | None:
+    def _entry(self, key: str, partition: int, make: Callable[[Any], _State]) -> _State | None:
         entry = self._cache.get(key)
         if entry is not None:
-            self._cache.move_to_end(key)
+            entry.used = True
             entry.partition = partition
             return entry
         pending = self._evicted.pop(key, None)
-        raw = pending.value if pending is not None else self._loader(key)
+        raw = pending.value if pending is not None else self._loader(key.encode())
         saved = None
         if raw is not None:
             try:
@@ -347,21 +354,42 @@ class Pipeline:
             self.created += 1
         entry = obj
         entry.partition = partition
-        entry.dirty = pending is not None
+        entry.dirty = pending is not None and pending.changed
+        if len(self._cache) >= self._max:
+            self._evict()  # before the new state joins: it is about to be used
         self._cache[key] = entry
-        if len(self._cache) > self._max:
-            old_key, old = self._cache.popitem(last=False)
-            # Even if clean: the table dropped its copy when the state was checkpointed resident.
-            self._evicted[old_key] = self._write(old_key, old)
+        self._ring.append(key)
         return entry
 
+    def _evict(self) -> None:
+        """Evict one state: the first unmarked one from the clock hand on."""
+        cache, ring = self._cache, self._ring
+        while True:
+            key = ring.popleft()
+            entry = cache[key]
+            if entry.used:
+                entry.used = False
+                ring.append(key)
+                continue
+            del cache[key]
+            # The table dropped its copy when the state was loaded: it gets one back, and the
+            # changelog too if the state changed since its last checkpoint.
+            self._evicted[key] = self._write(key, entry, changed=entry.dirty)
+            return
+
     @staticmethod
-    def _write(key: bytes, entry: _State, *, resident: bool = False) -> StateWrite:
+    def _write(
+        key: str, entry: _State, *, resident: bool = False, changed: bool = True
+    ) -> StateWrite:
         doc = {"v": STATE_VERSION, "kind": entry.kind, "s": entry.to_state()}
-        return StateWrite(key, entry.partition, orjson.dumps(doc), resident)
+        # A copy: orjson's result keeps its whole 4 KiB output buffer, and the state table keeps
+        # the value of every state not in memory (measured: 4.1 KB a state, 0.4 KB copied).
+        value = bytes(memoryview(orjson.dumps(doc)))
+        return StateWrite(key.encode(), entry.partition, value, resident, changed)
 
     def checkpoint(self) -> list[StateWrite]:
-        """The changed states since the last call, to write to the changelog."""
+        """The changed states since the last call, to write to the changelog, and the states
+        evicted from memory since then (see :class:`StateWrite`)."""
         writes = list(self._evicted.values())
         self._evicted.clear()
         for key, entry in self._cache.items():
@@ -378,9 +406,10 @@ class Pipeline:
             entry = self._cache.pop(key)
             if entry.dirty:
                 writes.append(self._write(key, entry))
-        writes.extend(w for k, w in list(self._evicted.items()) if w.partition in parts)
-        for w in writes:
-            self._evicted.pop(w.key, None)
+        self._ring = deque(key for key in self._ring if key in self._cache)
+        for key, write in list(self._evicted.items()):
+            if write.partition in parts:
+                writes.append(self._evicted.pop(key))
         return writes
 
     def load_counts(self) -> dict[str, int]:
@@ -396,25 +425,81 @@ class Pipeline:
 
     # -- events ----------------------------------------------------------------------------
 
+    def judge(
+        self,
+        events: Iterable[Event],
+        partition: int,
+        now: float,
+        out: list[Alert],
+        logs: list[LogEvent],
+    ) -> None:
+        """Judge the decoded events of one Kafka partition, in order.
+
+        Alert transitions are appended to ``out``, log events to ``logs`` (for the sinks).
+        ``now`` is the wall clock (epoch seconds; see :meth:`log`). Events too late to use are
+        counted in :attr:`late_events`. This is the hot path: a metric sample is judged inline,
+        without a call per event beyond its detectors'.
+        """
+        lookup = self._cache.get
+        lateness = self._lateness
+        for ev in events:
+            if type(ev) is not MetricSample:
+                assert isinstance(ev, LogEvent)
+                self.log(ev, partition, now, out)
+                logs.append(ev)
+                continue
+            name, labels = ev.name, ev.labels
+            if not labels:
+                key = "m|" + name
+            elif len(labels) == 1:  # series_id's common case, without a call
+                for label, text in labels.items():
+                    key = f"m|{name}{{{label}={text}}}"
+            else:
+                key = "m|" + series_id(name, labels)
+            series = lookup(key)
+            if series is None:
+                series = self._new_metric(key, ev, partition)
+                if series is None:
+                    continue
+            else:
+                series.used = True
+                series.partition = partition
+            assert isinstance(series, _Series)
+            ts = ev.ts
+            last = series.last_ts
+            if last is None or ts > last:
+                series.last_ts = ts  # the newest time seen: lateness is measured from it
+            elif ts < last - lateness:
+                self.late_events += 1
+                continue
+            series.dirty = True
+            value = ev.value
+            for w in series.watches:
+                verdict = w.scorer.update(value, ts)
+                # The common case, a quiet point on a quiet series, causes no alert.
+                if (
+                    verdict.transition is None
+                    and not verdict.firing
+                    and not w.orphaned
+                    and w.started_at is None
+                ):
+                    continue
+                alert = w.judge(verdict, value, ts)
+                if alert is not None:
+                    out.append(alert)
+
+    def _new_metric(self, key: str, sample: MetricSample, partition: int) -> _State | None:
+        cfg = self.config
+        # Names and label values repeat across series: the series keeps one shared copy.
+        name = sys.intern(sample.name)
+        kept = {sys.intern(k): sys.intern(v) for k, v in sample.labels.items()}
+        return self._entry(key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved))
+
     def metric(self, sample: MetricSample, partition: int, out: list[Alert]) -> bool:
         """Score and learn one metric sample; returns ``False`` if it was too late to use."""
-        labels = sample.labels
-        key = b"m|" + series_id(sample.name, labels).encode()
-        entry = self._cache.get(key)
-        if entry is not None:  # the common case, without building the factory below
-            self._cache.move_to_end(key)
-            entry.partition = partition
-        else:
-            cfg = self.config
-            # Names and label values repeat across series: the series keeps one shared copy.
-            name = sys.intern(sample.name)
-            kept = {sys.intern(k): sys.intern(v) for k, v in labels.items()}
-            entry = self._entry(
-                key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved)
-            )
-            if entry is None:
-                return False
-        return self._point(entry, sample.value, sample.ts, out)
+        late = self.late_events
+        self.judge((sample,), partition, 0.0, out, [])
+        return self.late_events == late
 
     def _point(self, series: _State, value: float, ts: float, out: list[Alert]) -> bool:
         assert isinstance(series, _Series)
@@ -433,9 +518,7 @@ class Pipeline:
         """
         service = event.service
         cfg = self.config
-        svc = self._entry(
-            b"l|" + service.encode(), partition, lambda saved: _Service(cfg, service, saved)
-        )
+        svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
         if svc is None:
             return False
         assert isinstance(svc, _Service)
@@ -453,7 +536,7 @@ class Pipeline:
             op = event.operation or "default"
             labels = {"service": service, "operation": op}
             lat = self._entry(
-                b"p|" + orjson.dumps([service, op]),
+                "p|" + orjson.dumps([service, op]).decode(),
                 partition,
                 lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
             )

@@ -18,7 +18,7 @@ No clock here: the caller passes the wall clock to :meth:`~SeriesLimit.tick` and
 :meth:`~SeriesLimit.report`.
 
 >>> limit = SeriesLimit(2, stored=lambda: 1)  # one state already saved in the table
->>> limit.admits(b"m|cpu{host=a}", in_memory=0), limit.admits(b"m|cpu{host=b}", in_memory=1)
+>>> limit.admits("m|cpu{host=a}", in_memory=0), limit.admits("m|cpu{host=b}", in_memory=1)
 (True, False)
 >>> limit.untracked
 {'metric': 1, 'latency': 0, 'service': 0}
@@ -46,7 +46,7 @@ __all__ = ["DETECTOR", "KINDS", "QUIET_SECONDS", "SERIES", "SeriesLimit"]
 SERIES: Final = "kestrel.series_limit"
 DETECTOR: Final = "series_limit"
 #: State kinds by the prefix of their state key (see :mod:`engine.core.pipeline`).
-KINDS: Final = {b"m|": "metric", b"p|": "latency", b"l|": "service"}
+KINDS: Final = {"m|": "metric", "p|": "latency", "l|": "service"}
 #: Wall-clock seconds without a new untracked event before the self-alert resolves.
 QUIET_SECONDS: Final = 300.0
 #: At most one log line a minute.
@@ -111,7 +111,7 @@ class SeriesLimit:
             repeat_interval=config.alerts.repeat_interval_seconds,
         )
 
-    def admits(self, key: bytes, in_memory: int) -> bool:
+    def admits(self, key: str, in_memory: int) -> bool:
         """Whether a new state ``key`` may be created, ``in_memory`` states being held now.
 
         If not, the event is counted as untracked under its kind.

@@ -46,9 +46,10 @@ def summarize(sid: str, detector: str, value: float, expected: float, score: flo
 class AlertTracker:
     """The alert lifecycle of one detector on one series (see the module docstring).
 
-    ``repeat_interval`` is in seconds of event time. The tracker keeps ``labels`` by reference
-    (one per tracked series, so it stays small): a series' labels never change. Each alert gets
-    its own copy, and its fingerprint and series id are computed only when an alert is made.
+    ``repeat_interval`` is in seconds of event time. There is one tracker per tracked series and
+    detector, so it stays small: it keeps ``labels`` as a flat tuple of keys and values (a
+    series' labels never change; a tuple takes half the memory of a dict), and each alert gets a
+    dict of them. The fingerprint and series id are computed only when an alert is made.
     """
 
     __slots__ = (
@@ -71,7 +72,7 @@ class AlertTracker:
         repeat_interval: float,
     ) -> None:
         self.name = name
-        self.labels = labels
+        self.labels = tuple([text for pair in labels.items() for text in pair])
         self.detector = detector
         self.severity = severity
         self.repeat_interval = repeat_interval
@@ -102,13 +103,14 @@ class AlertTracker:
         self, status: AlertStatus, verdict: Verdict, value: float, ended: float | None
     ) -> Alert:
         assert self.started_at is not None
-        name, labels = self.name, self.labels
+        name, flat = self.name, self.labels
+        labels = dict(zip(flat[::2], flat[1::2], strict=True))
         return Alert(
             fingerprint=fingerprint(name, labels, self.detector),
             status=status,
             severity=self.severity,
             series=name,
-            labels=dict(labels),
+            labels=labels,
             detector=self.detector,
             value=value,
             expected=verdict.expected,

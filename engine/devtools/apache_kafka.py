@@ -21,6 +21,16 @@ default to replication factor 3 and ``min.insync.replicas=2``, so one node may b
 (:meth:`ApacheKafka.stop_node`) and started again (:meth:`ApacheKafka.start_node`) while clients
 carry on.
 
+**A secured listener** (``ApacheKafka(sasl_ssl=SaslSslListener(...))``): each node also listens
+with SASL over TLS (listener ``SECURE``) on a port of its own, with the certificate of a PEM
+keystore (``ssl.keystore.type=PEM``, e.g. from
+:func:`engine.devtools.certificates.make_certificates`) and the SASL mechanisms PLAIN,
+SCRAM-SHA-256 and SCRAM-SHA-512. Each user gets a PLAIN login (in the listener's JAAS config) and
+SCRAM credentials of both kinds, written into the metadata when the storage is formatted
+(``StorageTool format --add-scram``), so they exist from the first start. The PLAINTEXT
+listener stays (the nodes talk to each other and are checked on it):
+:attr:`ApacheKafka.secure_bootstrap` is the address that asks for credentials.
+
 A missing Java, Maven or cache raises :class:`BrokerError` saying how to get it.
 """
 
@@ -52,6 +62,7 @@ __all__ = [
     "POM",
     "ApacheKafka",
     "KafkaNode",
+    "SaslSslListener",
     "fetch",
     "is_fetched",
     "java_binary",
@@ -205,6 +216,58 @@ def _tail(path: Path, chars: int = 4000) -> str:
         return "(no log)"
 
 
+#: The SASL mechanisms a :class:`SaslSslListener` accepts.
+SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+#: The name of the secured listener in ``server.properties``.
+SECURE_LISTENER = "SECURE"
+_USER_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class SaslSslListener:
+    """A SASL_SSL listener on every node (see the module docstring).
+
+    ``keystore`` is a PEM file holding the server's private key (PKCS#8, unencrypted) and its
+    certificate chain; ``users`` maps each user name to its password (letters, digits and
+    ``_.-`` only: they are written into Kafka's JAAS and ``--add-scram`` syntax unquoted).
+    """
+
+    keystore: Path
+    users: Mapping[str, str]
+
+    def __post_init__(self) -> None:
+        for name, password in self.users.items():
+            for what, text in (("user name", name), ("password", password)):
+                if not _USER_NAME.fullmatch(text):
+                    raise BrokerError(f"a test {what} must match {_USER_NAME.pattern}")
+
+    def server_properties(self) -> dict[str, str]:
+        """The listener's entries of ``server.properties`` (its port is set per node)."""
+        prefix = f"listener.name.{SECURE_LISTENER.lower()}"
+        plain_users = " ".join(f'user_{u}="{p}"' for u, p in self.users.items())
+        props = {
+            "sasl.enabled.mechanisms": ",".join(SASL_MECHANISMS),
+            f"{prefix}.ssl.keystore.type": "PEM",
+            f"{prefix}.ssl.keystore.location": str(self.keystore),
+            f"{prefix}.plain.sasl.jaas.config": (
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"
+            ),
+        }
+        for mechanism in SASL_MECHANISMS[1:]:
+            props[f"{prefix}.{mechanism.lower()}.sasl.jaas.config"] = (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;"
+            )
+        return props
+
+    def format_arguments(self) -> list[str]:
+        """``StorageTool format`` arguments that add every user's SCRAM credentials."""
+        args = []
+        for mechanism in SASL_MECHANISMS[1:]:
+            for name, password in self.users.items():
+                args += ["--add-scram", f"{mechanism}=[name={name},password={password}]"]
+        return args
+
+
 @dataclass
 class KafkaNode:
     """One combined broker + controller of an :class:`ApacheKafka` cluster."""
@@ -214,6 +277,8 @@ class KafkaNode:
     controller_port: int
     directory: Path
     process: subprocess.Popen[bytes] | None = None
+    #: The port of the SASL_SSL listener (0: the cluster has none).
+    secure_port: int = 0
 
     @property
     def log_path(self) -> Path:
@@ -235,7 +300,8 @@ class ApacheKafka:
 
     ``port`` is the first node's client port (0: a free one); ``directory`` holds each node's
     storage, config and log (a temporary directory, removed by :meth:`stop`, when ``None``).
-    ``config`` adds or overrides ``server.properties`` entries of every node.
+    ``config`` adds or overrides ``server.properties`` entries of every node; ``sasl_ssl`` adds a
+    secured listener to each node.
     """
 
     nodes: int = 1
@@ -244,6 +310,7 @@ class ApacheKafka:
     heap_mb: int = 512
     home: Path | None = None
     config: Mapping[str, str] = field(default_factory=dict)
+    sasl_ssl: SaslSslListener | None = None
     cluster_id: str = field(default_factory=_cluster_id)
     #: The nodes, once started (node ids 1, 2, ...).
     members: list[KafkaNode] = field(default_factory=list, init=False)
@@ -259,6 +326,18 @@ class ApacheKafka:
     def url(self) -> str:
         """The Faust broker URL(s): ``kafka://host:port;...``."""
         return ";".join(f"kafka://{HOST}:{n.port}" for n in self.members)
+
+    @property
+    def secure_bootstrap(self) -> str:
+        """``host:port,...`` of every node's SASL_SSL listener (needs ``sasl_ssl``)."""
+        if self.sasl_ssl is None:
+            raise BrokerError("this cluster has no SASL_SSL listener")
+        return ",".join(f"{HOST}:{n.secure_port}" for n in self.members)
+
+    @property
+    def secure_url(self) -> str:
+        """The Faust broker URL(s) of the SASL_SSL listeners: ``kafka://host:port;...``."""
+        return ";".join(f"kafka://{h}" for h in self.secure_bootstrap.split(","))
 
     @property
     def version(self) -> str:
@@ -310,6 +389,12 @@ class ApacheKafka:
             "num.recovery.threads.per.data.dir": "1",
             "log.cleaner.dedupe.buffer.size": str(16 * 1024 * 1024),
         }
+        if self.sasl_ssl is not None:
+            secure = f"{SECURE_LISTENER}://{HOST}:{node.secure_port}"
+            props["listeners"] += f",{secure}"
+            props["advertised.listeners"] += f",{secure}"
+            props["listener.security.protocol.map"] += f",{SECURE_LISTENER}:SASL_SSL"
+            props.update(self.sasl_ssl.server_properties())
         props.update(self.config)
         return props
 
@@ -356,7 +441,8 @@ class ApacheKafka:
             port = self.port if i == 1 and self.port else free_port()
             directory = self.directory / f"node-{i}"
             directory.mkdir(parents=True, exist_ok=True)
-            self.members.append(KafkaNode(i, port, free_port(), directory))
+            secure_port = free_port() if self.sasl_ssl is not None else 0
+            self.members.append(KafkaNode(i, port, free_port(), directory, None, secure_port))
         try:
             self._format(lib)
             for node in self.members:
@@ -383,6 +469,7 @@ class ApacheKafka:
                 self.cluster_id,
                 "--config",
                 str(node.properties_path),
+                *(self.sasl_ssl.format_arguments() if self.sasl_ssl is not None else ()),
             ]
             out = (node.directory / "format.log").open("wb")
             procs.append((node, subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)))

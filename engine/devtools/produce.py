@@ -29,9 +29,10 @@ from typing import Any
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from engine.config import Config
+from engine.config import Config, KafkaSettings
 from engine.devtools.scenarios import SCENARIOS
 from engine.model.events import LOG, METRIC
+from engine.runtime.kafka_clients import client_options, start_client
 
 __all__ = ["batches", "file_items", "message_key", "publish", "run_produce", "topic_kind"]
 
@@ -127,10 +128,14 @@ def topic_kind(cfg: Config, topic: str) -> str | None:
     return {cfg.topics.logs: LOG, cfg.topics.metrics: METRIC}.get(topic)
 
 
-async def publish(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
-    """Send ``(key, value)`` messages to ``topic``; returns how many were sent."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
+async def publish(
+    kafka: KafkaSettings, topic: str, messages: Iterable[Message], *, bootstrap: str | None = None
+) -> int:
+    """Send ``(key, value)`` messages to ``topic`` on the brokers of ``kafka`` (or on
+    ``bootstrap``, ``host:port,...``, with the security settings of ``kafka``); returns how many
+    were sent."""
+    producer = AIOKafkaProducer(**client_options(kafka, bootstrap=bootstrap), linger_ms=5)
+    await start_client(producer, kafka)
     n = 0
     try:
         for key, value in messages:
@@ -152,8 +157,11 @@ def run_produce(
     minutes: float,
     batch: int,
 ) -> int:
-    """Publish a file (one event per line) or a scenario to ``topic``, keyed by series."""
-    bootstrap = broker or cfg.kafka.bootstrap_servers
+    """Publish a file (one event per line) or a scenario to ``topic``, keyed by series.
+
+    ``broker`` (``host:port``) replaces the configured brokers; the security settings of
+    ``[kafka]`` apply either way.
+    """
     items: Iterable[Message]
     if file is not None:
         items = file_items(file.read_bytes().splitlines(), topic_kind(cfg, topic))
@@ -170,6 +178,6 @@ def run_produce(
             (key, orjson.dumps(ev))
             for _, key, ev in gen(random.Random(7), start=start, minutes=minutes)
         )
-    n = asyncio.run(publish(bootstrap, topic, batches(items, batch)))
+    n = asyncio.run(publish(cfg.kafka, topic, batches(items, batch), bootstrap=broker))
     print(f"kestrel produce: sent {n} message(s) to {topic}")
     return 0

@@ -1,8 +1,9 @@
 """The input-format seam: what a decoder is, what it is told, and the size limit all formats share.
 
 A :class:`Decoder` turns the value of one Kafka message into zero or more events plus rejected
-items (:class:`~engine.model.events.Decoded`); it never raises on bad input. One message may hold
-many events (a JSON array, NDJSON, an OTLP export request), so a decoder splits as well as parses.
+items, appended to a :class:`~engine.model.events.Decoded`; it never raises on bad input. One
+message may hold many events (a JSON array, NDJSON, an OTLP export request), so a decoder splits
+as well as parses.
 Which decoder reads a topic is configuration (:class:`InputSpec`), never a topic-name check.
 """
 
@@ -46,9 +47,16 @@ class DecodeContext:
 
 
 class Decoder(Protocol):
-    """Turns one Kafka message value into events (see the module docstring)."""
+    """Turns one Kafka message value into events (see the module docstring).
 
-    def __call__(self, value: bytes, context: DecodeContext) -> Decoded: ...
+    The events and rejections of the message are appended to ``out`` (a new :class:`Decoded`
+    when ``out`` is ``None``), which is returned. The batch path passes one ``out`` for all the
+    messages of a partition batch, so that no object is made per message.
+    """
+
+    def __call__(
+        self, value: bytes, context: DecodeContext, out: Decoded | None = None
+    ) -> Decoded: ...
 
 
 def too_large(value: bytes, max_bytes: int) -> Rejected:

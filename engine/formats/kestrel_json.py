@@ -27,7 +27,7 @@ from typing import Any, Final
 import orjson
 
 from engine.formats.base import DecodeContext
-from engine.formats.timestamps import parse_timestamp
+from engine.formats.timestamps import EPOCH_SECONDS_MAX, parse_timestamp
 from engine.model.events import (
     LOG,
     METRIC,
@@ -67,21 +67,36 @@ def _text(obj: Mapping[str, Any], key: str) -> str:
 
 
 def _metric(obj: dict[str, Any]) -> MetricSample:
-    # The common case, checked with few calls; anything unusual takes the path that says why.
+    return _fast_metric(obj) or _checked_metric(obj)
+
+
+def _fast_metric(obj: dict[str, Any]) -> MetricSample | None:
+    """The common case, checked with few calls: ``None`` for anything unusual (which
+    :func:`_checked_metric` then reads, saying why it is wrong if it is)."""
     value: Any = obj.get("value")
-    name, stamp, labels = obj.get("name"), obj.get("timestamp"), obj.get("labels")
+    stamp: Any = obj.get("timestamp")
+    name, labels = obj.get("name"), obj.get("labels")
     kind = type(value)
     if (
         type(name) is str
         and name
         and (kind is float or kind is int)
-        and stamp is not None
         and (labels is None or (type(labels) is dict and _all_text(labels)))
     ):
         number = float(value)
+        kind = type(stamp)
+        if (kind is float or kind is int) and 0.0 <= stamp <= EPOCH_SECONDS_MAX:
+            ts = float(stamp)  # epoch seconds: parse_timestamp's common case, inline
+        elif stamp is None:
+            return None
+        else:
+            try:
+                ts = parse_timestamp(stamp)
+            except InvalidEvent:
+                return None
         if -math.inf < number < math.inf:
-            return MetricSample(name, number, parse_timestamp(stamp), labels or {})
-    return _checked_metric(obj)
+            return MetricSample(name, number, ts, labels or {})
+    return None
 
 
 def _all_text(labels: dict[str, Any]) -> bool:
@@ -152,6 +167,14 @@ def _log(obj: dict[str, Any]) -> LogEvent:
     return LogEvent(
         parse_timestamp(obj["timestamp"]), level, service, message, etype, operation, duration, obj
     )
+
+
+def _fast_log(obj: dict[str, Any]) -> LogEvent | None:
+    """A valid log event, or ``None`` (then :func:`decode_message` says why)."""
+    try:
+        return _log(obj)
+    except InvalidEvent:
+        return None
 
 
 _PARSERS: Final[dict[str, Callable[[dict[str, Any]], Event]]] = {LOG: _log, METRIC: _metric}
@@ -306,33 +329,43 @@ class KestrelJsonDecoder:
     'WARNING'
     """
 
-    __slots__ = ("_parse", "kind")
+    __slots__ = ("_fast", "kind")
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
-        self._parse = _PARSERS[kind]
+        self._fast = _fast_metric if kind == METRIC else _fast_log
 
-    def __call__(self, value: bytes, context: DecodeContext) -> Decoded:
-        """Decode one message value (see :func:`decode_message`).
+    def __call__(self, value: bytes, context: DecodeContext, out: Decoded | None = None) -> Decoded:
+        """Decode one message value into ``out`` (see :func:`decode_message`).
 
         A valid JSON object or array of objects (the common cases) is decoded with a few calls;
         anything else (NDJSON, non-finite numbers), and any message with a rejection, goes
         through :func:`decode_message`, which says why item by item.
         """
+        if out is None:
+            out = Decoded()
+        events = out.events
         try:
             doc = orjson.loads(value)
         except orjson.JSONDecodeError:
             doc = None
         kind = type(doc)
-        if kind is dict or kind is list:
-            parse, not_after = self._parse, context.not_after
-            try:
-                if kind is dict:
-                    events = [parse(doc)]
-                else:
-                    events = [parse(o) if type(o) is dict else _not_an_object(o) for o in doc]
-            except InvalidEvent:
-                events = None
-            if events is not None and all(ev.ts <= not_after for ev in events):
-                return Decoded(events)
-        return decode_message(value, self.kind, context.not_after)
+        if kind is dict:
+            event = self._fast(doc)
+            if event is not None and event.ts <= context.not_after:
+                events.append(event)
+                return out
+        elif kind is list:
+            fast, not_after, before = self._fast, context.not_after, len(events)
+            for obj in doc:
+                event = fast(obj) if type(obj) is dict else None
+                if event is None or event.ts > not_after:
+                    del events[before:]  # this message takes the path that says why
+                    break
+                events.append(event)
+            else:
+                return out
+        decoded = decode_message(value, self.kind, context.not_after)
+        events.extend(decoded.events)
+        out.rejected.extend(decoded.rejected)
+        return out

@@ -13,10 +13,10 @@ from typing import Any, Final
 
 from engine.model.events import InvalidEvent
 
-__all__ = ["parse_timestamp"]
+__all__ = ["EPOCH_SECONDS_MAX", "parse_timestamp"]
 
-# Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
-_MS_THRESHOLD: Final = 1e11
+#: Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
+EPOCH_SECONDS_MAX: Final = 1e11
 
 
 def parse_timestamp(value: Any) -> float:
@@ -30,7 +30,7 @@ def parse_timestamp(value: Any) -> float:
     kind = type(value)
     if kind is float or kind is int:  # the common case first (bool is neither)
         ts = float(value)
-        if 0.0 <= ts <= _MS_THRESHOLD:
+        if 0.0 <= ts <= EPOCH_SECONDS_MAX:
             return ts
     if isinstance(value, bool):
         raise InvalidEvent("bad_timestamp", f"timestamp: expected a time, got {value!r}")
@@ -49,7 +49,7 @@ def parse_timestamp(value: Any) -> float:
             if dt.tzinfo is None:
                 dt = dt.replace(tzinfo=UTC)
             ts = dt.timestamp()
-            if not 0 <= ts <= _MS_THRESHOLD:
+            if not 0 <= ts <= EPOCH_SECONDS_MAX:
                 raise InvalidEvent(
                     "bad_timestamp", f"timestamp: out of range: {value[:64]!r}"
                 ) from None
@@ -58,9 +58,9 @@ def parse_timestamp(value: Any) -> float:
         raise InvalidEvent(
             "bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}"
         )
-    if ts > _MS_THRESHOLD:
+    if ts > EPOCH_SECONDS_MAX:
         ts /= 1000.0
     # Beyond the year 5138 even as milliseconds: a unit mistake, never a real time.
-    if not math.isfinite(ts) or not 0 <= ts <= _MS_THRESHOLD:
+    if not math.isfinite(ts) or not 0 <= ts <= EPOCH_SECONDS_MAX:
         raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
     return ts

@@ -21,6 +21,7 @@ from alert_channels.retry import deliver_with_retries
 from engine.config import Config
 from engine.model.notification import DeadNotification, notification_from_dict
 from engine.runtime.channels import build_routes
+from engine.runtime.kafka_clients import client_options, start_client
 from engine.runtime.topic_view import read_latest
 
 __all__ = ["pending", "replay"]
@@ -39,18 +40,18 @@ def pending(latest: Mapping[bytes, bytes]) -> dict[bytes, dict[str, Any]]:
     return out
 
 
-async def replay(cfg: Config, bootstrap: str, channel: str | None) -> tuple[int, int]:
+async def replay(cfg: Config, channel: str | None) -> tuple[int, int]:
     """Re-deliver the pending dead notifications (of ``channel`` only, if given).
 
     Returns ``(delivered, failed)``; both are recorded on the topic.
     """
 
     topic = cfg.topics.alerts_dlq
-    todo = pending(await read_latest(bootstrap, topic))
+    todo = pending(await read_latest(cfg.kafka, topic))
     async with httpx.AsyncClient() as http:
         routes = {r.channel.name: r for r in build_routes(cfg, http)}
-        producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-        await producer.start()
+        producer = AIOKafkaProducer(**client_options(cfg.kafka))
+        await start_client(producer, cfg.kafka)
         delivered = failed = 0
         try:
             for key, doc in todo.items():

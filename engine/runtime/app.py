@@ -34,6 +34,7 @@ from engine.notify import Silences, silence_from_settings
 from engine.runtime.channels import ChannelRoute
 from engine.runtime.delivery import wire_delivery
 from engine.runtime.ingest import wire_ingest
+from engine.runtime.kafka_clients import faust_credentials
 from engine.runtime.metrics import (
     KestrelMetrics,
     LiveCollector,
@@ -72,6 +73,7 @@ def _new_app(config: Config) -> KestrelApp:
     app = KestrelApp(
         kafka.app_id,
         broker=kafka.broker,
+        broker_credentials=faust_credentials(kafka),
         store="memory://",
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
@@ -83,6 +85,10 @@ def _new_app(config: Config) -> KestrelApp:
         web_bind=wcfg.web_host,
         web_host=wcfg.web_host,
         web_port=wcfg.web_port,
+        # Faust's /table (table data: series states) and /router (the workers' addresses) would
+        # answer anyone who reaches the port; Kestrel uses neither.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         producer_acks=1,
         # Alerts, dead letters and checkpoints come in bursts: 5 ms of batching sends a burst in a
         # few requests instead of one request per record.

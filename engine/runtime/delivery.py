@@ -32,7 +32,6 @@ def wire_delivery(worker: Worker) -> None:
     app, cfg, notifier = worker.app, worker.config, worker.notifier
     alerts_tp = (cfg.topics.alerts, 0)
     state_topic = cfg.notify_state_topic
-    bootstrap = cfg.kafka.bootstrap_servers
 
     async def deliver(tp: Any, records: Sequence[Record]) -> None:
         # This worker owns the alerts partition, but its notifier may still be reading the saved
@@ -64,7 +63,7 @@ def wire_delivery(worker: Worker) -> None:
             if worker.silence_view is not None:  # know the silences before sending anything
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(worker.silence_view.ready.wait(), 10.0)
-            notifier.activate(await read_last(bootstrap, state_topic))
+            notifier.activate(await read_last(cfg.kafka, state_topic))
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked_alerts(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -85,7 +84,7 @@ def wire_delivery(worker: Worker) -> None:
         except (ValueError, KeyError, TypeError) as exc:
             log.error("silences topic: skipping an unreadable record: %s", exc)
 
-    worker.silence_view = TopicView(bootstrap, cfg.topics.silences, apply_silence)
+    worker.silence_view = TopicView(cfg.kafka, cfg.topics.silences, apply_silence)
 
     @app.task  # type: ignore[untyped-decorator]
     async def follow_silences() -> None:

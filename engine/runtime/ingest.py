@@ -22,7 +22,6 @@ import orjson
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
 from engine.model.alert import Alert, alert_labels
-from engine.runtime.topic_view import read_latest
 from engine.runtime.worker import Worker
 from engine.sinks import Backpressure, Sink, SinkBatch
 
@@ -35,46 +34,76 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
     """Write states to the changelog; the table keeps a copy only of those not in memory."""
     table = worker.table
     data = table.data
+    changed = 0
     for w in writes:
         if w.resident:
             data.pop(w.key, None)
         else:
             data[w.key] = w.value
-        table.send_changelog(w.partition, w.key, w.value)
-    if writes:
-        worker.metrics.checkpoints.inc(len(writes))
+        if w.changed:
+            table.send_changelog(w.partition, w.key, w.value)
+            changed += 1
+    if changed:
+        worker.metrics.checkpoints.inc(changed)
 
 
-async def _complete_table(worker: Worker) -> None:
-    """Make sure the state table holds every state saved for the newly assigned partitions.
+def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
+    """Apply a fetched batch of the state changelog to the table, during Faust's recovery.
 
-    Faust's recovery of a memory table on the embedded broker sometimes stops early (seen: one
-    key of five restored), and a series whose state is missing would start afresh. So after
-    recovery Kestrel reads those changelog partitions itself and adds any key Faust missed.
+    Faust's own recovery applies a record at a time; this applies a whole fetched batch and
+    then moves Faust's recovery offset for the partition to its last record, so Faust's
+    recovery ends (as it would have) once every partition reached its high-water mark. A whole
+    fetched batch is applied: on the embedded broker the high-water mark Faust reads is the
+    first offset of the last record batch (see tests/engine/test_brokers.py), and applying one
+    record at a time up to it loses the rest of that batch.
     """
-    parts, worker.unchecked = sorted(worker.unchecked), set()
-    topic = worker.table.changelog_topic.get_topic_name()
-    latest = await read_latest(worker.config.kafka.bootstrap_servers, topic, parts)
+    recovery = worker.app.tables.recovery  # type: ignore[attr-defined]
+    if tp in recovery.active_tps:
+        offsets = recovery.active_offsets
+    elif tp in recovery.standby_tps:
+        offsets = recovery.standby_offsets
+    else:
+        return  # not a partition this worker restores (any more)
+    seen = offsets.get(tp)
     data = worker.table.data
-    missing = [key for key in latest if key not in data]
-    for key in missing:
-        data[key] = latest[key]
-    if missing:
-        log.warning("state table: %d saved state(s) added after recovery", len(missing))
+    applied = 0
+    for record in records:
+        if seen is not None and record.offset <= seen:
+            continue
+        if record.value is None:
+            data.pop(record.key, None)
+        else:
+            data[record.key] = record.value
+        applied += 1
+    offsets[tp] = records[-1].offset
+    worker.metrics.restored.inc(applied)
+    if recovery.in_recovery and not recovery.need_recovery():
+        recovery.signal_recovery_end.set()  # what Faust's recovery loop would do
 
 
 async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
-    """Write alert transitions to the alerts topic, marking the silenced ones; returns them."""
+    """Write alert transitions to the alerts topic, marking the silenced ones; returns them.
+
+    They go straight to the producer, to the alerts topic's one partition: Faust's
+    ``Topic.send`` builds several objects and futures per message, which cost more than the
+    detection of a whole batch when an incident makes many transitions. Faust flushes the
+    producer before it commits the input offsets, so a transition is on the topic before the
+    records that caused it are committed.
+    """
     now = worker.clock()
     metrics, topic = worker.metrics, worker.topics.alerts
+    await topic.maybe_declare()  # once: Faust remembers it
+    send, name = worker.app.producer.send, topic.get_topic_name()
+    silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
     for alert in alerts:
-        if worker.silences.is_silenced(alert_labels(alert), now):
+        if silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
         recorded.append(alert)
-        metrics.alerts.labels(alert.detector, alert.severity.value, alert.status.value).inc()
-        await topic.send(key=alert.fingerprint.encode(), value=orjson.dumps(alert.to_dict()))
+        counted(alert.detector, alert.severity.value, alert.status.value).inc()
+        value = orjson.dumps(alert.to_dict())
+        await send(name, alert.fingerprint.encode(), value, 0, None, None)
     return recorded
 
 
@@ -106,8 +135,6 @@ def wire_ingest(worker: Worker) -> None:
         # restored would start its series afresh (a new warm-up) and shadow the saved state.
         while app.in_recovery or not recovery.completed.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        if worker.unchecked:
-            await _complete_table(worker)
         started = time.perf_counter()
         result = process_batch(
             pipeline,
@@ -135,6 +162,11 @@ def wire_ingest(worker: Worker) -> None:
     # Subscribe to the inputs (no agent: their records go to on_batch, see the transport).
     app.topics.add(worker.topics.inputs)
     app.batch_handlers.update(dict.fromkeys(inputs, on_batch))
+
+    async def restore(tp: Any, records: Sequence[Record]) -> None:
+        _restore(worker, tp, records)
+
+    app.restore_handlers[worker.table.changelog_topic.get_topic_name()] = restore
 
     @app.task  # type: ignore[untyped-decorator]
     async def start_sinks() -> None:
@@ -171,5 +203,4 @@ def wire_ingest(worker: Worker) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         worker.started_at = worker.started_at or clock()
         parts = sorted({tp.partition for tp in assigned if tp.topic in inputs})
-        worker.unchecked.update(parts)
         log.info("input partitions assigned: %s", parts)

@@ -120,6 +120,11 @@ class KestrelMetrics:
             "Series states written to the changelog.",
             registry=registry,
         )
+        self.restored = Counter(
+            "kestrel_changelog_records_restored_total",
+            "State changelog records applied to the state table while recovering it.",
+            registry=registry,
+        )
         self.batch_seconds = Histogram(
             "kestrel_batch_seconds",
             "Processing time of one consumed batch.",

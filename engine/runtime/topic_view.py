@@ -17,6 +17,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from engine.config import KafkaSettings
+from engine.runtime.kafka_clients import client_options, start_client
+
 __all__ = ["TopicView", "read_last", "read_latest"]
 
 log = logging.getLogger("kestrel.view")
@@ -25,15 +28,16 @@ Apply = Callable[[bytes, bytes | None], None]
 
 
 class TopicView:
-    """Follows ``topic`` on ``bootstrap`` and calls ``apply(key, value)`` for every record.
+    """Follows ``topic`` on the brokers of ``kafka`` and calls ``apply(key, value)`` for every
+    record.
 
     ``ready`` is set once the records present at start-up have all been applied.
     """
 
     def __init__(
-        self, bootstrap: str, topic: str, apply: Apply, *, fetch_max_wait_ms: int = 50
+        self, kafka: KafkaSettings, topic: str, apply: Apply, *, fetch_max_wait_ms: int = 50
     ) -> None:
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.topic = topic
         self._apply = apply
         self._fetch_max_wait_ms = fetch_max_wait_ms
@@ -59,7 +63,7 @@ class TopicView:
     async def _run(self) -> None:
         while True:
             consumer = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap,
+                **client_options(self.kafka),
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -104,13 +108,11 @@ class TopicView:
         return bool(await consumer.position(tp) >= end)
 
 
-async def read_last(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes | None:
+async def read_last(kafka: KafkaSettings, topic: str, timeout: float = 10.0) -> bytes | None:
     """The value of the last record of partition 0 of ``topic`` (``None`` if it has none)."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
     try:
-        await consumer.start()
+        await start_client(consumer, kafka)
         tp = TopicPartition(topic, 0)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
@@ -125,7 +127,7 @@ async def read_last(bootstrap: str, topic: str, timeout: float = 10.0) -> bytes 
 
 
 async def read_latest(
-    bootstrap: str, topic: str, partitions: list[int] | None = None
+    kafka: KafkaSettings, topic: str, partitions: list[int] | None = None
 ) -> dict[bytes, bytes]:
     """The latest value of every key in ``partitions`` of ``topic`` (all when ``None``).
 
@@ -133,12 +135,10 @@ async def read_latest(
     """
     if partitions is not None and not partitions:
         return {}
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False
-    )
+    consumer = AIOKafkaConsumer(**client_options(kafka), group_id=None, enable_auto_commit=False)
     latest: dict[bytes, bytes] = {}
     try:
-        await consumer.start()
+        await start_client(consumer, kafka)
         if partitions is None:
             known = consumer.partitions_for_topic(topic)
             if not known:

@@ -14,6 +14,12 @@ keeps everything else: group membership and assignment, the changelog tables and
 (input partitions stay paused until it is done), timers, the web server, the other agents (their
 records take Faust's usual path), and the offset commits, which commit what the handler
 finished (at least once: a batch is committed only after its handler returned).
+
+**Restore path.** Faust restores a table one changelog record at a time (a message, a queue
+item and several calls each: about 30 s for a million states). The records of the topics in
+:attr:`KestrelApp.restore_handlers` (the state table's changelog) go to their handler a fetched
+batch at a time instead; it applies them and tells Faust's recovery how far it got. They are
+never committed (a changelog is read from its start at every recovery).
 """
 
 from __future__ import annotations
@@ -41,11 +47,14 @@ class KestrelApp(faust.App):
     fetch_max_wait_ms: int = 50
     #: Topics whose records go to a handler in batches instead of Faust's streams.
     batch_handlers: dict[str, BatchHandler]
+    #: Changelog topics whose records go to a handler in batches, never committed.
+    restore_handlers: dict[str, BatchHandler]
 
     def on_init(self) -> None:
         """Start with no batch handler (the runtime adds them)."""
         super().on_init()
         self.batch_handlers = {}
+        self.restore_handlers = {}
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -89,7 +98,7 @@ class _Consumer(faust_aiokafka.Consumer):
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - needs a broker
         app = self._kestrel
-        handlers = app.batch_handlers
+        handlers, restorers = app.batch_handlers, app.restore_handlers
         if not handlers:
             await super()._drain_messages(fetcher)
             return
@@ -122,6 +131,8 @@ class _Consumer(faust_aiokafka.Consumer):
                         done[tp] = batch[-1].offset + 1
                         acked.setdefault(tp, [])  # lists the partition among those to commit
                         self._n_acked += len(batch)
+                    elif tp.topic in restorers:
+                        await restorers[tp.topic](tp, batch)
                     else:
                         await self._deliver_each(tp, batch)
                     read_offset[tp] = batch[-1].offset

@@ -7,7 +7,7 @@ Built by :func:`engine.runtime.app.build_worker`; the handlers (:mod:`engine.run
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -62,8 +62,6 @@ class Worker:
     mirror: RedisMirror | None = None
     silence_view: TopicView | None = None
     started_at: float = 0.0
-    #: Input partitions assigned since the last check that the table holds their saved states.
-    unchecked: set[int] = field(default_factory=set)
 
     @property
     def input_topics(self) -> frozenset[str]:

@@ -9,6 +9,9 @@ Redis being down never stops detection: the mirror is a best-effort :class:`~eng
 that never signals backpressure. A failed write is counted (``failed``), and for
 ``retry_after_seconds`` the following writes are skipped (and counted, ``skipped``) instead of
 waiting on timeouts; then the client reconnects by itself on the next write.
+
+:func:`redis_client` makes the client from ``[redis]``: a ``redis://`` or ``rediss://`` (TLS) URL,
+with a password if it holds one. The URL is a secret: messages show it without the password.
 """
 
 from __future__ import annotations
@@ -22,11 +25,12 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from engine.config import RedisSettings
 from engine.model.alert import Alert
 from engine.model.events import LogEvent
 from engine.sinks.base import Sink, SinkBatch
 
-__all__ = ["MIRROR_OUTCOMES", "RedisMirror"]
+__all__ = ["MIRROR_OUTCOMES", "RedisMirror", "redis_client"]
 
 #: Outcomes the mirror counts, per event or alert.
 MIRROR_OUTCOMES = ("written", "failed", "skipped")
@@ -53,6 +57,29 @@ def _event_json(raw: Mapping[str, Any]) -> bytes:
             return TOO_DEEP
 
 
+def redis_client(settings: RedisSettings) -> Redis:
+    """A client for the mirror: ``settings.url`` with its timeouts and, for ``rediss://``,
+    its TLS files (``ssl_cafile`` to trust, ``ssl_certfile``/``ssl_keyfile`` to show).
+
+    It connects on first use, not here.
+    """
+    options: dict[str, Any] = {}
+    if settings.uses_tls:
+        options = {
+            "ssl_cert_reqs": "required",
+            "ssl_ca_certs": settings.ssl_cafile,
+            "ssl_certfile": settings.ssl_certfile,
+            "ssl_keyfile": settings.ssl_keyfile,
+            "ssl_check_hostname": settings.ssl_check_hostname,
+        }
+    return Redis.from_url(
+        settings.url.get_secret_value(),
+        socket_timeout=settings.timeout_seconds,
+        socket_connect_timeout=settings.timeout_seconds,
+        **options,
+    )
+
+
 class RedisMirror(Sink):
     """Writes hot events and alerts to Redis Streams (see module docstring).
 
@@ -70,6 +97,9 @@ class RedisMirror(Sink):
         How long to skip writes after a failure.
     clock:
         Injected wall clock (epoch seconds).
+    target:
+        Where the client writes, as messages may show it (no password: see
+        :attr:`engine.config.RedisSettings.shown_url`).
     """
 
     name = "redis"
@@ -83,6 +113,7 @@ class RedisMirror(Sink):
         retention_seconds: float,
         retry_after_seconds: float,
         clock: Callable[[], float],
+        target: str = "redis",
     ) -> None:
         super().__init__()
         self.counts = dict.fromkeys(MIRROR_OUTCOMES, 0)
@@ -93,6 +124,7 @@ class RedisMirror(Sink):
         self._ttl = max(1, int(retention_seconds))
         self._retry_after = retry_after_seconds
         self._clock = clock
+        self.target = target
         self._down_until = 0.0
         self._events: list[LogEvent] = []
         self._alerts: list[Alert] = []
@@ -161,7 +193,8 @@ class RedisMirror(Sink):
             self.count("failed", count)
             if self.healthy:
                 log.warning(
-                    "redis mirror: write failed, skipping writes for %.1fs: %s",
+                    "redis mirror: write to %s failed, skipping writes for %.1fs: %s",
+                    self.target,
                     self._retry_after,
                     type(exc).__name__,
                 )

@@ -100,6 +100,28 @@ def dicts(alerts: list[Alert]) -> list[dict[str, Any]]:
     return [a.to_dict() for a in alerts]
 
 
+class Table:
+    """The worker's state table as the pipeline sees it: a load takes the state out (the
+    pipeline holds it from then on); a write keeps a copy only of states not in memory, and
+    only changed states go to the changelog."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self.changelog: dict[bytes, bytes] = {}
+
+    def load(self, key: bytes) -> bytes | None:
+        return self.data.pop(key, None)
+
+    def write(self, writes: Iterable[StateWrite]) -> None:
+        for w in writes:
+            if w.resident:
+                self.data.pop(w.key, None)
+            else:
+                self.data[w.key] = w.value
+            if w.changed:
+                self.changelog[w.key] = w.value
+
+
 def by_key(writes: list[StateWrite]) -> dict[bytes, StateWrite]:
     keys = [w.key for w in writes]
     assert len(keys) == len(set(keys))
@@ -451,6 +473,27 @@ def test_eviction_keeps_dirty_state_until_checkpoint() -> None:
     assert [w.resident for w in p.release([5])] == [False]  # released: the table keeps it
 
 
+def test_a_series_in_use_outlives_series_seen_once() -> None:
+    asked: list[bytes] = []
+
+    def loader(key: bytes) -> bytes | None:
+        asked.append(key)
+        return None
+
+    p = Pipeline(make_config(worker={"max_series": 3}), loader=loader)
+    out: list[Alert] = []
+    for i in range(200):
+        p.metric(sample(1.0, T0 + i, host="hot"), 0, out)
+        p.metric(sample(1.0, T0 + i, host=f"once-{i}"), 0, out)
+        assert sum(p.series_counts().values()) <= 3
+    assert asked.count(b"m|cpu{host=hot}") == 1  # never evicted, so never loaded again
+    assert len(asked) == 201
+    evicted = by_key(p.checkpoint())
+    assert len(evicted) == 201  # every series, once
+    assert sum(w.resident for w in evicted.values()) == 3  # in memory: the hot one and two
+    assert evicted[b"m|cpu{host=hot}"].resident
+
+
 def test_an_evicted_state_reloaded_for_a_late_event_is_still_written() -> None:
     p = Pipeline(make_config(worker={"max_series": 1}))
     twin = Pipeline(make_config())
@@ -472,24 +515,41 @@ def test_eviction_then_reload_gives_the_same_results() -> None:
         stream.append(sample(value, T0 + i, host=host))
     big = Pipeline(make_config())
     small_pending = Pipeline(make_config(worker={"max_series": 2}))
-    store: dict[bytes, bytes] = {}
-    small_store = Pipeline(make_config(worker={"max_series": 2}), loader=store.get)
+    table = Table()
+    small_table = Pipeline(make_config(worker={"max_series": 2}), loader=table.load)
 
-    results: dict[str, list[Alert]] = {"big": [], "pending": [], "store": []}
+    results: dict[str, list[Alert]] = {"big": [], "pending": [], "table": []}
     for i, s in enumerate(stream):
         big.metric(s, 0, results["big"])
         small_pending.metric(s, 0, results["pending"])
-        small_store.metric(s, 0, results["store"])
+        small_table.metric(s, 0, results["table"])
         if i % 7 == 0:
-            store.update((w.key, w.value) for w in small_store.checkpoint())
-        assert sum(small_store.series_counts().values()) <= 2
+            table.write(small_table.checkpoint())
+        assert sum(small_table.series_counts().values()) <= 2
     assert any(a.labels["host"] == "c" for a in results["big"])
     assert dicts(results["pending"]) == dicts(results["big"])
-    assert dicts(results["store"]) == dicts(results["big"])
+    assert dicts(results["table"]) == dicts(results["big"])
     final = by_key(big.checkpoint())
     assert by_key(small_pending.checkpoint()) == final
-    store.update((w.key, w.value) for w in small_store.checkpoint())
-    assert store == {k: w.value for k, w in final.items()}
+    table.write(small_table.checkpoint())
+    assert table.changelog == {k: w.value for k, w in final.items()}
+
+
+def test_a_state_evicted_unchanged_is_handed_back_to_the_table() -> None:
+    # The table gives its copy away when the pipeline loads a state, so a state evicted
+    # unchanged since its last checkpoint must go back to it, or it would start afresh.
+    table = Table()
+    p = Pipeline(make_config(worker={"max_series": 1}), loader=table.load)
+    run_metrics(p, gaussian(50, seed=1), T0, host="a")
+    table.write(p.checkpoint())
+    assert table.data == {}  # a is in memory: no copy
+    run_metrics(p, [1.0], T0, host="b")  # evicts a, unchanged since the checkpoint
+    writes = by_key(p.checkpoint())
+    assert not writes[b"m|cpu{host=a}"].changed  # no second changelog record
+    table.write(writes.values())
+    assert b"m|cpu{host=a}" in table.data
+    alerts = run_metrics(p, [300.0] * 3, T0 + 1000.0, host="a")  # reloads a: no new warm-up
+    assert [a.status for a in alerts] == [AlertStatus.FIRING]
 
 
 def test_evicted_service_windows_survive() -> None:

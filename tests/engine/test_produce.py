@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
-from engine.config import Config
+from engine.config import Config, KafkaSettings
 from engine.devtools import produce
 from engine.devtools.broker import Broker
 from engine.devtools.produce import (
@@ -127,8 +127,16 @@ def test_run_produce_sends_keyed_batches(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sent: list[Message] = []
+    brokers: list[str | None] = []
 
-    async def fake_publish(bootstrap: str, topic: str, messages: Iterable[Message]) -> int:
+    async def fake_publish(
+        kafka: KafkaSettings,
+        topic: str,
+        messages: Iterable[Message],
+        *,
+        bootstrap: str | None = None,
+    ) -> int:
+        brokers.append(bootstrap)
         sent.extend(messages)
         return len(sent)
 
@@ -147,6 +155,7 @@ def test_run_produce_sends_keyed_batches(
         (None, b"{oops"),
     ]
     assert "sent 3 message(s)" in capsys.readouterr().out
+    assert brokers == ["x:1"]  # --broker replaces the configured brokers
 
 
 def test_produce_to_a_real_broker_keys_every_message(

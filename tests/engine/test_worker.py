@@ -1,11 +1,12 @@
 """The worker end to end: a real broker, Redis and HTTP receiver, worker processes.
 
 The module runs twice: on Apache Kafka, then on the embedded Tansu broker (``each_broker``).
-On Tansu, the restart test also depends on the worker's own completion of Faust's table
-recovery (``_complete_table`` in engine/runtime/ingest.py): Tansu 0.6 answers ListOffsets
-(latest) with the base offset of the partition's last record batch plus one, not the log end
-offset, so Faust ends its recovery before the rest of that batch is applied (see
-``test_the_end_offset_counts_every_record`` in tests/engine/test_brokers.py).
+On Tansu, the restart test also checks that the worker applies the state changelog a whole
+fetched batch at a time (``_restore`` in engine/runtime/ingest.py): Tansu 0.6 answers
+ListOffsets (latest) with the base offset of the partition's last record batch plus one, not
+the log end offset, so Faust's own recovery, a record at a time, ends before the rest of that
+batch is applied (see ``test_the_end_offset_counts_every_record`` in
+tests/engine/test_brokers.py).
 """
 
 from __future__ import annotations
