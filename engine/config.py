@@ -405,7 +405,7 @@ class WorkerSettings(_Section):
         description="Most series a worker tracks at all, in memory and evicted to the changelog "
         "table together. Events of new series beyond it are counted "
         "(kestrel_series_untracked_total), logged once a minute, raise the kestrel.series_limit "
-        "alert and are not judged; series already tracked still are. Memory: about 10 kB per "
+        "alert and are not judged; series already tracked still are. Memory: about 5 kB per "
         "series with the adaptive detector (bench/cardinality.py).",
     )
     data_dir: str = Field(
