@@ -23,8 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _rss_bytes() -> int:
-    with open("/proc/self/statm") as handle:
+def rss_bytes(pid: int | str = "self") -> int:
+    """The resident set size of process ``pid`` (this one by default), in bytes (Linux)."""
+    with open(f"/proc/{pid}/statm") as handle:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
@@ -45,7 +46,7 @@ def _child(kind: str, n: int) -> None:
     rng = random.Random(1)
     out: list[object] = []
     gc.collect()
-    before = _rss_bytes()
+    before = rss_bytes()
     started = time.perf_counter()
     for round_ in range(3):
         for i in range(n):
@@ -61,7 +62,7 @@ def _child(kind: str, n: int) -> None:
                 pipeline.metric(sample, 0, out)  # type: ignore[arg-type]
     pipeline.checkpoint()
     gc.collect()
-    after = _rss_bytes()
+    after = rss_bytes()
     seconds = time.perf_counter() - started
     counts = pipeline.series_counts()
     print(

@@ -41,7 +41,8 @@ from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port  # n
 T0 = 1_700_000_000.0
 
 
-def _config(broker: EmbeddedBroker, run: str, port: int) -> str:
+def worker_config(broker: EmbeddedBroker, run: str, port: int) -> str:
+    """A worker's config on ``broker``: topics ``metrics-<run>`` etc., web port ``port``."""
     return f"""
 [kafka]
 broker = "{broker.url}"
@@ -91,7 +92,8 @@ async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes
         await p.stop()
 
 
-def _consumed(port: int, topic: str) -> float:
+def consumed_events(port: int, topic: str) -> float:
+    """``kestrel_events_consumed_total`` of ``topic`` on the worker serving ``port``."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     for family in text_string_to_metric_families(text):
         if family.name == "kestrel_events_consumed":
@@ -101,7 +103,9 @@ def _consumed(port: int, topic: str) -> float:
     return 0.0
 
 
-class _Worker:
+class BenchWorker:
+    """A ``kestrel worker`` process (log level warning), started and serving HTTP."""
+
     def __init__(self, cfg: Path, port: int, log: Path) -> None:
         self.port = port
         self.proc = subprocess.Popen(
@@ -127,7 +131,8 @@ class _Worker:
         self.proc.wait(30)
 
 
-def _assigned(port: int) -> int:
+def assigned_partitions(port: int) -> int:
+    """How many partitions the worker serving ``port`` holds (0 until it has joined)."""
     try:
         return len(httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["partitions"])
     except (httpx.HTTPError, ValueError, KeyError):
@@ -155,21 +160,21 @@ def _throughput(
     for i in range(workers):
         port = free_port()
         cfg = tmp / f"{label}-{i}.toml"
-        cfg.write_text(_config(broker, run, port))
-        procs.append(_Worker(cfg, port, tmp / f"{label}-{i}.log"))
+        cfg.write_text(worker_config(broker, run, port))
+        procs.append(BenchWorker(cfg, port, tmp / f"{label}-{i}.log"))
     try:
         first_t, first_n = None, 0.0
         empty_t = time.monotonic()  # the last poll that saw nothing consumed yet
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            n = sum(_consumed(w.port, topic) for w in procs)
+            n = sum(consumed_events(w.port, topic) for w in procs)
             now = time.monotonic()
             if workers == 1:
                 if n == 0:
                     empty_t = now
                 elif first_t is None:  # started between the last empty poll and now
                     first_t, first_n = empty_t, 0.0
-            elif first_t is None and n > 0 and all(_assigned(w.port) for w in procs):
+            elif first_t is None and n > 0 and all(assigned_partitions(w.port) for w in procs):
                 first_t, first_n = now, n
             if n >= n_events:
                 break
@@ -211,8 +216,8 @@ async def _latency(
     run = f"lat{int(background_rate)}x{os.getpid()}"
     port = free_port()
     cfg = tmp / f"{run}.toml"
-    cfg.write_text(_config(broker, run, port))
-    worker = _Worker(cfg, port, tmp / f"{run}.log")
+    cfg.write_text(worker_config(broker, run, port))
+    worker = BenchWorker(cfg, port, tmp / f"{run}.log")
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
     consumer = AIOKafkaConsumer(
         f"alerts-{run}",
@@ -274,7 +279,7 @@ async def _latency(
 
 def _wait_consumed(port: int, topic: str, n: int) -> None:
     deadline = time.monotonic() + 120
-    while _consumed(port, topic) < n:
+    while consumed_events(port, topic) < n:
         if time.monotonic() > deadline:
             raise RuntimeError("warm-up events not consumed")
         time.sleep(0.1)

@@ -399,6 +399,15 @@ class WorkerSettings(_Section):
         ge=1,
         description="Series kept in memory per worker; the least recent are evicted.",
     )
+    max_tracked_series: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most series a worker tracks at all, in memory and evicted to the changelog "
+        "table together. Events of new series beyond it are counted "
+        "(kestrel_series_untracked_total), logged once a minute, raise the kestrel.series_limit "
+        "alert and are not judged; series already tracked still are. Memory: about 5 kB per "
+        "series with the adaptive detector (bench/cardinality.py).",
+    )
     data_dir: str = Field(
         os.path.join(tempfile.gettempdir(), "kestrel"),
         min_length=1,

@@ -17,7 +17,8 @@ used: a state is marked when used, and the clock hand spares a marked state once
 mark; a plain dict and a ring of keys cost a third of an ``OrderedDict``'s memory per entry and
 no reordering per event). Changed states are marked
 dirty with the Kafka partition their events came from, and :meth:`Pipeline.checkpoint` hands them
-out for writing to that changelog partition.
+out for writing to that changelog partition. A new series past ``worker.max_tracked_series``
+gets no state at all (see :mod:`engine.core.series_limit`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
 from engine.model.alert import Alert, Severity, series_id
@@ -296,10 +298,16 @@ class Pipeline:
         The validated configuration.
     loader:
         Returns the last checkpointed state bytes of a state key, or ``None``.
+    series_limit:
+        Caps the series tracked (by default ``worker.max_tracked_series``, counting only the
+        states in memory); see :mod:`engine.core.series_limit`.
     """
 
-    def __init__(self, config: Config, loader: Loader | None = None) -> None:
+    def __init__(
+        self, config: Config, loader: Loader | None = None, series_limit: SeriesLimit | None = None
+    ) -> None:
         self.config = config
+        self.series_limit = series_limit or SeriesLimit.for_config(config)
         self._loader: Loader = loader or (lambda key: None)
         self._cache: dict[str, _State] = {}
         self._ring: deque[str] = deque()  # the cache's keys, in the clock hand's order
@@ -314,7 +322,7 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(self, key: str, partition: int, make: Callable[[Any], _State]) -> _State:
+    def _entry(self, key: str, partition: int, make: Callable[[Any], _State]) -> _State | None:
         entry = self._cache.get(key)
         if entry is not None:
             entry.used = True
@@ -338,6 +346,10 @@ class Pipeline:
             except (KeyError, TypeError, ValueError, IndexError):  # malformed: start afresh
                 obj = None
         if obj is None:
+            if raw is None and not self.series_limit.admits(
+                key, len(self._cache) + len(self._evicted)
+            ):
+                return None  # a new series past worker.max_tracked_series: not tracked
             obj = make(None)
             self.created += 1
         entry = obj
@@ -447,6 +459,8 @@ class Pipeline:
             series = lookup(key)
             if series is None:
                 series = self._new_metric(key, ev, partition)
+                if series is None:
+                    continue
             else:
                 series.used = True
                 series.partition = partition
@@ -474,7 +488,7 @@ class Pipeline:
                 if alert is not None:
                     out.append(alert)
 
-    def _new_metric(self, key: str, sample: MetricSample, partition: int) -> _State:
+    def _new_metric(self, key: str, sample: MetricSample, partition: int) -> _State | None:
         cfg = self.config
         # Names and label values repeat across series: the series keeps one shared copy.
         name = sys.intern(sample.name)
@@ -505,6 +519,8 @@ class Pipeline:
         service = event.service
         cfg = self.config
         svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
+        if svc is None:
+            return False
         assert isinstance(svc, _Service)
         svc.idle_since = now
         svc.dirty = True
@@ -524,7 +540,8 @@ class Pipeline:
                 partition,
                 lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
             )
-            self._point(lat, event.duration_ms, event.ts, out)
+            if lat is not None:
+                self._point(lat, event.duration_ms, event.ts, out)
         return True
 
     def tick(self, now: float) -> list[Alert]:
@@ -543,4 +560,7 @@ class Pipeline:
                 if closed:
                     svc.close(closed, out)
                     svc.dirty = True
+        limited = self.series_limit.tick(now)
+        if limited is not None:
+            out.append(limited)
         return out

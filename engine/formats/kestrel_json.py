@@ -158,6 +158,11 @@ def _log(obj: dict[str, Any]) -> LogEvent:
         if "duration_ms" in perf:
             duration = _number(perf, "duration_ms", "performance_data.")
             op = perf.get("operation")
+            if isinstance(op, list | dict):  # (str() of one nested 1,000 deep would raise)
+                raise InvalidEvent(
+                    "wrong_type",
+                    f"performance_data.operation: expected a string, got {_json_type(op)}",
+                )
             operation = "default" if op is None else op if isinstance(op, str) else str(op)
     return LogEvent(
         parse_timestamp(obj["timestamp"]), level, service, message, etype, operation, duration, obj
@@ -209,7 +214,13 @@ def _reencode(obj: Any, lenient: bool) -> bytes:
             return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
         except (ValueError, RecursionError):  # pragma: no cover - orjson.dumps accepted it
             pass
-    return orjson.dumps(obj)
+    try:
+        return orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # nested over 254 levels: orjson reads 1,024 but writes 254
+        try:
+            return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        except RecursionError:
+            return b'"(not kept: nested too deep to write; see the source offset)"'
 
 
 def _item(

@@ -18,6 +18,7 @@ checkpoints everything.
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -27,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from engine import __version__
 from engine.config import Config
 from engine.core.pipeline import Pipeline
+from engine.core.series_limit import SeriesLimit
 from engine.formats import build_decoder
 from engine.notify import Silences, silence_from_settings
 from engine.runtime.channels import ChannelRoute
@@ -159,7 +161,12 @@ def build_worker(
         channels=[r.channel.name for r in routes],
     )
     silences = Silences(map(silence_from_settings, config.silences))
-    pipeline = Pipeline(config, loader=load)
+    # The limit counts the states saved in the table (evicted or not yet loaded) too.
+    worker_name = f"{socket.gethostname()}:{config.worker.web_port}"
+    limit = SeriesLimit.for_config(
+        config, stored=lambda: len(table.data), labels={"worker": worker_name}
+    )
+    pipeline = Pipeline(config, loader=load, series_limit=limit)
 
     async def dead_letter(record: Any) -> None:
         await topics.alerts_dlq.send(key=record.key, value=record.to_json())
@@ -200,6 +207,7 @@ def build_worker(
                 queued_alerts=notifier.queued_alerts,
                 sinks=lambda: {s.name: s.counts for s in sinks},
                 mirror_up=lambda: None if mirror is None else mirror.healthy,
+                untracked=lambda: limit.untracked,
             )
         )
     )

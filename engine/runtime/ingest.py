@@ -181,6 +181,8 @@ def wire_ingest(worker: Worker) -> None:
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         alerts = pipeline.tick(clock())
+        if line := pipeline.series_limit.report(clock()):  # at most once a minute
+            log.warning("%s", line)
         if alerts:
             await flush_sinks(worker.sinks, SinkBatch(alerts=await _record(worker, alerts)))
 

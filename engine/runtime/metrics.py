@@ -160,7 +160,8 @@ class LiveCounts:
     kind; ``notifier``: the notifier's totals (``silenced``, ``inhibited``, ...);
     ``queued_alerts``: alerts waiting in notification groups; ``sinks``: each sink's outcome
     counts by sink name; ``mirror_up``: whether the Redis mirror's last write succeeded (``None``
-    when there is no mirror).
+    when there is no mirror); ``untracked``: events of new series not tracked for the series
+    limit, by kind.
     """
 
     states_loaded: Callable[[], Mapping[str, int]]
@@ -169,6 +170,7 @@ class LiveCounts:
     queued_alerts: Callable[[], int]
     sinks: Callable[[], Mapping[str, Mapping[str, int]]]
     mirror_up: Callable[[], bool | None] = lambda: None
+    untracked: Callable[[], Mapping[str, int]] = dict
 
 
 class LiveCollector(Collector):
@@ -204,6 +206,16 @@ class LiveCollector(Collector):
         for kind in SERIES_KINDS:
             tracked.add_metric([kind], series.get(kind, 0))
         yield tracked
+        untracked = CounterMetricFamily(
+            "kestrel_series_untracked",
+            "Events of new series not tracked (no state, not judged): the worker was at "
+            "worker.max_tracked_series. By kind of series.",
+            labels=["kind"],
+        )
+        refused = c.untracked()
+        for kind in SERIES_KINDS:
+            untracked.add_metric([kind], refused.get(kind, 0))
+        yield untracked
         muted = CounterMetricFamily(
             "kestrel_notifications_muted",
             "Alerts left out of notifications, by why: silenced or inhibited.",

@@ -16,8 +16,9 @@ with a password if it holds one. The URL is a secret: messages show it without t
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -35,6 +36,25 @@ __all__ = ["MIRROR_OUTCOMES", "RedisMirror", "redis_client"]
 MIRROR_OUTCOMES = ("written", "failed", "skipped")
 
 log = logging.getLogger(__name__)
+
+#: What a mirrored event holds when even the standard library cannot write it.
+TOO_DEEP = b'{"kestrel_error":"event nested too deep to write"}'
+
+
+def _event_json(raw: Mapping[str, Any]) -> bytes:
+    """The event as JSON.
+
+    orjson reads documents nested up to 1,024 levels but writes only 254, so an event nested
+    deeper goes through the standard library, and one deeper still than that writes (about
+    1,000 levels) is replaced by :data:`TOO_DEEP`, so one odd event cannot stop a batch.
+    """
+    try:
+        return orjson.dumps(raw)
+    except orjson.JSONEncodeError:
+        try:
+            return json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode()
+        except (RecursionError, ValueError):
+            return TOO_DEEP
 
 
 def redis_client(settings: RedisSettings) -> Redis:
@@ -153,7 +173,7 @@ class RedisMirror(Sink):
                 "ts": repr(ev.ts),
                 "type": ev.type or "",
                 "level": ev.level,
-                "event": orjson.dumps(ev.raw),
+                "event": _event_json(ev.raw),
             }
             pipe.xadd(key, fields, minid=minid, approximate=True)
         for alert in alerts:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 import redis
 from redis.asyncio import Redis
@@ -13,6 +15,7 @@ from redis.asyncio import Redis
 from engine.model.alert import Alert, AlertStatus, Severity
 from engine.model.events import LogEvent
 from engine.sinks import RedisMirror, SinkBatch
+from engine.sinks.redis_mirror import TOO_DEEP
 from tests.testkit import RedisServer
 
 pytestmark = pytest.mark.integration  # starts real services itself
@@ -111,4 +114,34 @@ async def test_entries_older_than_the_retention_are_trimmed(server: RedisServer)
     await mirror.flush()
     check = redis.Redis(host="127.0.0.1", port=server.port)
     assert check.xlen("t:events:agent") < 200  # trimmed (approximately, as XADD MINID ~ does)
+    await client.aclose()
+
+
+async def test_an_event_nested_deeper_than_orjson_writes_is_mirrored(
+    server: RedisServer,
+) -> None:
+    """orjson reads 1,024 levels but writes 254: such an event raised TypeError out of flush()
+    and so out of the worker's batch handler."""
+    client = Redis(host="127.0.0.1", port=server.port)
+    mirror = RedisMirror(
+        client,
+        prefix="t:",
+        hot_types=("thought",),
+        retention_seconds=60,
+        retry_after_seconds=2,
+        clock=_Clock(),
+    )
+    events = []
+    for depth in (300, 1020):
+        deep = orjson.loads(b"[" * depth + b"]" * depth)
+        event = _event(depth)
+        event.raw["deep"] = deep
+        events.append(event)
+    mirror.add(SinkBatch(logs=events))
+    await mirror.flush()
+    assert mirror.counts["written"] == 2
+    check = redis.Redis(host="127.0.0.1", port=server.port)
+    first, second = (fields[b"event"] for _, fields in check.xrange("t:events:agent"))
+    assert json.loads(first)["deep"] == orjson.loads(b"[" * 300 + b"]" * 300)
+    assert second == TOO_DEEP
     await client.aclose()

@@ -621,3 +621,26 @@ def test_a_saved_state_missing_parts_starts_afresh() -> None:
     fresh = Pipeline(cfg, loader=lambda key: orjson.dumps(doc))
     assert run_metrics(fresh, [500.0] * 5, T0 + 5000.0) == []  # warming up again, no crash
     assert (fresh.restored, fresh.created) == (0, 1)
+
+
+def test_a_clean_state_evicted_from_the_cache_is_kept_for_the_table() -> None:
+    """The worker's table drops its copy of a state checkpointed while in memory (resident), so
+    an eviction must hand the state back even when it has not changed since: it was lost, and
+    its series started a new warm-up."""
+    table: dict[bytes, bytes] = {}
+
+    def write(writes: list[StateWrite]) -> None:  # as engine/runtime/ingest.py does
+        for w in writes:
+            if w.resident:
+                table.pop(w.key, None)
+            else:
+                table[w.key] = w.value
+
+    p = Pipeline(make_config(worker={"max_series": 1}), loader=lambda key: table.pop(key, None))
+    run_metrics(p, gaussian(100, seed=1), T0, host="a")
+    write(p.checkpoint())  # resident: the table keeps no copy
+    run_metrics(p, [1.0], T0, host="b")  # evicts host=a, clean
+    write(p.checkpoint())
+    assert set(table) == {b"m|cpu{host=a}"}
+    alerts = run_metrics(p, [500.0] * 4, T0 + 2000.0, host="a")
+    assert (p.restored, [a.status for a in alerts]) == (1, [AlertStatus.FIRING])
