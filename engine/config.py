@@ -123,6 +123,11 @@ class KafkaSettings(_Section):
     fetch_max_wait_seconds: float = Field(
         0.05, gt=0, le=10, description="Longest a fetch waits for data: bounds added latency."
     )
+    idempotent_producer: bool = Field(
+        False,
+        description="Make the worker's producer idempotent (acks=all): a retried send is not "
+        "written twice. Apache Kafka supports it; the embedded Tansu broker does not.",
+    )
     security_protocol: SecurityProtocol = Field(
         "PLAINTEXT",
         description="PLAINTEXT, SSL (TLS), SASL_PLAINTEXT (SASL without TLS: the password of "

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from engine.devtools.apache_kafka import ApacheKafka
 from engine.devtools.broker import Broker, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,6 +103,8 @@ partitions = 2
 # Dead members leave the group soon; 6 s is the least Apache Kafka accepts
 # (group.min.session.timeout.ms).
 session_timeout_seconds = 6
+# What the real broker offers (Tansu has no idempotent producer).
+idempotent_producer = {"true" if isinstance(broker, ApacheKafka) else "false"}
 
 [topics]
 logs = "logs-{unique}"

@@ -437,8 +437,8 @@ class Pipeline:
 
         Alert transitions are appended to ``out``, log events to ``logs`` (for the sinks).
         ``now`` is the wall clock (epoch seconds; see :meth:`log`). Events too late to use are
-        counted in :attr:`late_events`. This is the hot path: a metric sample is judged inline,
-        without a call per event beyond its detectors'.
+        counted in :attr:`late_events`. This is the hot path: a metric sample's series is found
+        inline (key, cache lookup, lateness); then the series judges it.
         """
         lookup = self._cache.get
         lateness = self._lateness
@@ -467,26 +467,11 @@ class Pipeline:
             assert isinstance(series, _Series)
             ts = ev.ts
             last = series.last_ts
-            if last is None or ts > last:
-                series.last_ts = ts  # the newest time seen: lateness is measured from it
-            elif ts < last - lateness:
+            if last is not None and ts < last - lateness:
                 self.late_events += 1
                 continue
             series.dirty = True
-            value = ev.value
-            for w in series.watches:
-                verdict = w.scorer.update(value, ts)
-                # The common case, a quiet point on a quiet series, causes no alert.
-                if (
-                    verdict.transition is None
-                    and not verdict.firing
-                    and not w.orphaned
-                    and w.started_at is None
-                ):
-                    continue
-                alert = w.judge(verdict, value, ts)
-                if alert is not None:
-                    out.append(alert)
+            series.observe(ev.value, ts, out)
 
     def _new_metric(self, key: str, sample: MetricSample, partition: int) -> _State | None:
         cfg = self.config

@@ -109,6 +109,7 @@ def _new_app(config: Config) -> KestrelApp:
         datadir=wcfg.data_dir,
     )
     app.fetch_max_wait_ms = int(kafka.fetch_max_wait_seconds * 1000)
+    app.idempotent_producer = kafka.idempotent_producer
     return app
 
 

@@ -25,7 +25,7 @@ never committed (a changelog is read from its start at every recovery).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -46,6 +46,8 @@ class KestrelApp(faust.App):
 
     #: Longest a fetch waits for data, in milliseconds.
     fetch_max_wait_ms: int = 50
+    #: Whether the producer is idempotent (``acks=all``; Apache Kafka, not Tansu).
+    idempotent_producer: bool = False
     #: Topics whose records go to a handler in batches instead of Faust's streams.
     batch_handlers: dict[str, BatchHandler]
     #: Changelog topics whose records go to a handler in batches, never committed.
@@ -207,7 +209,18 @@ class _Consumer(faust_aiokafka.Consumer):
             await asyncio.sleep(0)
 
 
+class _Producer(faust_aiokafka.Producer):
+    """Faust's producer, idempotent when :attr:`KestrelApp.idempotent_producer` is set."""
+
+    def _settings_extra(self) -> Mapping[str, Any]:
+        extra = dict(super()._settings_extra())
+        if getattr(self.app, "idempotent_producer", False):
+            extra.update(acks="all", enable_idempotence=True)
+        return extra
+
+
 class Transport(faust_aiokafka.Transport):
-    """The aiokafka transport, with :class:`_Consumer`."""
+    """The aiokafka transport, with :class:`_Consumer` and :class:`_Producer`."""
 
     Consumer = _Consumer
+    Producer = _Producer
