@@ -40,6 +40,8 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from throughput import worker_config  # noqa: E402  (bench/throughput.py)
+
 from engine.config import parse_config  # noqa: E402
 from engine.core.pipeline import Pipeline  # noqa: E402
 from engine.devtools.apache_kafka import ApacheKafka  # noqa: E402
@@ -47,36 +49,13 @@ from engine.devtools.broker import Broker, EmbeddedBroker, free_port, wait_for_p
 from engine.model.events import MetricSample  # noqa: E402
 from engine.runtime.app import STATE_TABLE  # noqa: E402
 
-PARTITIONS = 4
+PARTITIONS = 4  # as bench/throughput.py's config creates the topics
 T0 = 1_700_000_000.0
 DETECTORS = """
 [[overrides]]
 match = "*"
 use = ["zscore"]
 detectors.zscore.fire_after = 1
-"""
-
-
-def _config(broker: Broker, run: str, port: int) -> str:
-    return f"""
-[kafka]
-broker = "{broker.url}"
-app_id = "{run}"
-partitions = {PARTITIONS}
-session_timeout_seconds = 6
-[topics]
-logs = "logs-{run}"
-metrics = "metrics-{run}"
-alerts = "alerts-{run}"
-dlq = "dlq-{run}"
-alerts_dlq = "alerts-dlq-{run}"
-silences = "silences-{run}"
-[redis]
-enabled = false
-[worker]
-web_port = {port}
-max_series = 250000
-{DETECTORS}
 """
 
 
@@ -102,7 +81,7 @@ def saved_state() -> bytes:
 async def _fill(bootstrap: str, run: str, n: int, value: bytes) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
-    changelog = f"{run}-{STATE_TABLE}-changelog"
+    changelog = f"bench-{run}-{STATE_TABLE}-changelog"  # app_id "bench-<run>" (throughput's)
     try:
         await admin.create_topics(
             [
@@ -196,7 +175,7 @@ def main() -> None:
         )
         port = free_port()
         cfg = tmp / "kestrel.toml"
-        cfg.write_text(_config(broker, run, port))
+        cfg.write_text(worker_config(broker, run, port) + DETECTORS)
         log = tmp / "worker.log"
         t0 = time.perf_counter()
         proc = subprocess.Popen(

@@ -36,12 +36,12 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from engine.devtools.broker import EmbeddedBroker, free_port, wait_for_port  # noqa: E402
+from engine.devtools.broker import Broker, EmbeddedBroker, free_port, wait_for_port  # noqa: E402
 
 T0 = 1_700_000_000.0
 
 
-def worker_config(broker: EmbeddedBroker, run: str, port: int) -> str:
+def worker_config(broker: Broker, run: str, port: int) -> str:
     """A worker's config on ``broker``: topics ``metrics-<run>`` etc., web port ``port``."""
     return f"""
 [kafka]
