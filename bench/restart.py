@@ -27,8 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -40,12 +38,11 @@ from prometheus_client.parser import text_string_to_metric_families
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from throughput import worker_config  # noqa: E402  (bench/throughput.py)
+from throughput import running_broker, worker_config  # noqa: E402  (bench/throughput.py)
 
 from engine.config import parse_config  # noqa: E402
 from engine.core.pipeline import Pipeline  # noqa: E402
-from engine.devtools.apache_kafka import ApacheKafka  # noqa: E402
-from engine.devtools.broker import Broker, EmbeddedBroker, free_port, wait_for_port  # noqa: E402
+from engine.devtools.broker import free_port, wait_for_port  # noqa: E402
 from engine.model.events import MetricSample  # noqa: E402
 from engine.runtime.app import STATE_TABLE  # noqa: E402
 
@@ -139,19 +136,6 @@ def _ready(port: int) -> bool:
     return r.status_code == 200 and r.json().get("status") == "ok"
 
 
-@contextmanager
-def _broker(engine: str, tmp: Path) -> Iterator[Broker]:
-    if engine == "apache":
-        kafka = ApacheKafka(directory=tmp / "kafka", heap_mb=1024).start()
-        try:
-            yield kafka
-        finally:
-            kafka.stop()
-    else:
-        with EmbeddedBroker(log_path=tmp / "tansu.log").running() as tansu:
-            yield tansu
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--series", type=int, default=1_000_000)
@@ -162,7 +146,7 @@ def main() -> None:
     probes = min(args.probes, args.series)
     with (
         tempfile.TemporaryDirectory(prefix="kestrel-restart-") as name,
-        _broker(args.engine, Path(name)) as broker,
+        running_broker(args.engine, Path(name)) as broker,
     ):
         tmp = Path(name)
         run = f"restart-{int(time.time())}"

@@ -41,10 +41,11 @@ from memory import rss_bytes  # noqa: E402  (bench/memory.py)
 from throughput import (  # noqa: E402  (bench/throughput.py)
     BenchWorker,
     assigned_partitions,
+    running_broker,
     worker_config,
 )
 
-from engine.devtools.broker import EmbeddedBroker, free_port  # noqa: E402
+from engine.devtools.broker import Broker, free_port  # noqa: E402
 
 SAMPLE_EVERY_SECONDS = 10.0
 PARTITIONS = 4  # as bench/throughput.py's config creates the topics
@@ -132,7 +133,7 @@ async def _publish(
     await producer.flush()
 
 
-async def _soak(broker: EmbeddedBroker, tmp: Path, args: argparse.Namespace) -> list[Sample]:
+async def _soak(broker: Broker, tmp: Path, args: argparse.Namespace) -> list[Sample]:
     run = f"soak{int(time.time())}"
     port = free_port()
     cfg = tmp / "soak.toml"
@@ -206,10 +207,17 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=2000.0, help="events per second")
     ap.add_argument("--series", type=int, default=1000, help="metric series")
     ap.add_argument("--services", type=int, default=10, help="services logging")
+    ap.add_argument(
+        "--engine",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="broker: embedded Tansu, or Apache Kafka (for long runs: Tansu serves fetches "
+        "poorly past a few hundred thousand messages a partition)",
+    )
     args = ap.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="kestrel-soak-") as d,
-        EmbeddedBroker().running() as broker,
+        running_broker(args.engine, Path(d)) as broker,
     ):
         samples = asyncio.run(_soak(broker, Path(d), args))
     last, first = samples[-1], samples[0]
