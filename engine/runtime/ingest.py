@@ -5,7 +5,7 @@ The consumer hands each fetched partition batch of the input topics to one handl
 judges the records (:func:`engine.core.batch.process_batch`), records alert transitions on the
 alerts topic, and hands the results to every sink (:mod:`engine.sinks`); the batch is committed
 when it returns. Series state is checkpointed to the changelog table every
-``worker.checkpoint_interval_seconds``, on revoke and at shutdown.
+``worker.checkpoint_interval_seconds``, before each offset commit, on revoke and at shutdown.
 """
 
 from __future__ import annotations
@@ -145,6 +145,11 @@ def wire_ingest(worker: Worker) -> None:
     @app.timer(wcfg.checkpoint_interval_seconds)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
         _write_states(worker, pipeline.checkpoint())
+
+    async def checkpoint_before_commit() -> None:
+        _write_states(worker, pipeline.checkpoint())  # the commit then covers no unsaved event
+
+    app.before_commit.append(checkpoint_before_commit)
 
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:

@@ -43,11 +43,15 @@ class KestrelApp(faust.App):
     fetch_max_wait_ms: int = 50
     #: Topics whose records go to a handler in batches instead of Faust's streams.
     batch_handlers: dict[str, BatchHandler]
+    #: Awaited before each offset commit, to write the state built from the consumed records
+    #: (Faust then flushes the producer and commits): saved state is never older than the commit.
+    before_commit: list[Callable[[], Awaitable[None]]]
 
     def on_init(self) -> None:
-        """Start with no batch handler (the runtime adds them)."""
+        """Start with no batch handler and no commit hook (the runtime adds them)."""
         super().on_init()
         self.batch_handlers = {}
+        self.before_commit = []
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -81,6 +85,11 @@ class _Consumer(faust_aiokafka.Consumer):
             return self._batch_done.get(tp)
         offset: int | None = super()._new_offset(tp)
         return offset
+
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        for hook in self._kestrel.before_commit:
+            await hook()
+        return bool(await super()._commit_offsets(offsets, start_new_transaction))
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Forget the revoked partitions' progress too (their new owner reads the commit)."""
