@@ -186,6 +186,13 @@ class WorkerSettings(_Section):
         ge=1,
         description="Series kept in memory per worker; the least recent are evicted.",
     )
+    shutdown_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM/SIGINT the worker saves what it can (states, the notifier's "
+        "state, pending records) and stops; if that takes longer (e.g. the broker is gone) it "
+        "exits anyway after this long, with status 1.",
+    )
     data_dir: str = Field(
         os.path.join(tempfile.gettempdir(), "kestrel"),
         min_length=1,

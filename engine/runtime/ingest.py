@@ -11,6 +11,7 @@ when it returns. Series state is checkpointed to the changelog table every
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -168,7 +169,10 @@ def wire_ingest(worker: Worker) -> None:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         _write_states(worker, pipeline.checkpoint())
-        await app.producer.flush()
+        # Bounded, so that the other shutdown hooks still run when the broker is gone (the flush
+        # would wait for it for ever).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.producer.flush(), wcfg.shutdown_timeout_seconds / 2)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
