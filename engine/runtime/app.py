@@ -86,6 +86,9 @@ def _new_app(config: Config) -> KestrelApp:
         # few requests instead of one request per record.
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
+        # A subscribed topic missing from the metadata when the group formed (it was being
+        # created) is assigned at the next metadata refresh: 5 s, not aiokafka's 5 min.
+        consumer_metadata_max_age_ms=5_000,
         stream_wait_empty=False,
         broker_max_poll_records=wcfg.batch_max_messages,
         table_standby_replicas=0,
