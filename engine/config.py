@@ -413,6 +413,13 @@ class WorkerSettings(_Section):
         "alert and are not judged; series already tracked still are. Memory: about 5 kB per "
         "series with the adaptive detector (bench/cardinality.py).",
     )
+    shutdown_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="On SIGTERM/SIGINT the worker saves what it can (states, the notifier's "
+        "state, pending records) and stops; if that takes longer (e.g. the broker is gone) it "
+        "exits anyway after this long, with status 1.",
+    )
     data_dir: str = Field(
         os.path.join(tempfile.gettempdir(), "kestrel"),
         min_length=1,

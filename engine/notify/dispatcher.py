@@ -18,6 +18,12 @@ Nothing here does I/O or reads a clock: every method takes ``now`` (epoch second
 The state (:meth:`Dispatcher.to_state`) is JSON-serialisable, so a restarted worker resumes
 without notifying again what was acknowledged before it stopped; a notification that was due but
 not acknowledged is sent again (at least once).
+
+After a crash the engine records again the transitions of the events it consumes again (at
+least once), so the alerts topic may hold an older version of an alert after a newer one (a
+firing after its resolution). :meth:`Dispatcher.ingest` drops a transition older than the newest
+it took in for that fingerprint (by incident start, then firing before resolved), so a replay
+notifies nothing twice; it counts them as ``replayed``.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from typing import Any, Literal
 from engine.model.alert import Alert, AlertStatus, alert_labels
 from engine.model.notification import Notification
 from engine.notify.flapping import FlapDetector
-from engine.notify.grouping import AggregationGroup, alert_key
+from engine.notify.grouping import AggregationGroup, alert_key, alert_order
 from engine.notify.inhibit import Inhibitor
 from engine.notify.nflog import DEFAULT_RETENTION_SECONDS as NFLOG_RETENTION_SECONDS
 from engine.notify.nflog import NotificationLog, needs_update
@@ -49,7 +55,7 @@ __all__ = [
 #: Annotation set to ``"true"`` on the copy of an alert notified as flapping.
 FLAPPING_ANNOTATION = "flapping"
 STATE_VERSION = 1
-COUNTERS = ("silenced", "inhibited", "flapping", "sent", "failed")
+COUNTERS = ("silenced", "inhibited", "flapping", "sent", "failed", "replayed")
 
 #: What to do with a dead-lettered notification (see :meth:`Dispatcher.fate_of_dead`).
 DeadFate = Literal["superseded", "held", "replay"]
@@ -177,6 +183,8 @@ class Dispatcher:
             counters.setdefault(name, 0)
         self._counters = counters
         self._last_gc: float | None = None
+        #: Per fingerprint: the newest version taken in (alert_order) and when (epoch seconds).
+        self._newest: dict[str, tuple[tuple[float, int], float]] = {}
 
     # -- counters and views ---------------------------------------------------------------------
 
@@ -194,7 +202,8 @@ class Dispatcher:
 
     def counters(self) -> dict[str, int]:
         """Totals since start: ``silenced``, ``inhibited``, ``flapping`` (alerts notified as
-        flapping), ``sent`` (acknowledged notifications), ``failed`` (nacked ones)."""
+        flapping), ``sent`` (acknowledged notifications), ``failed`` (nacked ones), ``replayed``
+        (transitions older than one already taken in, dropped)."""
         return dict(self._counters)
 
     def groups(self) -> list[AggregationGroup]:
@@ -208,8 +217,15 @@ class Dispatcher:
 
         Records the transition for flap detection, tells the inhibitor, and puts the alert in the
         group of each route and channel it goes to (replacing an older version of it there). A
-        resolved alert that no group holds and no channel was told about is dropped.
+        resolved alert that no group holds and no channel was told about is dropped, and so is a
+        version older than one taken in before (a replay: see the module docstring).
         """
+        order = alert_order(alert.status, alert.started_at)
+        newest = self._newest.get(alert.fingerprint)
+        if newest is not None and order < newest[0]:
+            self._counters["replayed"] += 1
+            return
+        self._newest[alert.fingerprint] = (order, now)
         labels = alert_labels(alert)
         self.flaps.record(alert.fingerprint, alert.status, alert.started_at, now)
         self.inhibitor.observe_labels(
@@ -323,6 +339,9 @@ class Dispatcher:
         flap detector; :meth:`due` calls it every ``gc_interval_seconds``."""
         self._last_gc = now
         self.nflog.gc(now, self.nflog_retention_seconds, keep=set(self._groups))
+        cutoff = now - self.nflog_retention_seconds
+        for fp in [fp for fp, (_, seen) in self._newest.items() if seen < cutoff]:
+            del self._newest[fp]
         self.silences.gc(now, self.silence_retention_seconds)
         self.flaps.prune(now)
 
@@ -463,6 +482,10 @@ class Dispatcher:
             "inhibitor": self.inhibitor.to_state(),
             "silences": self.silences.to_state(),
             "last_gc": self._last_gc,
+            "newest": [
+                [fp, started_at, rank, seen]
+                for fp, ((started_at, rank), seen) in sorted(self._newest.items())
+            ],
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -494,6 +517,10 @@ class Dispatcher:
         self.silences.load_state(state["silences"])
         last_gc = state.get("last_gc")
         self._last_gc = None if last_gc is None else float(last_gc)
+        self._newest = {
+            str(fp): ((float(started_at), int(rank)), float(seen))
+            for fp, started_at, rank, seen in state.get("newest", ())  # (older states: none)
+        }
 
     @classmethod
     def from_state(

@@ -6,14 +6,14 @@ the HTTP endpoints. Agents contain no decisions: they batch, call the pure core
 (:func:`engine.core.batch.process_batch`, :class:`engine.notify.Dispatcher` through the
 :class:`~engine.runtime.notifier.Notifier`) and do the I/O.
 
-Crash semantics (at-least-once): Faust commits consumed offsets every
-``broker_commit_interval`` (2.8 s by default) and Kestrel checkpoints changed series state every
-``worker.checkpoint_interval_seconds``. After a crash, the messages since the last offset commit
-are consumed again and learned again by state checkpointed up to ``checkpoint_interval`` earlier
-or later; so at most about ``checkpoint_interval + commit_interval`` seconds of events are
-replayed: a few points may be learned twice, and an incident that fired in that span may be
-recorded again (the notifier's log usually keeps it from being notified twice). A clean stop
-checkpoints everything.
+Crash semantics (at least once): Faust commits consumed offsets every
+``broker_commit_interval`` (2.8 s by default); before each commit the runtime writes the changed
+series states and the notifier's state (``KestrelApp.before_commit``), so saved state is never
+older than the committed offsets. After a crash the messages consumed since the last
+commit (at most 2.8 s of consumption) are consumed again: their points are learned twice and
+their alert transitions recorded twice, and the notifier drops transitions older than what it
+took in. A clean stop checkpoints everything; one that waits for the broker longer than
+``worker.shutdown_timeout_seconds`` is cut short (see :mod:`engine.runtime.process`).
 """
 
 from __future__ import annotations
@@ -172,8 +172,10 @@ def build_worker(
     async def dead_letter(record: Any) -> None:
         await topics.alerts_dlq.send(key=record.key, value=record.to_json())
 
-    async def save_state(state: bytes) -> None:
-        await topics.notify_state.send(key=b"dispatcher", value=state)
+    async def save_state(state: bytes, *, durable: bool = False) -> None:
+        sent = await topics.notify_state.send(key=b"dispatcher", value=state)
+        if durable:
+            await sent
 
     notifier = Notifier(
         config,

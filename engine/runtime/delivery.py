@@ -52,6 +52,9 @@ def wire_delivery(worker: Worker) -> None:
     # Subscribe to the alerts topic; its records come to deliver() in batches (see transport).
     app.topics.add(worker.topics.alerts)
     app.batch_handlers[cfg.topics.alerts] = deliver
+    # The dispatcher's state covers every alert whose offset is committed: a crash then loses
+    # none (the new owner restores the state and reads the alerts after the commit).
+    app.before_commit.append(notifier.save_changes)
 
     @app.timer(0.5)  # type: ignore[untyped-decorator]
     async def flush_notifications() -> None:

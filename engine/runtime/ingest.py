@@ -5,12 +5,13 @@ The consumer hands each fetched partition batch of the input topics to one handl
 judges the records (:func:`engine.core.batch.process_batch`), records alert transitions on the
 alerts topic, and hands the results to every sink (:mod:`engine.sinks`); the batch is committed
 when it returns. Series state is checkpointed to the changelog table every
-``worker.checkpoint_interval_seconds``, on revoke and at shutdown.
+``worker.checkpoint_interval_seconds``, before each offset commit, on revoke and at shutdown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -178,6 +179,11 @@ def wire_ingest(worker: Worker) -> None:
     async def checkpoint() -> None:
         _write_states(worker, pipeline.checkpoint())
 
+    async def checkpoint_before_commit() -> None:
+        _write_states(worker, pipeline.checkpoint())  # the commit then covers no unsaved event
+
+    app.before_commit.append(checkpoint_before_commit)
+
     @app.timer(1.0)  # type: ignore[untyped-decorator]
     async def tick() -> None:
         alerts = pipeline.tick(clock())
@@ -197,7 +203,10 @@ def wire_ingest(worker: Worker) -> None:
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         _write_states(worker, pipeline.checkpoint())
-        await app.producer.flush()
+        # Bounded, so that the other shutdown hooks still run when the broker is gone (the flush
+        # would wait for it for ever).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(app.producer.flush(), wcfg.shutdown_timeout_seconds / 2)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -38,7 +38,13 @@ __all__ = ["Notifier"]
 log = logging.getLogger("kestrel.notify")
 
 RecordOnDlq = Callable[[DeadNotification | DeliveredLater | Superseded], Awaitable[None]]
-SaveState = Callable[[bytes], Awaitable[None]]
+
+
+class SaveState(Protocol):
+    """Persists the dispatcher's state; with ``durable``, returns once the broker has it."""
+
+    def __call__(self, state: bytes, *, durable: bool = False) -> Awaitable[None]: ...
+
 
 #: At most this many groups with dead-lettered notifications are remembered, and this many
 #: notification ids of each (the oldest are forgotten).
@@ -62,7 +68,12 @@ class Notifier:
     dead_letter:
         Records a notification given up on.
     save_state:
-        Persists the dispatcher's state (bytes).
+        Persists the dispatcher's state (bytes). The state is saved before every commit of the
+        alerts topic's offsets (:meth:`save_changes`), so a new owner of the partition never
+        skips an alert its saved state has not seen; and durably after each delivery, so a
+        crash right after a notification rarely leads to sending it again (only a crash between
+        the receiver's answer and the broker's acknowledgement of the state does; the resent
+        notification has the same id, by which the receiver can drop it).
     """
 
     def __init__(
@@ -167,11 +178,16 @@ class Notifier:
         if self._dirty:
             await self.save()
 
-    async def save(self) -> None:
-        """Persist the dispatcher's state now."""
+    async def save(self, *, durable: bool = False) -> None:
+        """Persist the dispatcher's state now (``durable``: wait for the broker's ack)."""
         if self.dispatcher is not None:
             self._dirty = False
-            await self._save_state(orjson.dumps(self.dispatcher.to_state()))
+            await self._save_state(orjson.dumps(self.dispatcher.to_state()), durable=durable)
+
+    async def save_changes(self) -> None:
+        """Persist the dispatcher's state if it changed since it was last saved."""
+        if self._dirty:
+            await self.save()
 
     async def _deliver(self, dispatcher: Dispatcher, pending: PendingNotification) -> None:
         name = pending.receiver
@@ -217,7 +233,7 @@ class Notifier:
                 self._dead.pop(next(iter(self._dead)))
             self._metrics.deliveries.labels(name, "dead_lettered").inc()
         if self.dispatcher is dispatcher:  # (deactivate saves it itself)
-            await self.save()
+            await self.save(durable=outcome.delivered)
 
     def queued_alerts(self) -> int:
         """Alerts held in notification groups, waiting to be sent or to resolve."""

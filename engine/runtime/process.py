@@ -1,11 +1,25 @@
-"""Running a worker process: logging, event loop, clients, channels and sinks, then Faust."""
+"""Running a worker process: logging, event loop, clients, channels and sinks, then Faust.
+
+**Bounded shutdown.** On SIGTERM (or SIGINT) Faust stops the worker: Kestrel's hooks write the
+changed series states and the notifier's state, and Faust flushes its producer and commits. With
+the broker gone those flushes wait for it for ever, and the process used to hang until SIGKILL.
+So the first signal arms a :class:`ShutdownWatchdog`: if the process has not exited
+``worker.shutdown_timeout_seconds`` later, it logs what it was doing and exits with status 1.
+What was saved before is saved; what was not is consumed again from the last committed offsets
+by the next owner of the partitions (at least once).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
+import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import faust
 import httpx
@@ -18,7 +32,85 @@ from engine.runtime.channels import build_routes
 from engine.runtime.kafka_clients import check_access
 from engine.sinks import RedisMirror, redis_client
 
-__all__ = ["TLS_SHUTDOWN_TIMEOUT_SECONDS", "run_worker"]
+__all__ = ["TLS_SHUTDOWN_TIMEOUT_SECONDS", "ShutdownWatchdog", "run_worker"]
+
+log = logging.getLogger("kestrel.worker")
+
+#: The exit status of a shutdown the watchdog cut short.
+FORCED_EXIT_STATUS = 1
+
+
+def _exit_now(status: int) -> NoReturn:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)  # no more waiting: the event loop may be stuck in a flush
+
+
+class ShutdownWatchdog:
+    """Ends the process if a shutdown takes longer than ``timeout_seconds`` once armed.
+
+    It runs in a thread of its own, so a blocked event loop cannot hold it up. ``exit`` is
+    called with :data:`FORCED_EXIT_STATUS` (injected in tests; by default it flushes the logs
+    and calls :func:`os._exit`).
+
+    >>> exits = []
+    >>> watchdog = ShutdownWatchdog(0.01, exit=exits.append)
+    >>> watchdog.arm(); watchdog.arm()  # (only the first arming counts)
+    >>> watchdog.join(5.0); exits
+    [1]
+    """
+
+    def __init__(
+        self, timeout_seconds: float, *, exit: Callable[[int], object] = _exit_now
+    ) -> None:
+        self.timeout_seconds = timeout_seconds
+        self._exit = exit
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+
+    def arm(self) -> None:
+        """Start the countdown (once; later calls do nothing)."""
+        with self._lock:
+            if self._timer is not None:
+                return
+            self._timer = threading.Timer(self.timeout_seconds, self._expire)
+            self._timer.daemon = True  # a shutdown that finishes in time is not held up
+            self._timer.start()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the countdown's thread (for tests)."""
+        if self._timer is not None:
+            self._timer.join(timeout)
+
+    def _expire(self) -> None:
+        log.error(
+            "shutdown did not finish within %.1f s (worker.shutdown_timeout_seconds), probably "
+            "waiting for the broker; exiting now: what was not saved is consumed again from the "
+            "last committed offsets",
+            self.timeout_seconds,
+        )
+        self._exit(FORCED_EXIT_STATUS)
+
+
+class _Worker(faust.Worker):
+    """Faust's worker, whose shutdown a :class:`ShutdownWatchdog` bounds."""
+
+    def __init__(self, *args: Any, watchdog: ShutdownWatchdog, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.watchdog = watchdog
+
+    def _schedule_shutdown(self, signum: signal.Signals) -> None:
+        # mode's handler of SIGTERM and SIGINT: the shutdown starts now.
+        self.watchdog.arm()
+        super()._schedule_shutdown(signum)
+
+    def stop_and_shutdown(self) -> None:
+        # Also reached when the worker stops without a signal (a crash).
+        self.watchdog.arm()
+        super().stop_and_shutdown()
+
 
 #: Longest the closing handshake of a TLS connection may take before the socket is closed anyway.
 TLS_SHUTDOWN_TIMEOUT_SECONDS = 2.0
@@ -87,13 +179,16 @@ def run_worker(cfg: Config, *, log_level: str = "info") -> None:
 
     @worker.app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def close_clients(sender: Any, **kwargs: Any) -> None:
-        # Connected after the notifier's own hook: its last deliveries are done by now.
+        # Faust runs these hooks in no set order: the notifier's last deliveries (and its saved
+        # state) come before the HTTP client closes (deactivating twice does nothing).
+        await worker.notifier.deactivate()
         await http.aclose()
         for sink in worker.sinks:
             await sink.close()
 
     level = getattr(logging, log_level.upper())
-    fw = faust.Worker(worker.app, loglevel=level, loop=loop, quiet=True)
+    watchdog = ShutdownWatchdog(cfg.worker.shutdown_timeout_seconds)
+    fw = _Worker(worker.app, loglevel=level, loop=loop, quiet=True, watchdog=watchdog)
     for noisy in ("faust", "mode", "aiokafka", "httpx"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     fw.execute_from_commandline()

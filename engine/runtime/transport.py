@@ -25,10 +25,12 @@ never committed (a changelog is read from its start at every recovery).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
+from aiokafka.errors import KafkaError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
@@ -52,12 +54,16 @@ class KestrelApp(faust.App):
     batch_handlers: dict[str, BatchHandler]
     #: Changelog topics whose records go to a handler in batches, never committed.
     restore_handlers: dict[str, BatchHandler]
+    #: Awaited before each offset commit, to write the state built from the consumed records
+    #: (Faust then flushes the producer and commits): saved state is never older than the commit.
+    before_commit: list[Callable[[], Awaitable[None]]]
 
     def on_init(self) -> None:
-        """Start with no batch handler (the runtime adds them)."""
+        """Start with no batch handler and no commit hook (the runtime adds them)."""
         super().on_init()
         self.batch_handlers = {}
         self.restore_handlers = {}
+        self.before_commit = []
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
@@ -137,6 +143,11 @@ class _Consumer(faust_aiokafka.Consumer):
         offset: int | None = super()._new_offset(tp)
         return offset
 
+    async def _commit_offsets(self, offsets: Any, start_new_transaction: bool = True) -> bool:
+        for hook in self._kestrel.before_commit:
+            await hook()
+        return bool(await super()._commit_offsets(offsets, start_new_transaction))
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         """Forget the revoked partitions' progress too (their new owner reads the commit)."""
         await super().on_partitions_revoked(revoked)
@@ -164,26 +175,37 @@ class _Consumer(faust_aiokafka.Consumer):
                     self.diag.unset_flag(CONSUMER_FETCHING)
                     continue
                 generation = app.consumer_generation_id
-                for tp, fetched in records.items():
+                fetches = list(records.items())
+                for i, (tp, fetched) in enumerate(fetches):
                     if not self.flow_active or app.consumer_generation_id != generation:
-                        break  # a rebalance began: these records belong to the old assignment
+                        # A rebalance began, or the flow stopped: none of these is handled.
+                        await self._fetch_again(fetches[i:])
+                        break
                     last = read_offset[tp]
-                    batch = fetched if last is None else [r for r in fetched if r.offset > last]
+                    # >=, as in Faust's own loop: a seek (to the committed offset, at a start or
+                    # a rebalance) sets the read offset to the next record's, not to be lost.
+                    batch = fetched if last is None else [r for r in fetched if r.offset >= last]
                     if not batch:
                         continue
                     handler = handlers.get(tp.topic)
                     if handler is not None:
                         await handler(tp, batch)
                         if not self.flow_active or app.consumer_generation_id != generation:
-                            break  # revoked meanwhile: the new owner reads the batch again
-                        done[tp] = batch[-1].offset + 1
+                            # Revoked meanwhile (its next owner reads the batch again) or
+                            # paused: the partitions not handled yet are fetched again.
+                            await self._fetch_again(fetches[i + 1 :])
+                            break
+                        # The next offset, as a seek sets it: a record fetched again after a
+                        # seek during the handler call is not judged twice.
+                        done[tp] = read_offset[tp] = batch[-1].offset + 1
                         acked.setdefault(tp, [])  # lists the partition among those to commit
                         self._n_acked += len(batch)
                     elif tp.topic in restorers:
                         await restorers[tp.topic](tp, batch)
+                        read_offset[tp] = batch[-1].offset + 1
                     else:
                         await self._deliver_each(tp, batch)
-                    read_offset[tp] = batch[-1].offset
+                        read_offset[tp] = batch[-1].offset  # (Faust's: the last one delivered)
                     if commit_every is not None and self._n_acked >= commit_every:
                         self._n_acked = 0
                         await self.commit()
@@ -195,6 +217,22 @@ class _Consumer(faust_aiokafka.Consumer):
         except asyncio.CancelledError:
             if not app.should_stop:
                 raise
+
+    async def _fetch_again(self, dropped: Sequence[tuple[TP, Sequence[Any]]]) -> None:
+        """Seek back to fetched records left unhandled (the flow stopped, a rebalance began).
+
+        The fetch moved each partition's position past them: without a seek they would be
+        skipped, unless a rebalance moves the partition (its next owner, this worker too, seeks
+        to the committed offset). A partition no longer assigned, or whose position was moved
+        since the fetch (Faust seeks to the committed offsets), is left alone.
+        """
+        assigned = self.assignment()
+        for tp, fetched in dropped:
+            if not fetched or tp not in assigned:
+                continue
+            with contextlib.suppress(KafkaError):  # (revoked meanwhile)
+                if await self.position(tp) == fetched[-1].offset + 1:
+                    await self.seek(tp, fetched[0].offset)
 
     async def _deliver_each(self, tp: TP, batch: Sequence[Any]) -> None:
         """Faust's usual path, one message at a time (silences, changelogs during recovery)."""

@@ -61,7 +61,7 @@ class Harness:
     async def record(self, record: DlqRecord) -> None:
         self.dlq.append(record)
 
-    async def save(self, state: bytes) -> None:
+    async def save(self, state: bytes, *, durable: bool = False) -> None:
         pass
 
     async def flush_at(self, now: float) -> None:

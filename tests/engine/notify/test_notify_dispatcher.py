@@ -483,6 +483,30 @@ def test_restart_before_ack_sends_again() -> None:
     assert [s.notification.notification_id for s in h2.sent] == [p.notification.notification_id]
 
 
+def test_a_replay_of_older_transitions_notifies_nothing_twice() -> None:
+    # After a crash the engine records again the transitions of the events it consumes again:
+    # the alerts topic then holds an incident's firing (and resolution) after its resolution.
+    h = harness(group_by=["..."])
+    a = alert()
+    h.ingest(a)
+    h.advance(T0 + 20)
+    h.ingest(resolved(a, T0 + 20), at=T0 + 20)
+    h.advance(T0 + 100)
+    assert [list(s.statuses.values()) for s in h.sent] == [["firing"], ["resolved"]]
+    h2 = restart(h)  # (the state keeps what it took in)
+    h2.ingest(a, at=T0 + 101)  # the replay: firing again, flushed before its resolution comes
+    h2.advance(T0 + 120)
+    h2.ingest(resolved(a, T0 + 20), at=T0 + 120)
+    h2.advance(T0 + 200)
+    assert h2.sent == []
+    assert h2.dispatcher.counters()["replayed"] == 1  # (the resolution is not older: taken in)
+    # A new incident of the same alert is news.
+    b = replace(a, started_at=T0 + 300)
+    h2.ingest(b, at=T0 + 300)
+    h2.advance(T0 + 320)
+    assert [list(s.statuses.values()) for s in h2.sent] == [["firing"]]
+
+
 def test_restart_keeps_flap_holding_silences_and_inhibition() -> None:
     rule = InhibitRuleSettings(source_matchers=("severity=critical",), target_matchers=("host=t",))
     h = harness(inhibit_rules=[rule], flap_threshold=4)
