@@ -128,13 +128,19 @@ checkpoint_interval_seconds = 0.5
     return port
 
 
-async def collect(bootstrap: str, topic: str, until: Any, timeout: float) -> list[Any]:
-    """Read ``topic`` from the start until ``until(records)`` is true or ``timeout`` passes."""
+async def collect(
+    bootstrap: str, topic: str, until: Any, timeout: float, **client: Any
+) -> list[Any]:
+    """Read ``topic`` from the start until ``until(records)`` is true or ``timeout`` passes.
+
+    ``client`` replaces the connection options (e.g. a secured listener's, from
+    ``engine.runtime.kafka_clients.client_options``).
+    """
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **(client or {"bootstrap_servers": bootstrap}),
         auto_offset_reset="earliest",
         group_id=None,
         fetch_max_wait_ms=50,

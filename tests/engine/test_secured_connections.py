@@ -38,7 +38,7 @@ from engine.devtools.certificates import CertificateFiles, make_certificates
 from engine.runtime.kafka_clients import client_options
 from engine.sinks import RedisMirror, SinkBatch, redis_client
 from tests.alert_channel_fakes import make_alert
-from tests.testkit import REPO, RecordingServer, WorkerProcess
+from tests.testkit import REPO, RecordingServer, WorkerProcess, collect
 
 pytestmark = pytest.mark.integration  # starts a secured broker and Redis itself
 
@@ -264,26 +264,7 @@ def _no_secret_in(text: str) -> None:
 
 async def _read(kafka: KafkaSettings, topic: str, until: Any, timeout: float) -> list[Any]:
     """Read ``topic`` from the start, over the secured listener, until ``until(records)``."""
-    from aiokafka import AIOKafkaConsumer
-
-    consumer = AIOKafkaConsumer(
-        topic,
-        **client_options(kafka),
-        auto_offset_reset="earliest",
-        group_id=None,
-        fetch_max_wait_ms=100,
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not until(records):
-            batch = await consumer.getmany(timeout_ms=300)
-            for msgs in batch.values():
-                records.extend(msgs)
-    finally:
-        await consumer.stop()
-    return records
+    return await collect("", topic, until, timeout, **client_options(kafka))
 
 
 # -- a worker on the secured broker --------------------------------------------------------
