@@ -1,0 +1,134 @@
+"""Kestrel's own per-event cost: a batch of Kafka records through decoding and the pipeline.
+
+    python bench/pipeline.py [--events 200000] [--rounds 3] [--detectors zscore,default]
+
+No broker and no Faust: :func:`engine.core.batch.process_batch` gets records as the consumer
+hands them over (one partition's fetched batch of 500 records per call) and does what the ingest
+handler does with them, minus the I/O. The workload is ``bench/peers.py``'s: ``--events``
+metric samples over 1,000 series (``load_<k>``, values uniform in 100 +/- 10, a spike of +300
+at every 40th point of a series from point 40 on, so 2% of the points fire and resolve an
+alert), once as one JSON object per record and once as JSON arrays of 100 events.
+
+For each detector set (``zscore`` alone with ``fire_after = 1``, as the peers bench configures
+it, and ``default``: the default detectors) it prints the best of ``--rounds`` rounds in CPU
+time per event (``time.process_time``: less sensitive than wall time to other processes on a
+shared machine) and the events per second that makes. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.config import Config, parse_config
+from engine.core.batch import process_batch
+from engine.core.pipeline import Pipeline
+from engine.formats import build_decoder
+
+T0 = 1_700_000_000.0
+SERIES = 1000
+FETCH = 500  # records per partition batch
+
+
+@dataclass(frozen=True, slots=True)
+class Rec:
+    """A consumed record, as aiokafka's ``ConsumerRecord`` offers it."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes
+
+
+def _config(detectors: str) -> Config:
+    if detectors == "default":
+        return parse_config({}, "bench")
+    text = f"""
+[[overrides]]
+match = "*"
+use = ["{detectors}"]
+detectors.{detectors}.fire_after = 1
+"""
+    return parse_config(tomllib.loads(text), "bench")
+
+
+def _events(n: int) -> list[dict[str, object]]:
+    rng = random.Random(1)
+    out: list[dict[str, object]] = []
+    for j in range(n // SERIES):
+        for k in range(SERIES):
+            value = 100.0 + rng.uniform(-10.0, 10.0)
+            if j >= 40 and j % 40 == 0:
+                value += 300.0
+            out.append(
+                {"name": f"load_{k}", "value": value, "timestamp": T0 + j, "labels": {"host": "h"}}
+            )
+    return out
+
+
+def _records(topic: str, events: list[dict[str, object]], per_message: int) -> list[Rec]:
+    stamp = int((T0 + len(events) / SERIES) * 1000)
+    if per_message == 1:
+        values = [orjson.dumps(e) for e in events]
+    else:
+        values = [
+            orjson.dumps(events[i : i + per_message]) for i in range(0, len(events), per_message)
+        ]
+    return [Rec(topic, 0, i, stamp, None, v) for i, v in enumerate(values)]
+
+
+def _run(cfg: Config, records: list[Rec]) -> tuple[float, int]:
+    """CPU seconds to judge ``records`` with a fresh pipeline, and the alerts made."""
+    decoders = {spec.topic: build_decoder(spec) for spec in cfg.inputs()}
+    pipeline = Pipeline(cfg)
+    wcfg = cfg.worker
+    alerts = 0
+    started = time.process_time()
+    for i in range(0, len(records), FETCH):
+        result = process_batch(
+            pipeline,
+            records[i : i + FETCH],
+            decoders=decoders,
+            max_bytes=wcfg.max_message_bytes,
+            max_future_seconds=wcfg.max_future_seconds,
+            now=T0 + 1e6,
+        )
+        alerts += len(result.alerts)
+    return time.process_time() - started, alerts
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--detectors", default="zscore,default")
+    args = ap.parse_args()
+    events = _events(args.events)
+    rounds = args.rounds
+    print(f"{len(events):,} events, {SERIES:,} series, {FETCH} records a call, best of {rounds}")
+    for detectors in args.detectors.split(","):
+        cfg = _config(detectors)
+        topic = cfg.topics.metrics
+        for per_message in (1, 100):
+            records = _records(topic, events, per_message)
+            best, alerts = min(_run(cfg, records) for _ in range(rounds))
+            per_event = best / len(events)
+            print(
+                f"{detectors:>8}, {per_message:>3}-event messages: {per_event * 1e6:6.2f} us/event "
+                f"({1 / per_event:>9,.0f} events/s of CPU), {alerts:,} alert transitions"
+            )
+
+
+if __name__ == "__main__":
+    main()
