@@ -214,6 +214,9 @@ def test_the_broker_command_serves_until_interrupted(engine: str) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # As in a terminal: a test run started in the background (`make test &`) ignores
+        # SIGINT, and a child would inherit that and never see the Ctrl-C below.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         assert proc.stdout is not None
