@@ -133,8 +133,8 @@ class _Loop(uvloop.Loop):
 
 
 class _LoopPolicy(asyncio.DefaultEventLoopPolicy):
-    """Makes :class:`_Loop` loops, for the worker's loop and for the thread Faust runs its
-    consumer in."""
+    """Makes :class:`_Loop` loops: the worker's loop, which its Kafka consumer shares (see
+    :mod:`engine.runtime.transport`), and any other a library makes."""
 
     def new_event_loop(self) -> asyncio.AbstractEventLoop:
         return _Loop()
