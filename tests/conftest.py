@@ -26,12 +26,12 @@ import pytest
 import redis
 
 from engine.devtools.apache_kafka import ApacheKafka
-from engine.devtools.broker import Broker, BrokerError, EmbeddedBroker, free_port, wait_for_port
+from engine.devtools.broker import Broker, EmbeddedBroker, free_port, wait_for_port
 from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
 from tests import alert_channel_fakes
 from tests.alert_channel_fakes import FakeClock, FakeService, Reply
-from tests.testkit import STARTED
+from tests.testkit import STARTED, serving
 
 #: Fixtures that start (or reach) a real service.
 SERVICE_FIXTURES = frozenset({"broker", "tansu_broker", "each_broker", "redis_url"})
@@ -70,26 +70,16 @@ def broker(
         return
     if TEST_BROKER != "apache":
         pytest.fail(f"KESTREL_TEST_BROKER={TEST_BROKER!r}: use apache (the default) or tansu")
-    kafka = ApacheKafka(directory=tmp_path_factory.mktemp("kafka"))
-    try:
-        kafka.start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    yield kafka
-    kafka.stop()
+    with serving(ApacheKafka(directory=tmp_path_factory.mktemp("kafka"))) as kafka:
+        yield kafka
 
 
 @pytest.fixture(scope="session")
 def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
     """The embedded Tansu broker (the demo's), for the tests that keep it supported."""
     log = tmp_path_factory.mktemp("tansu") / "broker.log"
-    b = EmbeddedBroker(log_path=log)
-    try:
-        b.start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    yield b
-    b.stop()
+    with serving(EmbeddedBroker(log_path=log)) as b:
+        yield b
 
 
 @pytest.fixture(scope="module", params=["apache", "tansu"])

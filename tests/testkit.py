@@ -16,17 +16,40 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 
 from engine.devtools.apache_kafka import ApacheKafka
-from engine.devtools.broker import Broker, free_port, wait_for_port
+from engine.devtools.broker import Broker, BrokerError, free_port, wait_for_port
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+class _Startable(Protocol):
+    def start(self) -> Any: ...
+    def stop(self) -> Any: ...
+
+
+_S = TypeVar("_S", bound=_Startable)
+
+
+@contextlib.contextmanager
+def serving(service: _S) -> Iterator[_S]:
+    """Start ``service`` (a broker) for a test and stop it after; one that cannot start fails
+    the test with its message (which says how to get what is missing)."""
+    try:
+        service.start()
+    except BrokerError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield service
+    finally:
+        service.stop()
+
 
 #: Every worker process started by a test; the session stops any still running at its end.
 STARTED: list[WorkerProcess] = []

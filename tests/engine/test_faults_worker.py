@@ -51,11 +51,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from engine.config import Config, load_config
 from engine.core.pipeline import Pipeline
 from engine.devtools.apache_kafka import ApacheKafka
-from engine.devtools.broker import Broker, BrokerError, free_port
+from engine.devtools.broker import Broker, free_port
 from engine.model.alert import Alert
 from engine.model.events import MetricSample
 from engine.model.times import rfc3339
-from tests.testkit import WorkerProcess, collect, write_config
+from tests.testkit import WorkerProcess, collect, serving, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -817,13 +817,8 @@ def test_the_survivor_of_two_workers_takes_the_partitions_and_their_baselines(
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
     """Three Apache Kafka nodes (replication factor 3, min.insync.replicas 2)."""
-    kafka = ApacheKafka(nodes=3, directory=tmp_path_factory.mktemp("kafka3"))
-    try:
-        kafka.start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    yield kafka
-    kafka.stop()
+    with serving(ApacheKafka(nodes=3, directory=tmp_path_factory.mktemp("kafka3"))) as kafka:
+        yield kafka
 
 
 def test_alerting_goes_on_when_the_partition_leader_of_three_brokers_stops(
@@ -875,13 +870,8 @@ OUTAGE_SECONDS = 60.0
 @pytest.fixture(scope="module")
 def outage_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApacheKafka]:
     """A single Apache Kafka node of these tests' own, to stop and start again."""
-    kafka = ApacheKafka(directory=tmp_path_factory.mktemp("kafka-outage"))
-    try:
-        kafka.start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    yield kafka
-    kafka.stop()
+    with serving(ApacheKafka(directory=tmp_path_factory.mktemp("kafka-outage"))) as kafka:
+        yield kafka
 
 
 def test_the_worker_reconnects_and_catches_up_after_the_broker_was_down_60_s(

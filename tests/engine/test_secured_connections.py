@@ -38,7 +38,7 @@ from engine.devtools.certificates import CertificateFiles, make_certificates
 from engine.runtime.kafka_clients import client_options
 from engine.sinks import RedisMirror, SinkBatch, redis_client
 from tests.alert_channel_fakes import make_alert
-from tests.testkit import REPO, RecordingServer, WorkerProcess, collect
+from tests.testkit import REPO, RecordingServer, WorkerProcess, collect, serving
 
 pytestmark = pytest.mark.integration  # starts a secured broker and Redis itself
 
@@ -78,13 +78,9 @@ def secure_kafka(
         sasl_ssl=SaslSslListener(certs.keystore, {USER: KAFKA_PASSWORD}),
     )
     started = time.monotonic()
-    try:
-        kafka.start()
-    except BrokerError as exc:
-        pytest.fail(str(exc))
-    print(f"secured Apache Kafka ready in {time.monotonic() - started:.1f}s")
-    yield kafka
-    kafka.stop()
+    with serving(kafka):
+        print(f"secured Apache Kafka ready in {time.monotonic() - started:.1f}s")
+        yield kafka
 
 
 @dataclass
