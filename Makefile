@@ -10,9 +10,10 @@ PEERS_VENV := .venv-peers
 PEERS_STAMP := $(PEERS_VENV)/.installed
 # Debian packages the tests use as real peers: a Redis to start when none runs, Prometheus
 # (server + promtool), Alertmanager, docker-compose v1 to validate docker-compose.yml, a Java
-# runtime and Maven for Apache Kafka (see `kafka`), and openssl for the TLS tests' certificates.
-APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl
-APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn openssl
+# runtime and Maven for Apache Kafka (see `kafka`), openssl for the TLS tests' certificates, and
+# PostgreSQL for the cold store's tests (its initdb and pg_ctl, in /usr/lib/postgresql/*/bin).
+APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl postgresql
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn openssl pg_ctlcluster
 
 .PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
 

@@ -42,6 +42,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -55,6 +56,7 @@ from engine.notify.settings import InhibitRuleSettings, RoutingSettings, Silence
 
 __all__ = [
     "AlertSettings",
+    "ColdStoreSettings",
     "Config",
     "ConfigError",
     "DetectorChoice",
@@ -84,6 +86,20 @@ DEFAULT_HOT_TYPES = (
     "user_interaction",
     "llm_request",
     "executor_heartbeat",
+)
+
+#: Log event types kept in the cold store by default (low-frequency, worth auditing).
+DEFAULT_COLD_TYPES = (
+    "task_created",
+    "task_completed",
+    "task_failed",
+    "tool_executed",
+    "llm_completion",
+    "user_approval",
+    "error_occurred",
+    "security_event",
+    "cost_tracking",
+    "performance_metric",
 )
 
 
@@ -427,6 +443,73 @@ class WorkerSettings(_Section):
     )
 
 
+class ColdStoreSettings(_Section):
+    """The cold store: cold log events and alert history kept in a database (see
+    :mod:`engine.sinks.cold_store`), written by a consumer group of its own.
+
+    ``url`` is ``postgresql://user[:password]@host:port/db`` or ``sqlite:///path/file.db``;
+    without one, a SQLite file ``cold-store.db`` in ``[worker] data_dir``. The URL is a secret:
+    logs and errors show it without the password (:attr:`shown_url`).
+    """
+
+    enabled: bool = Field(
+        True,
+        description="Run the cold-store consumer in every worker (its own consumer group, "
+        "<app_id>-cold-store).",
+    )
+    url: SecretStr | None = Field(
+        None,
+        description="postgresql://... or sqlite:///path; default: sqlite in worker.data_dir.",
+    )
+    types: tuple[str, ...] = Field(
+        DEFAULT_COLD_TYPES, description="Log event types stored (the event's type field)."
+    )
+    alerts: bool = Field(True, description="Store every alert transition (alert history).")
+    retention_days: int = Field(
+        0,
+        ge=0,
+        description="Drop stored rows older than this many days (PostgreSQL: whole monthly "
+        "partitions, once all their rows are older); 0 keeps them for ever.",
+    )
+    batch_max_records: int = Field(
+        5000, ge=1, description="Most Kafka records written to the database in one transaction."
+    )
+    fetch_max_wait_seconds: float = Field(
+        0.5, gt=0, description="Longest a fetch waits for records before writing what it has."
+    )
+    retry_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="While the database is unreachable, consumption pauses and the write is "
+        "tried again after this long (for ever: nothing is skipped).",
+    )
+    migrate_on_start: bool = Field(
+        True,
+        description="Apply missing schema migrations when the store starts (they only add "
+        "tables and indexes); else run `kestrel db migrate`.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, url: SecretStr | None) -> SecretStr | None:
+        if url is None:
+            return None
+        text = url.get_secret_value()
+        if not text.startswith(("postgresql://", "postgres://", "sqlite:///")):
+            raise ValueError("must start with postgresql://, postgres:// or sqlite:///")
+        return url
+
+    def resolved_url(self, data_dir: str) -> str:
+        """The database URL: :attr:`url`, else the SQLite file in ``data_dir``.
+
+        >>> ColdStoreSettings().resolved_url("/var/lib/kestrel")
+        'sqlite:////var/lib/kestrel/cold-store.db'
+        """
+        if self.url is not None:
+            return self.url.get_secret_value()
+        return "sqlite:///" + os.path.join(data_dir, "cold-store.db")
+
+
 class WindowSettings(_Section):
     """Tumbling event-time windows over logs."""
 
@@ -513,6 +596,7 @@ class Config(_Section):
     silences: tuple[SilenceSettings, ...] = ()
     inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
     api: ApiSettings = ApiSettings()
+    cold_store: ColdStoreSettings = ColdStoreSettings()
     _source: str = PrivateAttr("<defaults>")
 
     @property
@@ -531,6 +615,11 @@ class Config(_Section):
             InputSpec(t.logs, "kestrel_json", LOG),
             InputSpec(t.metrics, "kestrel_json", METRIC),
         )
+
+    @property
+    def cold_store_url(self) -> str:
+        """The cold store's database URL (a secret: show it with :func:`redact_url`)."""
+        return self.cold_store.resolved_url(self.worker.data_dir)
 
     @property
     def notify_state_topic(self) -> str:

@@ -31,10 +31,12 @@ from engine.model.alert import Alert, AlertStatus
 from engine.model.notification import Notification
 from tests import alert_channel_fakes
 from tests.alert_channel_fakes import FakeClock, FakeService, Reply
-from tests.testkit import STARTED, serving
+from tests.testkit import STARTED, PostgresServer, serving
 
 #: Fixtures that start (or reach) a real service.
-SERVICE_FIXTURES = frozenset({"broker", "tansu_broker", "each_broker", "redis_url"})
+SERVICE_FIXTURES = frozenset(
+    {"broker", "tansu_broker", "each_broker", "redis_url", "postgres", "postgres_url"}
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -120,6 +122,24 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A private PostgreSQL server for the session (Debian's postgresql package; see
+    :class:`tests.testkit.PostgresServer`). Tests take a database of their own
+    (``postgres_url``), or start a server of their own to stop it mid-test."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres: PostgresServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL."""
+    return postgres.create_database(f"test_{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture

@@ -408,3 +408,91 @@ class WebhookReceiver:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+#: Where Debian's postgresql package puts the server's programs (initdb, pg_ctl).
+POSTGRES_BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
+
+
+class PostgresServer:
+    """A private PostgreSQL (``initdb`` + ``pg_ctl`` from Debian's package) on a free loopback
+    port, that a test can stop and start again (its data survives a restart).
+
+    ``initdb`` refuses to run as root, so as root the server runs as the ``postgres`` user the
+    package creates, in a directory of its own under the system's temporary directory. Any local
+    user may connect as ``kestrel`` without a password (``trust``); :meth:`create_database` makes
+    a fresh database for a test.
+    """
+
+    def __init__(self) -> None:
+        import pwd
+        import shutil
+        import tempfile
+
+        bins = [d for d in POSTGRES_BIN_DIRS if (d / "initdb").exists()]
+        if not bins:
+            pytest.fail(
+                "PostgreSQL is needed for the cold-store tests: apt-get install postgresql "
+                "(or `make setup`); initdb was not found under /usr/lib/postgresql/*/bin"
+            )
+        self.bin = bins[0]
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="kestrel-pg-"))
+        self.data = self.dir / "data"
+        self.log_path = self.dir / "server.log"
+        self._as: list[str] = []
+        if os.geteuid() == 0:
+            try:
+                user = pwd.getpwnam("postgres")
+            except KeyError:
+                pytest.fail("running as root needs the postgres user (apt-get install postgresql)")
+            os.chown(self.dir, user.pw_uid, user.pw_gid)
+            runuser = shutil.which("runuser")
+            if runuser is None:
+                pytest.fail("running as root needs runuser (util-linux) to start PostgreSQL")
+            self._as = [runuser, "-u", "postgres", "--"]
+        self._run("initdb", "-D", str(self.data), "-U", "kestrel", "--auth=trust", "-E", "UTF8")
+
+    def _run(self, program: str, *args: str) -> None:
+        done = subprocess.run(
+            [*self._as, str(self.bin / program), *args],
+            capture_output=True,
+            text=True,
+            cwd=self.dir,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"{program} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+    @property
+    def url(self) -> str:
+        """The URL of the ``postgres`` database."""
+        return f"postgresql://kestrel@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PostgresServer:
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.dir} "
+            "-c fsync=off -c full_page_writes=off -c max_connections=50"
+        )
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log_path), "-o", options,
+                  "-w", "-t", "60", "start")  # fmt: skip
+        return self
+
+    def stop(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        """Stop the server and delete its directory."""
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name``; return its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE {name}")  # type: ignore[arg-type]
+        return f"postgresql://kestrel@127.0.0.1:{self.port}/{name}"

@@ -1,0 +1,399 @@
+"""The production cold store: PostgreSQL through psycopg 3.
+
+Both tables are partitioned by month on their time column (``cold_events.ts``, the event's
+time; ``alert_history.recorded_at``, the alert record's Kafka time), with indexes on time, type,
+service, session, user and trace id (events) and series, detector, service (alerts). A month's
+partition (``cold_events_p2026_11``) is created when its first row comes; retention drops whole
+partitions once every row in them is older than the cutoff.
+
+A write copies the rows into a temporary staging table (``COPY``: the fastest way in) and moves
+them with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` in the same transaction: a row whose
+Kafka origin is stored already is skipped (the unique key holds the partition column too, as
+PostgreSQL requires; an origin always decodes to the same time).
+"""
+
+from __future__ import annotations
+
+import calendar
+import contextlib
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
+
+import psycopg
+from psycopg import errors as pg_errors
+
+from engine.sinks.cold_store.base import ColdStore, StoreError, StoreUnavailable, Written
+from engine.sinks.cold_store.query import AlertQuery, EventQuery, StoredAlert, StoredEvent
+from engine.sinks.cold_store.rows import ALERT_COLUMNS, EVENT_COLUMNS, AlertRow, EventRow
+
+__all__ = ["MIGRATIONS", "PostgresStore", "month_of", "partition_name"]
+
+_EVENT_INDEXES: Final = (
+    ("ts", "ts"),
+    ("type", "type, ts"),
+    ("service", "service, ts"),
+    ("session", "session_id, ts"),
+    ("user", "user_id, ts"),
+    ("trace", "trace_id, ts"),
+)
+_ALERT_INDEXES: Final = (
+    ("time", "recorded_at"),
+    ("series", "series_id, recorded_at"),
+    ("name", "series, recorded_at"),
+    ("detector", "detector, recorded_at"),
+    ("service", "service, recorded_at"),
+)
+
+#: Schema migrations by version: each is applied once, in order, in one transaction.
+MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
+    (
+        1,
+        (
+            "CREATE SEQUENCE cold_events_id_seq",
+            """CREATE TABLE cold_events (
+                id bigint NOT NULL DEFAULT nextval('cold_events_id_seq'),
+                ts timestamptz NOT NULL,
+                type text NOT NULL,
+                level text NOT NULL,
+                service text NOT NULL,
+                message text NOT NULL,
+                session_id text,
+                user_id text,
+                trace_id text,
+                operation text,
+                duration_ms double precision,
+                context jsonb,
+                performance_data jsonb,
+                event json NOT NULL,
+                source text NOT NULL,
+                topic text NOT NULL,
+                kafka_partition integer NOT NULL,
+                kafka_offset bigint NOT NULL,
+                batch_index integer NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (source, topic, kafka_partition, kafka_offset, batch_index, ts)
+            ) PARTITION BY RANGE (ts)""",
+            *(
+                f"CREATE INDEX cold_events_{name} ON cold_events ({cols})"
+                for name, cols in _EVENT_INDEXES
+            ),
+            "CREATE SEQUENCE alert_history_id_seq",
+            """CREATE TABLE alert_history (
+                id bigint NOT NULL DEFAULT nextval('alert_history_id_seq'),
+                recorded_at timestamptz NOT NULL,
+                transition text NOT NULL,
+                fingerprint text NOT NULL,
+                series text NOT NULL,
+                series_id text NOT NULL,
+                detector text NOT NULL,
+                service text,
+                severity text NOT NULL,
+                status text NOT NULL,
+                value double precision,
+                expected double precision,
+                score double precision,
+                started_at double precision NOT NULL,
+                ended_at double precision,
+                summary text NOT NULL,
+                repeat integer NOT NULL,
+                labels jsonb NOT NULL,
+                alert json NOT NULL,
+                source text NOT NULL,
+                topic text NOT NULL,
+                kafka_partition integer NOT NULL,
+                kafka_offset bigint NOT NULL,
+                stored_at timestamptz NOT NULL DEFAULT now(),
+                UNIQUE (source, topic, kafka_partition, kafka_offset, recorded_at)
+            ) PARTITION BY RANGE (recorded_at)""",
+            *(
+                f"CREATE INDEX alert_history_{name} ON alert_history ({cols})"
+                for name, cols in _ALERT_INDEXES
+            ),
+        ),
+    ),
+)
+
+#: Each partitioned table and its time column.
+_TABLES: Final = {"cold_events": "ts", "alert_history": "recorded_at"}
+_JSONB: Final = {"context", "performance_data", "labels"}
+_JSON: Final = {"event", "alert"}
+#: Serialises migrations of concurrent workers (``pg_advisory_xact_lock``).
+_MIGRATION_LOCK: Final = 0x6B657374  # "kest"
+
+
+def month_of(ts: float) -> tuple[int, int]:
+    """The (year, month) in UTC of epoch seconds ``ts``.
+
+    >>> month_of(1_700_000_000.0)
+    (2023, 11)
+    """
+    t = time.gmtime(ts)
+    return t.tm_year, t.tm_mon
+
+
+def _next_month(year: int, month: int) -> tuple[int, int]:
+    return (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+def partition_name(table: str, year: int, month: int) -> str:
+    """The name of ``table``'s partition of one month.
+
+    >>> partition_name("cold_events", 2026, 1)
+    'cold_events_p2026_01'
+    """
+    return f"{table}_p{year:04d}_{month:02d}"
+
+
+def _months(stamps: Iterable[float]) -> set[tuple[int, int]]:
+    days = {int(ts // 86400) for ts in stamps}  # few distinct days per batch: few gmtime calls
+    return {month_of(day * 86400.0) for day in days}
+
+
+_FLOAT_COLUMNS: Final = frozenset(
+    {"ts", "recorded_at", "duration_ms", "value", "expected", "score", "started_at", "ended_at"}
+)
+
+
+def _staging(table: str, columns: Sequence[str]) -> str:
+    types = []
+    for col in columns:
+        if col in _FLOAT_COLUMNS:
+            kind = "double precision"
+        elif col in ("kafka_partition", "batch_index", "repeat"):
+            kind = "integer"
+        elif col == "kafka_offset":
+            kind = "bigint"
+        else:
+            kind = "text"
+        types.append(f"{col} {kind}")
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} ({', '.join(types)}) ON COMMIT DELETE ROWS"
+    )
+
+
+def _select_list(columns: Sequence[str], time_column: str) -> str:
+    out = []
+    for col in columns:
+        if col == time_column:
+            out.append(f"to_timestamp({col})")
+        elif col in _JSONB:
+            out.append(f"{col}::jsonb")
+        elif col in _JSON:
+            out.append(f"{col}::json")
+        else:
+            out.append(col)
+    return ", ".join(out)
+
+
+def _pg_where(where: Sequence[str], time_column: str) -> str:
+    clauses = []
+    for clause in where:
+        if clause.startswith(time_column + " "):
+            clause = clause.replace("?", "to_timestamp(%s)")
+        clauses.append(clause.replace("?", "%s"))
+    return (" WHERE " + " AND ".join(clauses)) if clauses else ""
+
+
+class PostgresStore(ColdStore):
+    """The cold store in the PostgreSQL database at ``url`` (``postgresql://...``).
+
+    ``shown_url`` is the URL without its password, for logs and errors.
+    """
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, shown_url: str, *, connect_timeout_seconds: int = 5) -> None:
+        super().__init__(shown_url)
+        self._url = url
+        self.connect_timeout_seconds = connect_timeout_seconds
+        self._conn: psycopg.Connection[Any] | None = None
+        self._partitions: set[str] = set()
+
+    def _connect(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(
+                    self._url, connect_timeout=self.connect_timeout_seconds
+                )
+            except psycopg.Error as exc:
+                raise StoreUnavailable(f"{self.shown_url}: {_first_line(exc)}") from None
+            self._partitions.clear()
+        return self._conn
+
+    def _failed(self, exc: psycopg.Error, what: str) -> StoreError:
+        """Translate ``exc``; a broken connection is dropped (the next call reconnects)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+        message = f"{self.shown_url}: {what}: {_first_line(exc)}"
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return StoreUnavailable(message)
+        return StoreError(message)
+
+    def schema_version(self) -> int:
+        conn = self._connect()
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS kestrel_schema "
+                    "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                row = conn.execute("SELECT max(version) FROM kestrel_schema").fetchone()
+        except psycopg.Error as exc:
+            raise self._failed(exc, "schema version") from None
+        return int(row[0] or 0) if row else 0
+
+    def migrate(self) -> list[int]:
+        self.schema_version()  # creates the version table
+        conn = self._connect()
+        newest = MIGRATIONS[-1][0]
+        applied = []
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                row = conn.execute("SELECT max(version) FROM kestrel_schema").fetchone()
+                current = int(row[0] or 0) if row else 0
+                if current > newest:
+                    raise StoreError(
+                        f"{self.shown_url}: schema version {current} is newer than this "
+                        f"Kestrel's ({newest}); upgrade Kestrel"
+                    )
+                for version, statements in MIGRATIONS:
+                    if version <= current:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute("INSERT INTO kestrel_schema (version) VALUES (%s)", (version,))
+                    applied.append(version)
+        except psycopg.Error as exc:
+            raise self._failed(exc, "migration") from None
+        return applied
+
+    def _ensure_partitions(self, table: str, months: set[tuple[int, int]]) -> None:
+        conn = self._connect()
+        for year, month in sorted(months):
+            name = partition_name(table, year, month)
+            if name in self._partitions:
+                continue
+            ny, nm = _next_month(year, month)
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF {table} "
+                        f"FOR VALUES FROM ('{year:04d}-{month:02d}-01 00:00:00+00') "
+                        f"TO ('{ny:04d}-{nm:02d}-01 00:00:00+00')"
+                    )
+            except (pg_errors.DuplicateTable, pg_errors.UniqueViolation):
+                pass  # another writer made it at the same moment
+            self._partitions.add(name)
+
+    def write(self, events: Sequence[EventRow], alerts: Sequence[AlertRow]) -> Written:
+        if not events and not alerts:
+            return Written()
+        try:
+            if events:
+                self._ensure_partitions("cold_events", _months(r.ts for r in events))
+            if alerts:
+                self._ensure_partitions("alert_history", _months(r.recorded_at for r in alerts))
+            conn = self._connect()
+            with conn.transaction():
+                stored_events = self._copy(conn, "cold_events", EVENT_COLUMNS, events)
+                stored_alerts = self._copy(conn, "alert_history", ALERT_COLUMNS, alerts)
+        except psycopg.Error as exc:
+            raise self._failed(exc, "write") from None
+        return Written(stored_events, stored_alerts)
+
+    @staticmethod
+    def _copy(
+        conn: psycopg.Connection[Any],
+        table: str,
+        columns: Sequence[str],
+        rows: Sequence[EventRow] | Sequence[AlertRow],
+    ) -> int:
+        if not rows:
+            return 0
+        cols = ", ".join(columns)
+        conn.execute(_staging(table, columns))
+        with conn.cursor() as cur:
+            with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row.values())
+            cur.execute(
+                f"INSERT INTO {table} ({cols}) "
+                f"SELECT {_select_list(columns, _TABLES[table])} FROM stage_{table} "
+                "ON CONFLICT DO NOTHING"
+            )
+            return max(0, cur.rowcount)
+
+    def _select(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        conn = self._connect()
+        try:
+            with conn.transaction():
+                return conn.execute(sql, args).fetchall()
+        except psycopg.Error as exc:
+            raise self._failed(exc, "query") from None
+
+    def query_events(self, query: EventQuery) -> list[StoredEvent]:
+        where, args = query.where_clauses()
+        order = "id ASC" if query.after_id is not None else "ts DESC, id DESC"
+        sql = (
+            "SELECT id, extract(epoch FROM ts)::double precision, type, level, service, "
+            "message, session_id, user_id, trace_id, event, topic, kafka_partition, "
+            f"kafka_offset, batch_index FROM cold_events{_pg_where(where, 'ts')} ORDER BY {order}"
+        )
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        return [StoredEvent(*r) for r in self._select(sql, args)]
+
+    def alert_history(self, query: AlertQuery) -> list[StoredAlert]:
+        where, args = query.where_clauses()
+        sql = (
+            "SELECT id, extract(epoch FROM recorded_at)::double precision, transition, "
+            "series_id, detector, service, severity, summary, alert FROM alert_history"
+            f"{_pg_where(where, 'recorded_at')} ORDER BY recorded_at DESC, id DESC"
+        )
+        if query.limit is not None:
+            sql += f" LIMIT {int(query.limit)}"
+        return [StoredAlert(*r) for r in self._select(sql, args)]
+
+    def partitions(self) -> list[str]:
+        """The names of the monthly partitions of both tables, sorted."""
+        rows = self._select(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            "JOIN pg_class p ON p.oid = i.inhparent "
+            "WHERE p.relname IN ('cold_events', 'alert_history') ORDER BY c.relname",
+            (),
+        )
+        return [str(r[0]) for r in rows]
+
+    def drop_expired(self, before: float) -> int:
+        dropped = 0
+        conn = self._connect()
+        for name in self.partitions():
+            _, _, suffix = name.rpartition("_p")
+            try:
+                year, month = (int(x) for x in suffix.split("_"))
+            except ValueError:
+                continue  # not one of ours
+            ny, nm = _next_month(year, month)
+            if calendar.timegm((ny, nm, 1, 0, 0, 0)) > before:
+                continue
+            try:
+                with conn.transaction():
+                    conn.execute(f"DROP TABLE IF EXISTS {name}")
+            except psycopg.Error as exc:
+                raise self._failed(exc, f"drop {name}") from None
+            self._partitions.discard(name)
+            dropped += 1
+        return dropped
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,205 @@
+"""The cold store's backends (SQLite and a real PostgreSQL): writes, replays that store nothing
+twice, queries, alert history, migrations and retention."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.model.alert import Alert, AlertStatus, Severity
+from engine.model.events import LogEvent
+from engine.sinks.cold_store import (
+    AlertQuery,
+    ColdStore,
+    EventQuery,
+    Origin,
+    StoreUnavailable,
+    alert_row,
+    event_row,
+    open_store,
+)
+from engine.sinks.cold_store.postgres import PostgresStore
+from tests.testkit import PostgresServer
+
+NOV = calendar.timegm((2026, 11, 20, 12, 0, 0))
+
+
+def _event(i: int, ts: float, *, etype: str = "task_created", service: str = "api") -> LogEvent:
+    raw = {
+        "timestamp": ts,
+        "level": "ERROR" if i % 5 == 0 else "INFO",
+        "service": service,
+        "type": etype,
+        "message": f"event {i}",
+        "session_id": f"s-{i % 3}",
+        "user_id": f"u-{i % 2}",
+        "trace_id": f"t-{i}",
+        "context": {"attempt": i, "nested": {"k": [1, 2]}},
+        "performance_data": {"operation": "tool_call", "duration_ms": 1.5 * i},
+        "extra_field": "kept",
+    }
+    level = "ERROR" if i % 5 == 0 else "INFO"
+    return LogEvent(ts, level, service, raw["message"], etype, "tool_call", 1.5 * i, raw)  # type: ignore[arg-type]
+
+
+def _rows(n: int, start: float = NOV, offset0: int = 0) -> list:  # type: ignore[type-arg]
+    return [
+        event_row(_event(i, start + i), Origin("app", "logs", i % 2, offset0 + i // 2, 0))
+        for i in range(n)
+    ]
+
+
+def _alert_bytes(status: AlertStatus, repeat: int = 0, *, silenced: bool = False) -> bytes:
+    a = Alert(
+        "fp1",
+        status,
+        Severity.WARNING,
+        "latency_ms",
+        {"service": "api"},
+        "zscore",
+        950.0,
+        float("nan"),
+        8.5,
+        NOV,
+        NOV + 60 if status is AlertStatus.RESOLVED else None,
+        "latency_ms{service=api} is 950",
+        repeat=repeat,
+        silenced=silenced,
+    )
+    return orjson.dumps(a.to_dict())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ColdStore]:
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path}/cold.db")
+    else:
+        request.applymarker(pytest.mark.integration)
+        s = open_store(request.getfixturevalue("postgres_url"))
+    assert s.migrate() == [1]
+    yield s
+    s.close()
+
+
+def test_writes_every_field_and_a_replay_stores_nothing_twice(store: ColdStore) -> None:
+    rows = _rows(50)
+    written = store.write(rows, [])
+    assert written.events == 50
+    again = store.write(rows[10:30] + _rows(5, offset0=100), [])  # a replay, plus 5 new ones
+    assert again.events == 5
+    stored = store.query_events(EventQuery(limit=None))
+    print(f"{store.backend}: {len(stored)} rows stored")
+    assert len(stored) == 55
+    assert [e.ts for e in stored] == sorted((e.ts for e in stored), reverse=True)  # newest first
+    one = next(e for e in stored if e.event["message"] == "event 7")
+    assert one.event == orjson.loads(rows[7].event)  # the original fields, unknown ones too
+    assert one.event["extra_field"] == "kept"
+    assert (one.session_id, one.user_id, one.trace_id) == ("s-1", "u-1", "t-7")
+    assert (one.topic, one.partition, one.offset, one.index) == ("logs", 1, 3, 0)
+    assert one.ts == pytest.approx(NOV + 7)
+
+
+def test_queries_filter_by_every_field(store: ColdStore) -> None:
+    store.write(_rows(30), [])
+    store.write(
+        [
+            event_row(_event(100, NOV + 100, etype="security_event", service="auth"), Origin(
+                "app", "logs", 0, 999, 0))
+        ],
+        [],
+    )  # fmt: skip
+    assert {e.session_id for e in store.query_events(EventQuery(session="s-2"))} == {"s-2"}
+    assert len(store.query_events(EventQuery(session="s-2"))) == 10
+    assert len(store.query_events(EventQuery(user="u-0"))) == 16
+    assert [e.trace_id for e in store.query_events(EventQuery(trace_id="t-4"))] == ["t-4"]
+    assert [e.service for e in store.query_events(EventQuery(types=("security_event",)))] == [
+        "auth"
+    ]
+    assert len(store.query_events(EventQuery(services=("api", "auth")))) == 31
+    assert len(store.query_events(EventQuery(levels=("error",)))) == 7  # 0,5,...,25 and 100
+    window = store.query_events(EventQuery(since=NOV + 10, until=NOV + 20))
+    assert sorted(e.event["message"] for e in window) == sorted(f"event {i}" for i in range(10, 20))
+    assert len(store.query_events(EventQuery(limit=3))) == 3
+    newest = store.query_events(EventQuery(limit=1))[0]
+    assert newest.event["message"] == "event 100"
+    later = store.query_events(EventQuery(after_id=newest.id - 2, limit=None))
+    assert [e.id for e in later] == sorted(e.id for e in later)
+    assert len(later) == 2
+
+
+def test_alert_history_keeps_every_transition_once(store: ColdStore) -> None:
+    records = [
+        (AlertStatus.FIRING, 0, False),
+        (AlertStatus.FIRING, 1, False),
+        (AlertStatus.FIRING, 2, True),
+        (AlertStatus.RESOLVED, 0, False),
+    ]
+    rows = [
+        alert_row(_alert_bytes(status, repeat, silenced=s), NOV + i, Origin("app", "al", 0, i))
+        for i, (status, repeat, s) in enumerate(records)
+    ]
+    assert all(r is not None for r in rows)
+    assert store.write([], rows).alerts == 4  # type: ignore[arg-type]
+    assert store.write([], rows).alerts == 0  # type: ignore[arg-type]
+    history = store.alert_history(AlertQuery(series="latency_ms"))
+    assert [h.transition for h in history] == ["resolved", "silenced", "repeated", "fired"]
+    assert history[0].alert["status"] == "resolved"
+    assert len(store.alert_history(AlertQuery(series="latency_ms{service=api}"))) == 4
+    assert len(store.alert_history(AlertQuery(detector="zscore", service="api"))) == 4
+    assert store.alert_history(AlertQuery(detector="adaptive")) == []
+    assert len(store.alert_history(AlertQuery(since=NOV + 2))) == 2
+    assert len(store.alert_history(AlertQuery(transitions=("fired", "resolved")))) == 2
+
+
+def test_migrations_are_versioned_and_run_once(store: ColdStore) -> None:
+    assert store.schema_version() == 1
+    assert store.migrate() == []
+
+
+def test_retention_drops_only_what_is_older(store: ColdStore) -> None:
+    sept = calendar.timegm((2026, 9, 10, 0, 0, 0))
+    store.write(_rows(10, start=sept) + _rows(10, offset0=50), [])
+    cutoff = calendar.timegm((2026, 11, 1, 0, 0, 0))
+    assert store.drop_expired(cutoff) >= 1
+    left = store.query_events(EventQuery(limit=None))
+    assert len(left) == 10
+    assert min(e.ts for e in left) >= cutoff
+    if isinstance(store, PostgresStore):
+        assert store.partitions() == ["cold_events_p2026_11"]
+
+
+@pytest.mark.integration
+def test_postgres_down_is_unavailable_then_writes_again(tmp_path: Path) -> None:
+    server = PostgresServer().start()
+    try:
+        store = open_store(server.create_database("outage"))
+        store.migrate()
+        assert store.write(_rows(5), []).events == 5
+        server.stop()
+        with pytest.raises(StoreUnavailable):
+            store.write(_rows(5, offset0=10), [])
+        server.start()
+        assert store.write(_rows(5, offset0=10), []).events == 5  # reconnects by itself
+        assert len(store.query_events(EventQuery(limit=None))) == 10
+        store.close()
+    finally:
+        server.remove()
+
+
+def test_a_locked_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    import sqlite3
+
+    from engine.sinks.cold_store.sqlite import SQLiteStore
+
+    store = SQLiteStore(str(tmp_path / "cold.db"), timeout_seconds=0.2)
+    store.migrate()
+    other = sqlite3.connect(tmp_path / "cold.db", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreUnavailable):
+        store.write(_rows(3), [])
+    other.execute("ROLLBACK")
+    assert store.write(_rows(3), []).events == 3
