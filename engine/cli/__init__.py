@@ -15,13 +15,17 @@ from types import ModuleType
 
 from engine import __version__
 from engine.cli import (
+    alerts,
     broker,
     check_config,
+    db,
     demo,
     dlq,
     evaluate,
+    logs,
     produce,
     replay,
+    store,
     worker,
 )
 from engine.config import ConfigError
@@ -38,6 +42,10 @@ COMMANDS: tuple[ModuleType, ...] = (
     evaluate,
     dlq,
     check_config,
+    store,
+    db,
+    logs,
+    alerts,
 )
 
 

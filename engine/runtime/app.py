@@ -32,6 +32,7 @@ from engine.core.series_limit import SeriesLimit
 from engine.formats import build_decoder
 from engine.notify import Silences, silence_from_settings
 from engine.runtime.channels import ChannelRoute
+from engine.runtime.cold_store import attach_cold_store
 from engine.runtime.delivery import wire_delivery
 from engine.runtime.ingest import wire_ingest
 from engine.runtime.kafka_clients import faust_credentials
@@ -218,4 +219,5 @@ def build_worker(
     wire_ingest(worker)
     wire_delivery(worker)
     register_views(worker)
+    attach_cold_store(worker)  # its own consumer group: never in detection's way
     return worker

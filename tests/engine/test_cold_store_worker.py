@@ -1,0 +1,273 @@
+"""The cold store filled by a real worker on Apache Kafka: PostgreSQL stopped and started again
+mid-stream (every cold event and alert transition stored exactly once, detection not held up),
+and the default SQLite store read back with ``kestrel logs`` and ``kestrel alerts --history``.
+
+Each test prints the figures it measured (run pytest with ``-s`` or ``-rP``).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import psycopg
+import pytest
+
+from engine.devtools.broker import Broker
+from tests.testkit import (
+    REPO,
+    PostgresServer,
+    WorkerProcess,
+    collect,
+    metric_total,
+    producer,
+    run,
+    write_config,
+)
+
+pytestmark = pytest.mark.integration
+
+T0 = 1_779_999_960.0
+COLD = ("task_created", "tool_executed", "security_event")
+HOT = ("thought", "stream_delta")
+
+#: zscore on metrics only (so a spiked series fires and resolves), quick notifications off.
+DETECTION = """
+[series]
+metric_detectors = ["zscore"]
+latency_detectors = []
+event_count_detectors = []
+error_detectors = []
+pattern_detectors = []
+
+[detectors.zscore]
+warmup = 10
+"""
+
+
+def _log_messages(start: int, n: int) -> tuple[list[tuple[bytes, bytes]], int]:
+    """``n`` messages of NDJSON with 3 events each (one cold type in two of them, a hot one),
+    and how many cold events they hold."""
+    out, cold = [], 0
+    for m in range(start, start + n):
+        events = []
+        for j in range(3):
+            etype = COLD[(m + j) % len(COLD)] if j < 2 else HOT[m % len(HOT)]
+            cold += etype in COLD
+            events.append(
+                {
+                    "timestamp": T0 + m + j / 10,
+                    "level": "ERROR" if etype == "security_event" else "INFO",
+                    "service": f"svc-{m % 3}",
+                    "type": etype,
+                    "message": f"message {m}.{j}",
+                    "session_id": f"s-{m % 7}",
+                    "user_id": f"u-{m % 4}",
+                    "trace_id": f"t-{m}",
+                    "context": {"m": m, "j": j},
+                }
+            )
+        out.append((f"svc-{m % 3}".encode(), b"\n".join(orjson.dumps(e) for e in events)))
+    return out, cold
+
+
+def _metric_messages() -> list[tuple[bytes, bytes]]:
+    """One series, 80 points: steady, a spike at 40..42 (fires), steady again (resolves)."""
+    docs = [
+        {
+            "name": "cold_latency",
+            "value": 500.0 if 40 <= i < 43 else 100.0 + (i % 5),
+            "timestamp": T0 + i * 10,
+            "labels": {"service": "api"},
+        }
+        for i in range(80)
+    ]
+    return [(b"cold_latency", orjson.dumps(docs[j : j + 10])) for j in range(0, 80, 10)]
+
+
+async def _send(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
+    async with producer(bootstrap) as p:
+        for key, value in messages:
+            await p.send(topic, value, key=key)
+        await p.flush()
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, log: Callable[[], str]) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.3)
+    pytest.fail(f"{what}: not within {timeout}s; worker log:\n{log()}")
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this module's own: the test stops and starts it."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+def _count(url: str, sql: str) -> int:
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            row = conn.execute(sql).fetchone()  # type: ignore[arg-type]
+            return int(row[0]) if row else 0
+    except psycopg.Error:  # down, or not migrated yet
+        return -1
+
+
+def test_postgres_outage_mid_stream_loses_and_duplicates_nothing(
+    broker: Broker, redis_url: str, tmp_path: Path, unique: str, pg_server: PostgresServer
+) -> None:
+    db_url = pg_server.create_database(f"e2e_{unique}")
+    cfg = tmp_path / "kestrel.toml"
+    port = write_config(
+        cfg,
+        broker,
+        unique,
+        redis_url,
+        DETECTION
+        + f"""
+[cold_store]
+url = "{db_url}"
+retry_seconds = 0.5
+fetch_max_wait_seconds = 0.2
+""",
+    )
+    worker = WorkerProcess(cfg, port, tmp_path / "worker.log").start()
+    worker.wait_ready()
+    events = "SELECT count(*) FROM cold_events"
+    distinct = (
+        "SELECT count(*) FROM (SELECT DISTINCT source, topic, kafka_partition, kafka_offset, "
+        "batch_index FROM cold_events) d"
+    )
+
+    first, cold1 = _log_messages(0, 150)
+    run(_send(broker.bootstrap, f"logs-{unique}", first))
+    took = _wait("first part stored", lambda: _count(db_url, events) == cold1, 60, worker.log)
+    print(f"\npostgres: {cold1} cold events stored {took:.1f}s after producing")
+
+    pg_server.stop()
+    before = metric_total(worker.metrics(), "kestrel_events_consumed")
+    second, cold2 = _log_messages(150, 150)
+    run(_send(broker.bootstrap, f"logs-{unique}", second))
+    run(_send(broker.bootstrap, f"metrics-{unique}", _metric_messages()))
+    # Detection goes on without the database: the events are judged, the spike fires.
+    _wait(
+        "detection during the outage",
+        lambda: metric_total(worker.metrics(), "kestrel_events_consumed") >= before + 450 + 80,
+        60,
+        worker.log,
+    )
+    alerts = run(collect(broker.bootstrap, f"alerts-{unique}", lambda r: len(r) >= 2, timeout=60))
+    assert len(alerts) >= 2, "the spike should fire and resolve"
+    page = worker.metrics()
+    errors = metric_total(page, "kestrel_cold_store_write_errors")
+    print(f"postgres down: write errors counted {errors:.0f}, up gauge "
+          f"{metric_total(page, 'kestrel_cold_store_up'):.0f}")  # fmt: skip
+    assert errors >= 1
+    assert metric_total(page, "kestrel_cold_store_up") == 0
+
+    pg_server.start()
+    total = cold1 + cold2
+    took = _wait(
+        "all stored after the outage", lambda: _count(db_url, events) == total, 90, worker.log
+    )
+    time.sleep(2.0)  # nothing more comes (no duplicate, nothing late)
+    assert _count(db_url, events) == total
+    assert _count(db_url, distinct) == total
+    stored_alerts = _count(db_url, "SELECT count(*) FROM alert_history")
+    alerts = run(collect(broker.bootstrap, f"alerts-{unique}", lambda r: False, timeout=3))
+    print(f"postgres back: all {total} cold events stored {took:.1f}s later, exactly once; "
+          f"alert history {stored_alerts} of {len(alerts)} alert records")  # fmt: skip
+    assert stored_alerts == len(alerts)
+    page = worker.metrics()
+    assert metric_total(page, "kestrel_cold_store_up") == 1
+    assert metric_total(page, "kestrel_cold_store_rows_written", table="events") == total
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT event, context, session_id, user_id, trace_id, batch_index FROM cold_events "
+            "WHERE trace_id = 't-200' ORDER BY batch_index"
+        ).fetchall()
+    assert [r[5] for r in row] == [0, 1]  # the two cold events of message 200, by position
+    assert row[0][0]["message"] == "message 200.0"
+    assert row[0][1] == {"m": 200, "j": 0}
+    assert (row[0][2], row[0][3]) == ("s-4", "u-0")
+    worker.stop()
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_default_sqlite_store_is_read_by_kestrel_logs_and_alerts(
+    broker: Broker, redis_url: str, tmp_path: Path, unique: str
+) -> None:
+    cfg = tmp_path / "kestrel.toml"
+    port = write_config(
+        cfg,
+        broker,
+        unique,
+        redis_url,
+        DETECTION + "\n[cold_store]\nfetch_max_wait_seconds = 0.2\n",
+    )
+    text = cfg.read_text().replace("[worker]\n", f'[worker]\ndata_dir = "{tmp_path / "data"}"\n')
+    cfg.write_text(text)
+    worker = WorkerProcess(cfg, port, tmp_path / "worker.log").start()
+    worker.wait_ready()
+    messages, cold = _log_messages(0, 60)
+    run(_send(broker.bootstrap, f"logs-{unique}", messages))
+    run(_send(broker.bootstrap, f"metrics-{unique}", _metric_messages()))
+
+    def stored() -> int:
+        done = _cli("logs", "--config", str(cfg), "--limit", "0", "--json")
+        return len(done.stdout.splitlines()) if done.returncode == 0 else -1
+
+    took = _wait("stored in SQLite", lambda: stored() == cold, 60, worker.log)
+    print(f"\nsqlite: {cold} cold events stored and read back {took:.1f}s after producing")
+    assert (tmp_path / "data" / "cold-store.db").exists()
+
+    done = _cli("logs", "--config", str(cfg), "--session", "s-3", "--type", "security_event",
+                "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines: list[dict[str, Any]] = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines and all(e["session_id"] == "s-3" and e["type"] == "security_event" for e in lines)
+    assert [e["timestamp"] for e in lines] == sorted((e["timestamp"] for e in lines), reverse=True)
+    assert set(lines[0]) >= {"timestamp", "level", "service", "message", "context", "trace_id"}
+    human = _cli("logs", "--config", str(cfg), "--trace-id", "t-5", "--since", "2026-05-01")
+    assert human.returncode == 0, human.stderr
+    print(human.stdout)
+    assert len(human.stdout.splitlines()) == 2 and "trace=t-5" in human.stdout
+
+    _wait(
+        "alert history",
+        lambda: "resolved" in _cli("alerts", "--config", str(cfg), "--history").stdout,
+        60,
+        worker.log,
+    )
+    history = _cli("alerts", "--config", str(cfg), "--history", "--series", "cold_latency")
+    print(history.stdout)
+    assert history.returncode == 0
+    kinds = [line.split()[1] for line in history.stdout.splitlines()]
+    assert kinds[0] == "resolved" and kinds[-1] == "fired"
+    firing = _cli("alerts", "--config", str(cfg))
+    assert firing.returncode == 2 and "worker API" in firing.stderr
+    migrate = _cli("db", "migrate", "--config", str(cfg), "--json")
+    assert json.loads(migrate.stdout)["applied"] == []  # the worker migrated at start
+    worker.stop()
