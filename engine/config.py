@@ -439,7 +439,8 @@ class WorkerSettings(_Section):
     data_dir: str = Field(
         os.path.join(tempfile.gettempdir(), "kestrel"),
         min_length=1,
-        description="Faust's local data directory (the state itself is in the changelog topic).",
+        description="Faust's local data directory (the state itself is in the changelog topic), "
+        "and the default place of the cold store's SQLite file.",
     )
 
 

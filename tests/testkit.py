@@ -144,6 +144,8 @@ key_prefix = "kestrel-test-{unique}:"
 [worker]
 web_port = {port}
 checkpoint_interval_seconds = 0.5
+# The test's own: the cold store's default SQLite file is there.
+data_dir = "{path.parent / ("data-" + unique)}"
 
 {extra}
 """

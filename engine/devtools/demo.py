@@ -165,6 +165,26 @@ def _wait_healthy(port: int, proc: subprocess.Popen[bytes], timeout: float) -> b
     return False
 
 
+def _say_cold_store(cfg: Path) -> None:
+    """Say where the demo's cold events and alert history are kept and how to read them."""
+    from engine.config import load_config
+    from engine.sinks.cold_store import EventQuery, StoreError, open_store
+
+    config = load_config(str(cfg))
+    store = open_store(config.cold_store_url)
+    try:
+        n = len(store.query_events(EventQuery(limit=None)))
+    except StoreError as exc:
+        _say(f"demo: the cold store could not be read: {exc}")
+        return
+    finally:
+        store.close()
+    _say(
+        f"demo: cold store {store.shown_url} holds {n} cold event(s) (of every demo run); "
+        "read them with `kestrel logs` and the alert history with `kestrel alerts --history`"
+    )
+
+
 async def _main(
     duration: float, speed: float, workdir: Path, clock: Callable[[], float]
 ) -> _Counts:
@@ -206,6 +226,7 @@ async def _main(
             f"demo: webhook receiver got {counts.webhooks} notification(s) "
             f"covering {counts.webhook_alerts} alert(s)"
         )
+        _say_cold_store(cfg)
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

@@ -227,8 +227,6 @@ def test_default_sqlite_store_is_read_by_kestrel_logs_and_alerts(
         redis_url,
         DETECTION + "\n[cold_store]\nfetch_max_wait_seconds = 0.2\n",
     )
-    text = cfg.read_text().replace("[worker]\n", f'[worker]\ndata_dir = "{tmp_path / "data"}"\n')
-    cfg.write_text(text)
     worker = WorkerProcess(cfg, port, tmp_path / "worker.log").start()
     worker.wait_ready()
     messages, cold = _log_messages(0, 60)
@@ -241,7 +239,7 @@ def test_default_sqlite_store_is_read_by_kestrel_logs_and_alerts(
 
     took = _wait("stored in SQLite", lambda: stored() == cold, 60, worker.log)
     print(f"\nsqlite: {cold} cold events stored and read back {took:.1f}s after producing")
-    assert (tmp_path / "data" / "cold-store.db").exists()
+    assert (tmp_path / f"data-{unique}" / "cold-store.db").exists()  # write_config's data_dir
 
     done = _cli("logs", "--config", str(cfg), "--session", "s-3", "--type", "security_event",
                 "--json")  # fmt: skip

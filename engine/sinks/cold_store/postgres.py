@@ -6,9 +6,11 @@ service, session, user and trace id (events) and series, detector, service (aler
 partition (``cold_events_p2026_11``) is created when its first row comes; retention drops whole
 partitions once every row in them is older than the cutoff.
 
-A write copies the rows into a temporary staging table (``COPY``: the fastest way in) and moves
-them with ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` in the same transaction: a row whose
-Kafka origin is stored already is skipped (the unique key holds the partition column too, as
+A write copies the rows straight into the table (``COPY``: the fastest way in). When some
+origin is stored already (a replay after a crash or an outage) the unique key refuses the copy;
+the write then copies them into a temporary staging table and moves them with
+``INSERT ... SELECT ... ON CONFLICT DO NOTHING``, in the same transaction: a row whose Kafka
+origin is stored already is skipped (the unique key holds the partition column too, as
 PostgreSQL requires; an origin always decodes to the same time).
 """
 
@@ -18,6 +20,7 @@ import calendar
 import contextlib
 import time
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Final
 
 import psycopg
@@ -312,20 +315,35 @@ class PostgresStore(ColdStore):
         columns: Sequence[str],
         rows: Sequence[EventRow] | Sequence[AlertRow],
     ) -> int:
+        """Copy ``rows`` into ``table``: straight in (the common case, new rows only), or, when
+        some origin is stored already (a replay), through the staging table, skipping those."""
         if not rows:
             return 0
         cols = ", ".join(columns)
+        select = _select_list(columns, _TABLES[table])
+        at = columns.index(_TABLES[table])
+        try:
+            with conn.transaction(), conn.cursor() as cur:  # a savepoint in the write's transaction
+                with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+                    for row in rows:
+                        values = list(row.values())
+                        values[at] = datetime.fromtimestamp(values[at], UTC)
+                        copy.write_row(values)
+                return len(rows)
+        except pg_errors.UniqueViolation:
+            pass  # a replay: the savepoint is rolled back; skip what is stored already
         conn.execute(_staging(table, columns))
         with conn.cursor() as cur:
             with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row.values())
             cur.execute(
-                f"INSERT INTO {table} ({cols}) "
-                f"SELECT {_select_list(columns, _TABLES[table])} FROM stage_{table} "
+                f"INSERT INTO {table} ({cols}) SELECT {select} FROM stage_{table} "
                 "ON CONFLICT DO NOTHING"
             )
-            return max(0, cur.rowcount)
+            count = max(0, cur.rowcount)
+            cur.execute(f"TRUNCATE stage_{table}")
+            return count
 
     def _select(self, sql: str, args: Sequence[Any]) -> list[Any]:
         conn = self._connect()

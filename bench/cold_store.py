@@ -1,0 +1,215 @@
+"""The cold store's speed: rows/s of the store alone, and the worker's detection with it on/off.
+
+    python bench/cold_store.py [--rows 200000] [--batch 5000] [--postgres-url URL]
+                               [--events 100000] [--broker tansu|apache] [--skip-worker]
+
+1. The store alone: ``--rows`` cold event rows written in transactions of ``--batch`` rows into
+   PostgreSQL (a private server started with initdb/pg_ctl from Debian's postgresql package,
+   unless ``--postgres-url`` names one; fsync stays on in that private server) and into SQLite
+   (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
+   Also the cost of making the rows from Kafka records (decoding included), which the consumer
+   pays in its thread.
+2. The worker: ``--events`` single-event log messages (70 % of a cold type) are published, then
+   a worker with the cold store off, and one with it on (SQLite, the default), each consume
+   them all; events/s of detection from the worker's /metrics, as bench/throughput.py measures.
+
+Prints figures; asserts nothing (the machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import SimpleNamespace
+
+import orjson
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from throughput import (  # noqa: E402
+    BenchWorker,
+    _publish,
+    consumed_events,
+    running_broker,
+    worker_config,
+)
+
+from engine.config import Config  # noqa: E402
+from engine.devtools.broker import free_port  # noqa: E402
+from engine.formats import build_decoder  # noqa: E402
+from engine.runtime.cold_store import rows_of  # noqa: E402
+from engine.sinks.cold_store import EventRow, open_store  # noqa: E402
+
+COLD = ("task_created", "task_completed", "tool_executed", "llm_completion", "cost_tracking")
+HOT = ("thought", "stream_delta")
+T0 = 1_780_000_000.0
+
+
+def _events(n: int, rng: random.Random) -> list[bytes]:
+    out = []
+    for i in range(n):
+        etype = rng.choice(COLD) if rng.random() < 0.7 else rng.choice(HOT)
+        doc = {
+            "timestamp": T0 + i / 100,
+            "level": "INFO",
+            "service": f"svc-{i % 20}",
+            "type": etype,
+            "message": f"{etype} for task {rng.randint(1000, 9999)}",
+            "session_id": f"s-{rng.randint(1, 500)}",
+            "user_id": f"u-{rng.randint(1, 100)}",
+            "trace_id": f"{rng.getrandbits(64):016x}",
+            "context": {"attempt": 1, "model": "gpt-large"},
+            "performance_data": {"operation": "tool_call", "duration_ms": rng.gauss(120, 10)},
+        }
+        out.append(orjson.dumps(doc))
+    return out
+
+
+def _records(values: list[bytes]) -> dict[object, list[object]]:
+    from aiokafka import TopicPartition
+
+    tp = TopicPartition("logs", 0)
+    return {
+        tp: [
+            SimpleNamespace(offset=i, value=v, timestamp=int(T0 * 1000))
+            for i, v in enumerate(values)
+        ]
+    }
+
+
+def _rows(values: list[bytes]) -> tuple[list[EventRow], float]:
+    cfg = Config()
+    decoders = {spec.topic: build_decoder(spec) for spec in cfg.inputs() if spec.kind == "log"}
+    started = time.perf_counter()
+    rows, _ = rows_of(
+        _records(values),  # type: ignore[arg-type]
+        source="bench",
+        decoders=decoders,
+        alerts_topic=None,
+        cold_types=frozenset(COLD),
+        max_message_bytes=1 << 20,
+        max_future_seconds=1e12,
+    )
+    return rows, time.perf_counter() - started
+
+
+def _store_rate(url: str, rows: list[EventRow], batch: int) -> tuple[float, float]:
+    """Rows/s of new rows, then of the same rows again (all duplicates)."""
+    store = open_store(url)
+    store.migrate()
+    rates = []
+    for _ in range(2):
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            store.write(rows[i : i + batch], [])
+        rates.append(len(rows) / (time.perf_counter() - started))
+    store.close()
+    return rates[0], rates[1]
+
+
+@contextmanager
+def _postgres(url: str | None) -> Iterator[str]:
+    if url:
+        yield url
+        return
+    from tests.testkit import PostgresServer  # initdb + pg_ctl, as the tests do
+
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server.create_database("bench")
+    finally:
+        server.remove()
+
+
+def _detection_rate(
+    broker: object, tmp: Path, label: str, topic_run: str, n: int, on: bool
+) -> float:
+    port = free_port()
+    cfg = tmp / f"{label}.toml"
+    text = worker_config(broker, topic_run, port).replace(  # type: ignore[arg-type]
+        f'app_id = "bench-{topic_run}"', f'app_id = "bench-{label}-{os.getpid()}"'
+    )
+    store = f'url = "sqlite:///{tmp}/{label}.db"\n' if on else ""
+    cfg.write_text(text + f"\n[cold_store]\nenabled = {str(on).lower()}\n{store}")
+    worker = BenchWorker(cfg, port, tmp / f"{label}.log")
+    topic = f"logs-{topic_run}"
+    try:
+        first_t = None
+        empty_t = time.monotonic()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            got = consumed_events(port, topic)
+            now = time.monotonic()
+            if got == 0:
+                empty_t = now
+            elif first_t is None:
+                first_t = empty_t
+            if got >= n:
+                break
+            time.sleep(0.05)
+        else:
+            raise RuntimeError(f"{label}: only {got} of {n} events consumed")
+        assert first_t is not None
+        return n / max(now - first_t, 1e-9)
+    finally:
+        worker.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=5000)
+    parser.add_argument("--postgres-url")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--broker", default="tansu", choices=["tansu", "apache"])
+    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs of worker runs")
+    parser.add_argument("--skip-worker", action="store_true")
+    args = parser.parse_args()
+
+    rng = random.Random(7)
+    values = _events(int(args.rows / 0.7) + 1000, rng)
+    rows, took = _rows(values)
+    rows = rows[: args.rows]
+    print(f"rows from records (decode + row): {len(values) / took:,.0f} records/s, "
+          f"{len(rows):,} cold rows")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="kestrel-bench-cold-") as tmp:
+        with _postgres(args.postgres_url) as url:
+            new, dup = _store_rate(url, rows, args.batch)
+            print(f"postgresql: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates), "
+                  f"batches of {args.batch}")  # fmt: skip
+        new, dup = _store_rate(f"sqlite:///{tmp}/bench.db", rows, args.batch)
+        print(f"sqlite: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates)")
+        if args.skip_worker:
+            return
+        tmp_path = Path(tmp)
+        with running_broker(args.broker, tmp_path) as broker:
+            run = f"cold{os.getpid()}"
+            messages = [
+                (f"svc-{i % 20}".encode(), v) for i, v in enumerate(_events(args.events, rng))
+            ]
+            asyncio.run(_publish(broker.bootstrap, f"logs-{run}", messages))
+            off, on = [], []
+            for r in range(args.rounds):
+                off.append(_detection_rate(broker, tmp_path, f"off{r}", run, args.events, False))
+                on.append(_detection_rate(broker, tmp_path, f"on{r}", run, args.events, True))
+                print(f"round {r + 1}: detection {off[-1]:,.0f} events/s store off, "
+                      f"{on[-1]:,.0f} events/s store on")  # fmt: skip
+            best_off, best_on = max(off), max(on)
+            print(f"detection (best of {args.rounds}): store off {best_off:,.0f} events/s, "
+                  f"store on {best_on:,.0f} events/s ({best_on / best_off - 1:+.1%}); "
+                  f"{args.events:,} single-event log messages, {args.broker}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
