@@ -1,4 +1,5 @@
-"""Sinks: the Redis mirror (hot events and alerts) and the input dead-letter topic.
+"""Sinks: the Redis mirror (hot events and alerts), the input dead-letter topic, and the cold
+store (:mod:`engine.sinks.cold_store`, filled by a consumer of its own).
 
 See :mod:`engine.sinks.base` for the lifecycle every sink follows.
 """
