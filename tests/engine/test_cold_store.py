@@ -4,6 +4,7 @@ twice, queries, alert history, migrations and retention."""
 from __future__ import annotations
 
 import calendar
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -203,3 +204,38 @@ def test_a_locked_sqlite_file_is_unavailable(tmp_path: Path) -> None:
         store.write(_rows(3), [])
     other.execute("ROLLBACK")
     assert store.write(_rows(3), []).events == 3
+
+
+def test_kestrel_logs_follows_new_events(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.testkit import REPO
+
+    cfg = tmp_path / "kestrel.toml"
+    cfg.write_text(f'[worker]\ndata_dir = "{tmp_path}"\n')
+    store = open_store(f"sqlite:///{tmp_path}/cold-store.db")
+    store.migrate()
+    store.write(_rows(3), [])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "logs", "--config", str(cfg), "--follow", "--json",
+         "--type", "task_created", "--interval", "0.2"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = [json.loads(proc.stdout.readline()) for _ in range(3)]
+        assert [e["message"] for e in first] == ["event 0", "event 1", "event 2"]  # oldest first
+        store.write(_rows(2, start=NOV + 100, offset0=50), [])
+        store.write([event_row(_event(9, NOV + 200, etype="task_failed"), Origin(
+            "app", "logs", 0, 99, 0))], [])  # fmt: skip
+        store.write(_rows(1, start=NOV + 300, offset0=60), [])
+        later = [json.loads(proc.stdout.readline())["message"] for _ in range(3)]
+        print(f"followed: {later}")
+        assert later == ["event 0", "event 1", "event 0"]  # the new ones, task_failed left out
+    finally:
+        proc.kill()
+        proc.wait()
+        store.close()
