@@ -239,3 +239,14 @@ def test_kestrel_logs_follows_new_events(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
         store.close()
+
+
+def test_nul_characters_do_not_stop_the_store(store: ColdStore) -> None:
+    event = _event(1, NOV)
+    event.message = "bad\x00byte"
+    event.raw["message"] = "bad\x00byte"
+    event.raw["context"] = {"note": "nul \x00 here"}
+    assert store.write([event_row(event, Origin("app", "logs", 0, 1, 0))], []).events == 1
+    (stored,) = store.query_events(EventQuery())
+    print(f"{store.backend}: stored message {stored.message!r}")
+    assert stored.message.startswith("bad") and stored.message.endswith("byte")

@@ -277,3 +277,31 @@ def test_default_sqlite_store_is_read_by_kestrel_logs_and_alerts(
     migrate = _cli("db", "migrate", "--config", str(cfg), "--json")
     assert json.loads(migrate.stdout)["applied"] == []  # the worker migrated at start
     worker.stop()
+
+    # `kestrel store` alone: another app id (a group of its own) into a file of its own.
+    alone = tmp_path / "alone.toml"
+    alone.write_text(
+        cfg.read_text()
+        .replace(f'app_id = "kestrel-test-{unique}"', f'app_id = "kestrel-alone-{unique}"')
+        .replace(f"data-{unique}", f"alone-{unique}")
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "store", "--config", str(alone)],
+        cwd=REPO,
+        stdout=(tmp_path / "store.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    try:
+
+        def stored_alone() -> int:
+            done = _cli("logs", "--config", str(alone), "--limit", "0", "--json")
+            return len(done.stdout.splitlines()) if done.returncode == 0 else -1
+
+        took = _wait(
+            "kestrel store", lambda: stored_alone() == cold, 60,
+            lambda: (tmp_path / "store.log").read_text(),
+        )  # fmt: skip
+        print(f"kestrel store alone: {cold} cold events stored in {took:.1f}s")
+    finally:
+        proc.terminate()
+        assert proc.wait(30) == 0

@@ -326,7 +326,7 @@ class PostgresStore(ColdStore):
             with conn.transaction(), conn.cursor() as cur:  # a savepoint in the write's transaction
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                     for row in rows:
-                        values = list(row.values())
+                        values = _without_nul(row.values())
                         values[at] = datetime.fromtimestamp(values[at], UTC)
                         copy.write_row(values)
                 return len(rows)
@@ -336,7 +336,7 @@ class PostgresStore(ColdStore):
         with conn.cursor() as cur:
             with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(row.values())
+                    copy.write_row(_without_nul(row.values()))
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {select} FROM stage_{table} "
                 "ON CONFLICT DO NOTHING"
@@ -411,6 +411,22 @@ class PostgresStore(ColdStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _without_nul(values: Sequence[Any]) -> list[Any]:
+    r"""``values`` with NUL characters replaced by U+FFFD: PostgreSQL's text cannot hold them,
+    nor jsonb their ``\u0000`` escape, and a row it refuses would stop the store for good.
+
+    >>> _without_nul(("a\x00b", 1.5)) == ["a\ufffdb", 1.5]
+    True
+    >>> _without_nul(['{"m":"\\u0000"}']) == ['{"m":"\\ufffd"}']
+    True
+    """
+    out = list(values)
+    for i, value in enumerate(out):
+        if type(value) is str and ("\x00" in value or "\\u0000" in value):
+            out[i] = value.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+    return out
 
 
 def _first_line(exc: BaseException) -> str:
