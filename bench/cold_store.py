@@ -5,7 +5,8 @@
 
 1. The store alone: ``--rows`` cold event rows written in transactions of ``--batch`` rows into
    PostgreSQL (a private server started with initdb/pg_ctl from Debian's postgresql package,
-   unless ``--postgres-url`` names one; fsync stays on in that private server) and into SQLite
+   unless ``--postgres-url`` names one; that private server runs with fsync off, as the tests
+   run it: a durable server on a real disk is slower) and into SQLite
    (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
    Also the cost of making the rows from Kafka records (decoding included), which the consumer
    pays in its thread.

@@ -326,7 +326,7 @@ class PostgresStore(ColdStore):
             with conn.transaction(), conn.cursor() as cur:  # a savepoint in the write's transaction
                 with cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
                     for row in rows:
-                        values = _without_nul(row.values())
+                        values = _clean_values(row)
                         values[at] = datetime.fromtimestamp(values[at], UTC)
                         copy.write_row(values)
                 return len(rows)
@@ -336,7 +336,7 @@ class PostgresStore(ColdStore):
         with conn.cursor() as cur:
             with cur.copy(f"COPY stage_{table} ({cols}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row(_without_nul(row.values()))
+                    copy.write_row(_clean_values(row))
             cur.execute(
                 f"INSERT INTO {table} ({cols}) SELECT {select} FROM stage_{table} "
                 "ON CONFLICT DO NOTHING"
@@ -411,6 +411,16 @@ class PostgresStore(ColdStore):
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def _clean_values(row: EventRow | AlertRow) -> list[Any]:
+    """The row's values for PostgreSQL. Every text of a row comes from its original JSON
+    (``event`` or ``alert``, where a NUL is written ``\\u0000``), so one search there tells
+    whether any value needs :func:`_without_nul`."""
+    original = row.event if isinstance(row, EventRow) else row.alert
+    if "\\u0000" in original:
+        return _without_nul(row.values())
+    return list(row.values())
 
 
 def _without_nul(values: Sequence[Any]) -> list[Any]:
