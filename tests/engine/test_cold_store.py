@@ -250,3 +250,15 @@ def test_nul_characters_do_not_stop_the_store(store: ColdStore) -> None:
     (stored,) = store.query_events(EventQuery())
     print(f"{store.backend}: stored message {stored.message!r}")
     assert stored.message.startswith("bad") and stored.message.endswith("byte")
+
+
+def test_tabs_newlines_and_backslashes_survive(store: ColdStore) -> None:
+    text = "line 1\nline 2\ttab\\back\rcr \\N é 🦅"
+    event = _event(1, NOV)
+    event.message = text
+    event.raw["message"] = text
+    event.raw["context"] = {"text": text}
+    assert store.write([event_row(event, Origin("app", "logs", 0, 1, 0))], []).events == 1
+    (stored,) = store.query_events(EventQuery())
+    assert stored.message == text
+    assert stored.event["message"] == text and stored.event["context"] == {"text": text}
