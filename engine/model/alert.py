@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,9 +151,9 @@ class Alert:
             series=str(data["series"]),
             labels={str(k): str(v) for k, v in dict(data["labels"]).items()},
             detector=str(data["detector"]),
-            value=float(data["value"]),
-            expected=float(data["expected"]),
-            score=float(data["score"]),
+            value=_number(data["value"]),
+            expected=_number(data["expected"]),
+            score=_number(data["score"]),
             started_at=float(data["started_at"]),
             ended_at=None if ended is None else float(ended),
             summary=str(data["summary"]),
@@ -160,6 +161,17 @@ class Alert:
             silenced=bool(data.get("silenced", False)),
             annotations={str(k): str(v) for k, v in dict(data.get("annotations", {})).items()},
         )
+
+
+def _number(value: Any) -> float:
+    """A float field as :meth:`Alert.to_dict` wrote it: JSON has no NaN, so a ``nan`` (e.g. the
+    expected value of a detector without a baseline, or of a log-pattern detector) comes back
+    from the alerts topic as ``null``.
+
+    >>> _number(None), _number(2)
+    (nan, 2.0)
+    """
+    return math.nan if value is None else float(value)
 
 
 def alert_labels(alert: Alert) -> dict[str, str]:

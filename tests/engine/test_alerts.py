@@ -141,3 +141,12 @@ def test_summary_formats() -> None:
     assert summarize("e{s=a}", "error_spike", 0.5, 0.01, 1.0) == (
         "e{s=a}: 0.5 vs expected 0.01 (error_spike score 1.0)"
     )
+
+
+def test_an_alert_without_an_expected_value_survives_the_alerts_topic() -> None:
+    """JSON has no NaN: ``expected = nan`` (a pattern alert, a detector without a baseline) is
+    written as null, and must read back (delivery used to skip such a record as unreadable)."""
+    a = Alert("f", AlertStatus.FIRING, Severity.WARNING, "log.pattern", {"service": "api"},
+              "new_pattern", 1.0, math.nan, 3.0, 0.0, None, "new template")  # fmt: skip
+    back = Alert.from_dict(orjson.loads(orjson.dumps(a.to_dict())))
+    assert math.isnan(back.expected) and back.series == "log.pattern"
