@@ -74,12 +74,11 @@ def _alert_bytes(status: AlertStatus, repeat: int = 0, *, silenced: bool = False
     return orjson.dumps(a.to_dict())
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ColdStore]:
     if request.param == "sqlite":
         s = open_store(f"sqlite:///{tmp_path}/cold.db")
     else:
-        request.applymarker(pytest.mark.integration)
         s = open_store(request.getfixturevalue("postgres_url"))
     assert s.migrate() == [1]
     yield s
