@@ -169,7 +169,7 @@ def register_api(worker: Worker) -> None:
             rows = list_series(worker.pipeline, request.query.get("match"), limit)
             return answer(self, {"series": rows, "counts": worker.pipeline.series_counts()})
 
-    @app.page("/api/v1/series/{sid}")
+    @app.page("/api/v1/series/{sid:.+}")  # an id holds braces, which {sid} does not match
     class SeriesView(View):
         async def get(self, request: Request, sid: str) -> Response:
             refusal = denied(self, request)
