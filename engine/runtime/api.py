@@ -44,6 +44,9 @@ from engine.sinks.redis_mirror import redis_client
 
 __all__ = ["read_stats", "register_api"]
 
+#: Socket timeout of the tail's Redis client, above the 1 s its blocking reads wait.
+TAIL_SOCKET_TIMEOUT_SECONDS = 5.0
+
 #: Seconds over which ``events_per_second`` is measured (between calls of the stats view).
 RATE_WINDOW_SECONDS = 30.0
 
@@ -220,7 +223,9 @@ def register_api(worker: Worker) -> None:
                 headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
             )
             await response.prepare(request)  # type: ignore[arg-type]
-            client = redis_client(cfg.redis)
+            # XREAD blocks up to a second: the socket must wait longer than that.
+            timeout = max(cfg.redis.timeout_seconds, TAIL_SOCKET_TIMEOUT_SECONDS)
+            client = redis_client(cfg.redis.model_copy(update={"timeout_seconds": timeout}))
             sent = 0
             try:
                 await response.write(b": kestrel tail\n\n")

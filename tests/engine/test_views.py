@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import random
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -256,6 +257,34 @@ def test_tail_streams_hot_events_filtered(live: dict[str, Any]) -> None:
     assert [e["event"]["session_id"] for e in sessions] == ["s-1"] * 3
 
 
+def test_tail_waits_for_new_events(live: dict[str, Any]) -> None:
+    """From now on, through idle seconds (longer than Redis's call timeout) to the next event."""
+    got: list[dict[str, Any]] = []
+
+    def listen() -> None:
+        with httpx.stream(
+            "GET",
+            f"{live['url']}/api/v1/tail",
+            headers=_auth(),
+            params={"service": "svc-hot", "limit": 1},
+            timeout=httpx.Timeout(60.0),
+        ) as r:
+            for line in r.iter_lines():
+                if line.startswith(("data: ", "event: ")):
+                    got.append({"line": line})
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    time.sleep(3.0)  # idle: no new hot event for 3 s
+    assert got == []
+    run(_send_hot(live, first=20))
+    listener.join(60)
+    print(got)
+    assert not listener.is_alive()
+    assert got[0] == {"line": "event: log"}
+    assert orjson.loads(got[1]["line"][6:])["event"]["message"] == "thinking step 20"
+
+
 # -- the CLI ---------------------------------------------------------------------------------
 
 
@@ -446,9 +475,9 @@ def _until(browser: Any, check: Any, timeout: float = 60.0) -> Any:
         pytest.fail(f"the page did not show what was expected in {timeout}s; it shows:\n{body}")
 
 
-async def _send_hot(live: dict[str, Any]) -> None:
+async def _send_hot(live: dict[str, Any], first: int = 9) -> None:
     async with producer(live["broker"].bootstrap) as p:
-        await _publish_hot(p, live["unique"], 9)
+        await _publish_hot(p, live["unique"], first)
 
 
 async def _send_cpu(live: dict[str, Any]) -> None:
