@@ -240,7 +240,8 @@ def register_api(worker: Worker) -> None:
                 pass  # the client went away
             except (RedisError, OSError) as exc:
                 with contextlib.suppress(ConnectionError, OSError):
-                    error = orjson.dumps({"error": f"redis: {type(exc).__name__}"})
+                    why = f"redis at {cfg.redis.shown_url}: {type(exc).__name__}"
+                    error = orjson.dumps({"error": why})
                     await response.write(b"event: error\ndata: " + error + b"\n\n")
             finally:
                 await client.aclose()
