@@ -116,8 +116,20 @@ def test_malformed_state_is_rejected() -> None:
         )
 
 
-def test_masking_keeps_keys() -> None:
-    assert mask_tokens("took 12ms id=abc123 path=/x") == ["took", "<*>", "id=<*>", "path=/x"]
+def test_masking_keeps_keys_and_constant_words() -> None:
+    assert mask_tokens("took 12ms id=42 path=/x") == ["took", "<*>", "id=<*>", "path=/x"]
+    # Words that hold a digit are not parameters; numbers glued to a letter are part of a word.
+    assert mask_tokens('link en0: up, "GET /x HTTP/1.1" from fe80::1 PS/2') == [
+        "link",
+        "en0:",
+        "up,",
+        '"GET',
+        "/x",
+        'HTTP/1.1"',
+        "from",
+        "<*>",
+        "PS/2",
+    ]
 
 
 def test_bad_parameter_is_named() -> None:
