@@ -20,6 +20,7 @@ from engine.cli import (
     demo,
     dlq,
     evaluate,
+    patterns,
     produce,
     replay,
     worker,
@@ -36,6 +37,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     produce,
     replay,
     evaluate,
+    patterns,
     dlq,
     check_config,
 )
