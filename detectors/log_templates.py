@@ -71,14 +71,59 @@ _DATE_WORDS: Final = frozenset(
 _NAMING: Final = frozenset({"user"})
 
 
+_HAS_DIGIT: Final = re.compile(r"\d")
+_TOKEN_RUNS: Final = re.compile(r"(?<!\S)<\*>(?:\s+<\*>)+(?!\S)")
+#: Bound of the token cache (cleared when full: streams of unique ids only fill it).
+_TOKEN_CACHE_SIZE: Final = 100_000
+
+
 def _mask_token(token: str) -> str:
-    for c in token:
-        if c.isdigit():
-            return _TOKEN_MASKS.sub(WILDCARD, token)
-    return token
+    if _HAS_DIGIT.search(token) is None:
+        return token
+    return _TOKEN_MASKS.sub(WILDCARD, token)
 
 
-def mask_tokens(message: str, cache: dict[str, str] | None = None) -> list[str]:
+def _mask_token_into(cache: dict[str, str], token: str) -> str:
+    masked = cache[token] = _mask_token(token)
+    return masked
+
+
+def _masked_text(message: str, cache: dict[str, str] | None = None) -> str:
+    """:func:`mask_message`, with a token cache (shared by the caller) for speed."""
+    if "bytes" in message or "B)" in message or "<" in message:
+        message = _PHRASES.sub(WILDCARD, message)
+    tokens = message.split()
+    if cache is None:
+        out = [_mask_token(t) for t in tokens]
+    else:
+        if len(cache) >= _TOKEN_CACHE_SIZE:
+            cache.clear()
+        get = cache.get
+        out = [get(t) or _mask_token_into(cache, t) for t in tokens]
+    if "user" in tokens or not _DATE_WORDS.isdisjoint(out):
+        out = _join_dates_and_names(tokens, out)
+    text = " ".join(out)
+    if "<*> <*>" in text:
+        text = _TOKEN_RUNS.sub(WILDCARD, text)
+    return text
+
+
+def _join_dates_and_names(tokens: list[str], masked: list[str]) -> list[str]:
+    """Mask the token after ``user``, and day and month names right before a masked token."""
+    out: list[str] = []
+    previous = ""
+    for token, m in zip(tokens, masked, strict=True):
+        if m == WILDCARD:
+            while out and (out[-1] == WILDCARD or out[-1] in _DATE_WORDS):
+                out.pop()
+        elif previous in _NAMING:
+            m = WILDCARD
+        out.append(m)
+        previous = token
+    return out
+
+
+def mask_tokens(message: str) -> list[str]:
     """The message's whitespace tokens with obvious parameters replaced by ``<*>``.
 
     Runs of ``<*>`` tokens collapse into one (see the module docstring).
@@ -88,27 +133,7 @@ def mask_tokens(message: str, cache: dict[str, str] | None = None) -> list[str]:
     >>> mask_tokens("10.1.1.2 close, 97 bytes (1.2 KB) sent, lifetime 00:01 at Fri Jun 17 07:07:00")
     ['<*>', 'close,', '<*>', 'sent,', 'lifetime', '<*>', 'at', '<*>']
     """
-    if "bytes" in message or "B)" in message or "<" in message:
-        message = _PHRASES.sub(WILDCARD, message)
-    out: list[str] = []
-    previous = ""
-    for token in message.split():
-        if cache is None:
-            masked = _mask_token(token)
-        else:
-            masked = cache.get(token)  # type: ignore[assignment]
-            if masked is None:
-                if len(cache) >= 100_000:
-                    cache.clear()
-                masked = cache[token] = _mask_token(token)
-        if masked == WILDCARD:
-            while out and (out[-1] == WILDCARD or out[-1] in _DATE_WORDS):
-                out.pop()
-        elif previous in _NAMING:
-            masked = WILDCARD
-        out.append(masked)
-        previous = token
-    return out
+    return _masked_text(message).split()
 
 
 def mask_message(message: str) -> str:
@@ -117,16 +142,13 @@ def mask_message(message: str) -> str:
     >>> mask_message("user=42 fetched order 9f3a1c07 in 12.5ms from 10.0.0.7:80 via en0:")
     'user=<*> fetched order <*> in <*> from <*> via en0:'
     """
-    return " ".join(mask_tokens(message))
+    return _masked_text(message)
 
 
 def _route(token: str) -> str:
     """How a token routes in the prefix tree: ``<*>`` if it may be a parameter."""
-    if "<*>" in token:
+    if "<*>" in token or _HAS_DIGIT.search(token) is not None:
         return WILDCARD
-    for c in token:
-        if c.isdigit():
-            return WILDCARD
     return token
 
 
@@ -261,14 +283,14 @@ class TemplateMiner:
     def add(self, message: str) -> tuple[LogTemplate, bool]:
         """Learn one message; return its template (after learning) and whether it is new."""
         self.evicted = []
-        tokens = mask_tokens(message, self._token_cache)
-        masked = " ".join(tokens)
+        masked = _masked_text(message, self._token_cache)
         hit = self._cache.get(masked)
         if hit is not None and hit[0].version == hit[1]:
             template = hit[2]
             template.count += 1
             self._templates.move_to_end(template.id)
             return template, False
+        tokens = masked.split()
         key = self._key(tokens)
         group = self._groups.get(key)
         if group is None:
