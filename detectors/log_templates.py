@@ -42,7 +42,8 @@ _TOKEN_MASKS: Final = re.compile(
     r"""
     [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}   # UUID
     | (?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])                         # IPv4[:port]
-    | (?<![\w:])(?=[0-9a-fA-F:]*\d)(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])  # IPv6
+    | (?<![\w:])(?=[0-9a-fA-F]{0,4}:)(?=[0-9a-fA-F:]*\d)
+      (?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])                          # IPv6
     | (?<![\w.-])[A-Za-z][\w-]*(?:\.[\w-]+)+:\d+(?!\w)                           # host.domain:port
     | (?<![\w.])0x[0-9a-fA-F]+(?!\w)                                             # 0x hex
     | (?<![\w.-])[A-Za-z]+(?:_-?\d+)+(?!\w)                                         # blk_-12
@@ -73,13 +74,22 @@ _NAMING: Final = frozenset({"user"})
 
 _HAS_DIGIT: Final = re.compile(r"\d")
 _TOKEN_RUNS: Final = re.compile(r"(?<!\S)<\*>(?:\s+<\*>)+(?!\S)")
-#: Bound of the token cache (cleared when full: streams of unique ids only fill it).
-_TOKEN_CACHE_SIZE: Final = 100_000
+
+
+#: Tokens that are one parameter as a whole (a fast path: :data:`_TOKEN_MASKS` gives the same).
+_WHOLE_PARAMETER: Final = re.compile(
+    r"[-+<>]?\d+(?:[.:]\d+)*(?:[KMGT]?B|ms|us|ns|s|%)?"
+    r"|[A-Za-z]+(?:_-?\d+)+"
+    r"|0x[0-9a-fA-F]+"
+    r"|(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}"
+)
 
 
 def _mask_token(token: str) -> str:
     if _HAS_DIGIT.search(token) is None:
         return token
+    if _WHOLE_PARAMETER.fullmatch(token) is not None:
+        return WILDCARD
     return _TOKEN_MASKS.sub(WILDCARD, token)
 
 
@@ -88,7 +98,7 @@ def _mask_token_into(cache: dict[str, str], token: str) -> str:
     return masked
 
 
-def _masked_text(message: str, cache: dict[str, str] | None = None) -> str:
+def _masked_text(message: str, cache: dict[str, str] | None = None, cache_size: int = 0) -> str:
     """:func:`mask_message`, with a token cache (shared by the caller) for speed."""
     if "bytes" in message or "B)" in message or "<" in message:
         message = _PHRASES.sub(WILDCARD, message)
@@ -96,7 +106,7 @@ def _masked_text(message: str, cache: dict[str, str] | None = None) -> str:
     if cache is None:
         out = [_mask_token(t) for t in tokens]
     else:
-        if len(cache) >= _TOKEN_CACHE_SIZE:
+        if len(cache) >= cache_size:
             cache.clear()
         get = cache.get
         out = [get(t) or _mask_token_into(cache, t) for t in tokens]
@@ -215,6 +225,9 @@ class TemplateMiner:
         Leading tokens that route a message (besides its token count), at least 1.
     max_templates:
         Templates kept; the least recently used beyond that is forgotten.
+    cache_size:
+        Entries in each of the three speed caches (messages, tokens, masked shapes); a full
+        cache is emptied. They change no result and are not saved.
 
     Examples
     --------
@@ -227,7 +240,11 @@ class TemplateMiner:
     """
 
     def __init__(
-        self, similarity: float = 0.5, depth: int = 1, max_templates: int = 100_000
+        self,
+        similarity: float = 0.5,
+        depth: int = 1,
+        max_templates: int = 100_000,
+        cache_size: int = 20_000,
     ) -> None:
         if not 0.0 < similarity <= 1.0:
             raise ValueError(f"similarity: must be in (0, 1], got {similarity}")
@@ -238,11 +255,13 @@ class TemplateMiner:
         self.similarity = similarity
         self.depth = depth
         self.max_templates = max_templates
+        self.cache_size = max(cache_size, 1)
         self._templates: OrderedDict[str, LogTemplate] = OrderedDict()  # LRU: oldest first
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._group_of: dict[str, _Group] = {}
         self._cache: dict[str, tuple[_Group, int, LogTemplate]] = {}
         self._token_cache: dict[str, str] = {}
+        self._text_cache: dict[str, str] = {}  # message -> its masked text
         self._next_id = 1
         #: Ids forgotten (least recently used) by the last :meth:`add`.
         self.evicted: list[str] = []
@@ -283,7 +302,13 @@ class TemplateMiner:
     def add(self, message: str) -> tuple[LogTemplate, bool]:
         """Learn one message; return its template (after learning) and whether it is new."""
         self.evicted = []
-        masked = _masked_text(message, self._token_cache)
+        masked = self._text_cache.get(message)
+        if masked is None:
+            if len(self._text_cache) >= self.cache_size:
+                self._text_cache.clear()
+            masked = self._text_cache[message] = _masked_text(
+                message, self._token_cache, self.cache_size
+            )
         hit = self._cache.get(masked)
         if hit is not None and hit[0].version == hit[1]:
             template = hit[2]
@@ -316,7 +341,7 @@ class TemplateMiner:
                     template.tokens = merged
                     group.version += 1
         template.count += 1
-        if len(self._cache) >= 50_000:
+        if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[masked] = (group, group.version, template)
         return template, new
@@ -342,6 +367,7 @@ class TemplateMiner:
         self._groups.clear()
         self._group_of.clear()
         self._cache.clear()
+        self._text_cache.clear()
         self._next_id = next_id
         for tid, tokens, count in templates:
             template = LogTemplate(tid, list(tokens), count)
@@ -362,6 +388,7 @@ class TemplateMiner:
         similarity: float = 0.5,
         depth: int = 1,
         max_templates: int = 100_000,
+        cache_size: int = 20_000,
     ) -> Self:
         """Rebuild a miner from :meth:`to_state` output.
 
@@ -370,7 +397,7 @@ class TemplateMiner:
         ValueError
             If ``state`` is malformed.
         """
-        miner = cls(similarity, depth, max_templates)
+        miner = cls(similarity, depth, max_templates, cache_size)
         next_id = state.get("next_id")
         entries = state.get("templates")
         if not isinstance(next_id, int) or next_id < 1 or not isinstance(entries, list):

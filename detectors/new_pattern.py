@@ -136,7 +136,10 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
     def __init__(self, params: NewPatternParams) -> None:
         super().__init__(params)
         self._min_level = level_number(params.min_level)
-        self._miner = TemplateMiner(params.similarity, max_templates=params.max_templates)
+        # Small speed caches: a worker holds one detector per service.
+        self._miner = TemplateMiner(
+            params.similarity, max_templates=params.max_templates, cache_size=1024
+        )
         self._rates: dict[str, _Rates] = {}
         self._first_ts: float | None = None  # event time of the first message seen
         self._hysteresis = Hysteresis(1, params.resolve_after)
