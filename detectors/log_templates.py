@@ -189,19 +189,19 @@ def _clash(a: str, b: str) -> bool:
 
 
 class LogTemplate:
-    """One mined template: its id, its tokens, and how many messages it has matched."""
+    """One mined template: its id, its tokens, its text, and how many messages it has matched.
 
-    __slots__ = ("count", "id", "tokens")
+    Treat ``tokens`` and ``text`` as read-only (the miner keeps them in step).
+    """
+
+    __slots__ = ("count", "id", "text", "tokens")
 
     def __init__(self, template_id: str, tokens: list[str], count: int = 0) -> None:
         self.id = template_id
         self.tokens = tokens
+        #: The template as text, tokens joined by one space.
+        self.text = " ".join(tokens)
         self.count = count
-
-    @property
-    def text(self) -> str:
-        """The template as text, tokens joined by one space."""
-        return " ".join(self.tokens)
 
 
 class _Group:
@@ -339,6 +339,7 @@ class TemplateMiner:
                 ]
                 if merged != template.tokens:
                     template.tokens = merged
+                    template.text = " ".join(merged)
                     group.version += 1
         template.count += 1
         if len(self._cache) >= self.cache_size:

@@ -149,13 +149,6 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
         """Known templates by id, least recently used first."""
         return {t.id: t.text for t in self._miner.templates()}
 
-    def _decay(self, rates: _Rates, ts: float) -> None:
-        dt = ts - rates.last_ts
-        if dt > 0.0:
-            rates.fast *= math.exp(-dt / self.params.fast_seconds)
-            rates.slow *= math.exp(-dt / self.params.slow_seconds)
-            rates.last_ts = ts
-
     def observe(self, message: str, level: str, ts: float) -> MessageVerdict:
         """Score one log message (its level name, its time in epoch seconds), then learn it.
 
@@ -174,9 +167,11 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
                 rate_ratio=0.0,
             )
         params = self.params
-        template, new = self._miner.add(message)
-        for tid in self._miner.evicted:
-            self._rates.pop(tid, None)
+        miner = self._miner
+        template, new = miner.add(message)
+        if miner.evicted:
+            for tid in miner.evicted:
+                self._rates.pop(tid, None)
         ratio = 0.0
         if new:
             rates = self._rates[template.id] = _Rates(ts)
@@ -185,16 +180,23 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
             score = NEW_TEMPLATE_SCORE if anomalous else 0.0
         else:
             rates = self._rates[template.id]
-            self._decay(rates, ts)
-            fast_rate = (rates.fast + 1.0) / params.fast_seconds
+            fast_seconds = params.fast_seconds
+            dt = ts - rates.last_ts
+            if dt > 0.0:  # decay both counts to ts
+                rates.fast *= math.exp(-dt / fast_seconds)
+                rates.slow *= math.exp(-dt / params.slow_seconds)
+                rates.last_ts = ts
+            age = ts - rates.first_ts
             # The baseline covers at least the template's age, so a young template is not judged
             # against a long run it has not had.
-            horizon = min(params.slow_seconds, max(ts - rates.first_ts, params.fast_seconds))
-            slow_rate = (rates.slow + 1.0) / horizon
-            ratio = fast_rate / slow_rate
-            old_enough = ts - rates.first_ts >= params.fast_seconds
+            horizon = age if age > fast_seconds else fast_seconds
+            if horizon > params.slow_seconds:
+                horizon = params.slow_seconds
+            ratio = ((rates.fast + 1.0) / fast_seconds) / ((rates.slow + 1.0) / horizon)
             anomalous = (
-                old_enough and ratio >= params.rate_ratio and rates.fast + 1.0 >= params.min_burst
+                age >= fast_seconds
+                and ratio >= params.rate_ratio
+                and rates.fast + 1.0 >= params.min_burst
             )
             score = ratio
         rates.fast += 1.0
