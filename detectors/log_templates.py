@@ -40,6 +40,8 @@ WILDCARD: Final = "<*>"
 #: Parameters inside one whitespace token (applied to tokens holding a digit only).
 _TOKEN_MASKS: Final = re.compile(
     r"""
+    (?<![A-Za-z0-9])  # no parameter starts inside a word: one test instead of one per alternative
+    (?:
     [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}   # UUID
     | (?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])                         # IPv4[:port]
     | (?<![\w:])(?=[0-9a-fA-F]{0,4}:)(?=[0-9a-fA-F:]*\d)
@@ -49,6 +51,7 @@ _TOKEN_MASKS: Final = re.compile(
     | (?<![\w.-])[A-Za-z]+(?:_-?\d+)+(?!\w)                                         # blk_-12
     | (?<![A-Za-z0-9])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}(?![A-Za-z0-9])           # hex id
     | (?<![A-Za-z0-9./])[-+<>]?\d+(?:[.:,]\d+)*(?:[KMGT]?B|ms|us|ns|s|%)?(?![A-Za-z0-9])  # number
+    )
     """,
     re.VERBOSE,
 )
