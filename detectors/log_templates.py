@@ -304,7 +304,8 @@ class TemplateMiner:
 
     def add(self, message: str) -> tuple[LogTemplate, bool]:
         """Learn one message; return its template (after learning) and whether it is new."""
-        self.evicted = []
+        if self.evicted:
+            self.evicted = []
         masked = self._text_cache.get(message)
         if masked is None:
             if len(self._text_cache) >= self.cache_size:
