@@ -87,3 +87,12 @@ def test_unknown_column_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixtur
     data.write_text("LineId,Content\n1,hello\n", encoding="utf-8")
     assert main(["patterns", str(data), "--column", "Message"]) == 2
     assert "no column 'Message' (columns: LineId, Content)" in capsys.readouterr().err
+
+
+def test_help_and_a_missing_file(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["patterns", "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: kestrel patterns" in capsys.readouterr().out
+    assert main(["patterns", "/no/such/app.log"]) == 2
+    assert "/no/such/app.log" in capsys.readouterr().err
