@@ -13,7 +13,9 @@ Each message is scored before it is learned. A message is anomalous when
   ``fast_seconds``) is at least ``rate_ratio`` times its long-term rate (``slow_seconds``), with at
   least ``min_burst`` recent events.
 
-Time and memory per message are O(templates in its group x tokens) and O(``max_templates``).
+Time per message is O(message length) for a message shape seen before, else O(templates in its
+group x tokens); memory is O(``max_templates``) for the saved state plus the miner's speed caches
+(1,024 entries each, not saved).
 """
 
 from __future__ import annotations
