@@ -25,6 +25,9 @@ from the beginning, in its own process (a fresh consumer group each time):
     (through Kestrel's ``KestrelApp``, which only makes Faust's hard-coded 1.5 s wait settable).
 ``kestrel``
     ``python -m engine.cli worker`` with a config override ``use = ["zscore"]`` for ``*``.
+``kestrel-default``
+    The same worker with its default detectors (other work than the peers': its alert count is
+    shown, not compared); the table's last line gives its rate over ``kestrel``'s.
 
 The per-event work of every contender but Kestrel is the same code (:class:`ZScore`): river
 ``stats.EWMean``/``stats.EWVar`` (fading factor 0.05); the first 30 points of a series are learned
@@ -99,7 +102,9 @@ from river import stats
 
 REPO = Path(__file__).resolve().parent.parent
 
-CONTENDERS = ("plain", "bytewax", "quixstreams", "faust", "kestrel")
+CONTENDERS = ("plain", "bytewax", "quixstreams", "faust", "kestrel", "kestrel-default")
+#: Contenders doing other work than the reference loop: their anomaly counts are not compared.
+OTHER_WORK = {"kestrel-default"}
 PEER_PACKAGES = {"bytewax": "bytewax", "quixstreams": "quixstreams"}
 LABELS = {
     "plain": "plain aiokafka getmany + orjson + river",
@@ -107,6 +112,7 @@ LABELS = {
     "quixstreams": "quixstreams (Application, sdf.update)",
     "faust": "bare Faust agent (50 ms fetch wait)",
     "kestrel": "Kestrel worker, metrics -> zscore",
+    "kestrel-default": "Kestrel worker, default detectors",
 }
 
 # The detector, shared by every contender but Kestrel (whose zscore defaults are the same).
@@ -543,8 +549,10 @@ def _run_child(
     return Outcome(rate=r["timed_events"] / r["seconds"], anomalies=r["anomalies"])
 
 
-def _kestrel_config(bootstrap: str, run: str, topic: str, port: int, data_dir: Path) -> str:
-    return f"""
+def _kestrel_config(
+    bootstrap: str, run: str, topic: str, port: int, data_dir: Path, default: bool = False
+) -> str:
+    text = f"""
 [kafka]
 broker = "kafka://{bootstrap}"
 app_id = "{run}"
@@ -573,10 +581,13 @@ detectors.zscore.warmup = {WARMUP}
 detectors.zscore.fading_factor = {FADING_FACTOR}
 detectors.zscore.threshold = {THRESHOLD}
 """
+    if default:  # the default detectors, with their own settings
+        text = text[: text.index("[[overrides]]")]
+    return text
 
 
 def _kestrel_counts(port: int, topic: str) -> tuple[float, float]:
-    """(events consumed from ``topic``, zscore alerts fired) from the worker's /metrics."""
+    """(events consumed from ``topic``, alerts fired) from the worker's /metrics."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -588,11 +599,7 @@ def _kestrel_counts(port: int, topic: str) -> tuple[float, float]:
                 continue
             if family.name == "kestrel_events_consumed" and s.labels.get("topic") == topic:
                 events = s.value
-            elif (
-                family.name == "kestrel_alerts"
-                and s.labels.get("detector") == "zscore"
-                and s.labels.get("status") == "firing"
-            ):
+            elif family.name == "kestrel_alerts" and s.labels.get("status") == "firing":
                 fired += s.value
     return events, fired
 
@@ -604,12 +611,14 @@ def _run_kestrel(
     workdir: Path,
     timeout: float,
     profile: Path | None = None,
+    default: bool = False,
 ) -> Outcome:
     from engine.devtools.broker import free_port, wait_for_port
 
     port = free_port()
     cfg = workdir / "kestrel.toml"
-    cfg.write_text(_kestrel_config(bootstrap, f"peers-{workdir.name}", topic, port, workdir))
+    run = f"peers-{workdir.name}"
+    cfg.write_text(_kestrel_config(bootstrap, run, topic, port, workdir, default))
     log = workdir / "log.txt"
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
     if profile is not None:
@@ -732,9 +741,11 @@ def print_table(
             cells.append(f"{rate / ref:.2f}" if rate is not None and ref else "-")
         for form in forms:
             text, wrong = _fmt_anomalies(results[name][form], expected)
-            cells.append(text)
-            if wrong:
+            if name in OTHER_WORK:
+                text = text.rstrip(" !") + " alerts"
+            elif wrong:
                 marked.add(name)
+            cells.append(text)
         rows.append(tuple(cells))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for i, row in enumerate([header, *rows]):
@@ -743,6 +754,14 @@ def print_table(
         print("  ".join(cells))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    ratios = []
+    for form in forms:
+        zscore = _median(results.get("kestrel", {}).get(form, []))
+        default = _median(results.get("kestrel-default", {}).get(form, []))
+        if zscore and default:
+            ratios.append(f"{form} {default / zscore:.2f}")
+    if ratios:
+        print(f"Kestrel's default detectors / zscore: {', '.join(ratios)}")
     line = f"expected anomalies: {expected:,} (the injected spikes)"
     if marked:
         line += f"; '!' marks a count that differs: {', '.join(sorted(marked))}"
@@ -815,7 +834,7 @@ def run_bench(args: argparse.Namespace) -> None:
                         continue
                     workdir = tmp / f"{name}-{form}-{r}"
                     workdir.mkdir()
-                    if name == "kestrel":
+                    if name.startswith("kestrel"):
                         outcome = _run_kestrel(
                             broker.bootstrap,
                             topic,
@@ -823,6 +842,7 @@ def run_bench(args: argparse.Namespace) -> None:
                             workdir,
                             args.timeout,
                             Path(args.profile) if args.profile else None,
+                            default=name == "kestrel-default",
                         )
                     else:
                         outcome = _run_child(
