@@ -42,6 +42,8 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -50,6 +52,7 @@ from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
 from engine.model.alert import Severity
+from engine.model.durations import seconds_or_duration
 from engine.model.events import LOG, METRIC
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
@@ -98,6 +101,13 @@ class ConfigError(Exception):
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 #: How a Kafka client talks to the brokers (Kafka's ``security.protocol``).

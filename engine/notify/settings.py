@@ -46,8 +46,18 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from engine.model.durations import seconds_or_duration
 from engine.notify.matchers import Matcher, parse_matcher
 
 __all__ = [
@@ -67,6 +77,13 @@ _LABEL_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 def _check_matcher(text: str) -> str:
