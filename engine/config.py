@@ -49,6 +49,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
+from alert_channels.templates import TemplateText
 from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
@@ -467,6 +468,11 @@ class AlertSettings(_Section):
     severity: Severity = Severity.WARNING
     repeat_interval_seconds: float = Field(
         3600.0, gt=0, description="A firing alert is re-sent after this much event time."
+    )
+    summary_template: TemplateText | None = Field(
+        None,
+        description="Jinja text of each alert's summary line, run sandboxed (see "
+        "alert_channels.templates); checked when the config is loaded.",
     )
 
 

@@ -38,6 +38,7 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.labels import AlertDecorator
 from engine.core.series_export import SeriesView, VerdictRecorder, series_view
 from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
@@ -345,6 +346,8 @@ class Pipeline:
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
         self.late_events = 0
+        #: Adds [[overrides]] labels and annotations and the summary template to transitions.
+        self.decorate = AlertDecorator.for_config(config)
         #: Series whose anomaly view is exported, by series id (gone when their state is).
         self.exported: weakref.WeakValueDictionary[str, _ExportedSeries] = (
             weakref.WeakValueDictionary()
