@@ -53,7 +53,7 @@ from alert_channels.templates import TemplateText
 from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
-from engine.model.alert import Severity
+from engine.model.alert import RESERVED_LABELS, Severity
 from engine.model.durations import seconds_or_duration
 from engine.model.events import LOG, METRIC
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
@@ -108,6 +108,8 @@ _LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def _label_name(name: str) -> str:
     if not _LABEL_NAME.fullmatch(name):
         raise ValueError(f"{name!r} is not a label name")
+    if name in RESERVED_LABELS:
+        raise ValueError(f"{name!r} is set by Kestrel itself (use the override's severity)")
     return name
 
 

@@ -143,3 +143,11 @@ def test_bad_label_names_are_config_errors() -> None:
     print(info.value.problems)
     assert info.value.problems[0].startswith("overrides[0].labels.te-am")
     assert "'te-am' is not a label name" in info.value.problems[0]
+
+
+@pytest.mark.parametrize("name", ["alertname", "detector", "severity"])
+def test_labels_kestrel_sets_itself_cannot_be_overridden(name: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        config({"overrides": [{"match": "x", "labels": {name: "v"}}]})
+    print(info.value.problems)
+    assert f"{name!r} is set by Kestrel itself" in info.value.problems[0]
