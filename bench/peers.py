@@ -82,6 +82,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -596,7 +597,14 @@ def _kestrel_counts(port: int, topic: str) -> tuple[float, float]:
     return events, fired
 
 
-def _run_kestrel(bootstrap: str, topic: str, events: int, workdir: Path, timeout: float) -> Outcome:
+def _run_kestrel(
+    bootstrap: str,
+    topic: str,
+    events: int,
+    workdir: Path,
+    timeout: float,
+    profile: Path | None = None,
+) -> Outcome:
     from engine.devtools.broker import free_port, wait_for_port
 
     port = free_port()
@@ -604,6 +612,12 @@ def _run_kestrel(bootstrap: str, topic: str, events: int, workdir: Path, timeout
     cfg.write_text(_kestrel_config(bootstrap, f"peers-{workdir.name}", topic, port, workdir))
     log = workdir / "log.txt"
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
+    if profile is not None:
+        # py-spy samples the worker (100 Hz, native frames off) into a collapsed-stack file.
+        profile.mkdir(parents=True, exist_ok=True)
+        out_file = profile / f"kestrel-{workdir.name}.txt"
+        cmd = [_py_spy(), "record", "--format", "raw", "--rate", "100", "-o", str(out_file), "--"]
+        cmd += [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*cmd, "--log-level", "warning"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
@@ -643,7 +657,20 @@ def _run_kestrel(bootstrap: str, topic: str, events: int, workdir: Path, timeout
             fired = again
         return Outcome(rate=rate, anomalies=int(fired))
     finally:
+        if profile is not None:
+            # py-spy writes its file on SIGINT, then the worker is stopped as usual.
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+            subprocess.run(["pkill", "-TERM", "-f", str(cfg)], check=False)
         _stop(proc)
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    return found
 
 
 def _has_package(python: str, package: str) -> bool:
@@ -790,7 +817,12 @@ def run_bench(args: argparse.Namespace) -> None:
                     workdir.mkdir()
                     if name == "kestrel":
                         outcome = _run_kestrel(
-                            broker.bootstrap, topic, args.events, workdir, args.timeout
+                            broker.bootstrap,
+                            topic,
+                            args.events,
+                            workdir,
+                            args.timeout,
+                            Path(args.profile) if args.profile else None,
                         )
                     else:
                         outcome = _run_child(
@@ -828,6 +860,11 @@ def main() -> None:
     ap.add_argument("--only", help=f"comma-separated contenders among {','.join(CONTENDERS)}")
     ap.add_argument(
         "--timeout", type=float, default=300.0, help="seconds one contender may take on one topic"
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run the Kestrel worker under py-spy and write its collapsed stacks to DIR",
     )
     ap.add_argument(
         "--peers-python",

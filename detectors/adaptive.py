@@ -408,6 +408,25 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         width = c.record_min_z * sqrt(var)
         return mean, mean - width, mean + width
 
+    def describe(self) -> dict[str, Any]:
+        """Warm-up, long-run level and an indicative band (level ± 3 std; the score itself is
+        a likelihood, not a distance), the range seen so far and the threshold."""
+        c, mean, seen = self._c, self._level_mean, self._level_seen
+        var = self._level_var
+        std = sqrt(var / (1.0 - c.level_keep**seen) if 0 < seen < c.settled else var)
+        known = mean == mean
+        return {
+            "seen": self._seen,
+            "warmup": c.warmup,
+            "warm": self._seen >= c.warmup,
+            "expected": mean if known else None,
+            "std": std if known else None,
+            "band": [mean - 3.0 * std, mean + 3.0 * std] if known else None,
+            "range": [self._record_low, self._record_high] if known else None,
+            "threshold": c.threshold,
+            "firing": self._hysteresis.firing,
+        }
+
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         return {

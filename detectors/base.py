@@ -184,6 +184,17 @@ class Detector(ABC, Generic[P]):
     def to_state(self) -> dict[str, Any]:
         """The detector's whole mutable state as a JSON-serialisable dict."""
 
+    def describe(self) -> dict[str, Any]:
+        """What the detector believes now, for people (``kestrel explain``, the dashboard).
+
+        Read-only and optional: the default says nothing. A detector may give any of ``seen``
+        and ``warmup`` (points learned, points needed before it scores), ``warm``, ``expected``
+        (the baseline the next value is compared with, series units), ``band`` (``[low, high]``,
+        series units: values inside it are normal), ``threshold`` (of the score) and ``firing``.
+        A number not known yet is ``None``.
+        """
+        return {}
+
     @classmethod
     @abstractmethod
     def from_state(cls, params: P, state: dict[str, Any]) -> Self:

@@ -354,6 +354,24 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         std = max(math.sqrt(var) if var > 0.0 else 0.0, c.min_std, c.min_std_ratio * abs(mean))
         return mean, mean - c.threshold * std, mean + c.threshold * std
 
+    def describe(self) -> dict[str, Any]:
+        """Warm-up, mean and band (mean +- threshold * floored std) the next value meets."""
+        c, window = self._c, self._window
+        mean, var = (self._mean, self._sq - self._mean**2) if window is None else window.stats()
+        std = max(math.sqrt(var) if var > 0.0 else 0.0, c.min_std, c.min_std_ratio * abs(mean))
+        known = self._seen > 0
+        band = [mean - c.threshold * std, mean + c.threshold * std] if known else None
+        return {
+            "seen": self._seen,
+            "warmup": c.warmup,
+            "warm": self._seen >= c.warmup,
+            "expected": mean if known else None,
+            "std": std if known else None,
+            "band": band,
+            "threshold": c.threshold,
+            "firing": self._hysteresis.firing,
+        }
+
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         window = self._window

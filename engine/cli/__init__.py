@@ -15,13 +15,17 @@ from types import ModuleType
 
 from engine import __version__
 from engine.cli import (
+    alerts,
     broker,
     check_config,
     demo,
     dlq,
     evaluate,
+    explain,
     produce,
     replay,
+    tail,
+    top,
     worker,
 )
 from engine.config import ConfigError
@@ -38,6 +42,10 @@ COMMANDS: tuple[ModuleType, ...] = (
     evaluate,
     dlq,
     check_config,
+    alerts,
+    explain,
+    tail,
+    top,
 )
 
 

@@ -28,7 +28,7 @@ import math
 import sys
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
@@ -426,13 +426,45 @@ class Pipeline:
     def checkpoint(self) -> list[StateWrite]:
         """The changed states since the last call, to write to the changelog, and the states
         evicted from memory since then (see :class:`StateWrite`)."""
-        writes = list(self._evicted.values())
+        return [write for chunk in self.checkpoint_chunks() for write in chunk]
+
+    def checkpoint_chunks(self, size: int = 1024) -> Iterator[list[StateWrite]]:
+        """:meth:`checkpoint` in lists of about ``size`` writes, made as they are asked for.
+
+        Writing a million changed states at once holds all of them serialized at the same time
+        (the heap keeps that peak: 5.6 KB per series after one checkpoint of 1,000,000 against
+        2.0 KB before it). A caller may let events be judged between two chunks: a state
+        evicted meanwhile, or evicted before its chunk and loaded again after it, is written
+        by the last chunk, so every state changed before the call is written by its end.
+        """
+        evicted = list(self._evicted.values())
         self._evicted.clear()
-        for key, entry in self._cache.items():
-            if entry.dirty:
-                writes.append(self._write(key, entry, resident=True))
+        cache = self._cache
+        keys = [key for key, entry in cache.items() if entry.dirty]
+        missed: list[str] = []  # not in memory when their chunk was made
+        for start in range(-size, len(keys), size):
+            if start < 0:
+                chunk = evicted  # the states evicted before the call, first (older)
+            else:
+                chunk = []
+                for key in keys[start : start + size]:
+                    entry = cache.get(key)
+                    if entry is None:
+                        missed.append(key)
+                    elif entry.dirty:
+                        chunk.append(self._write(key, entry, resident=True))
+                        entry.dirty = False
+            if chunk:
+                yield chunk
+        last = list(self._evicted.values())
+        self._evicted.clear()
+        for key in missed:
+            entry = cache.get(key)
+            if entry is not None and entry.dirty:
+                last.append(self._write(key, entry, resident=True))
                 entry.dirty = False
-        return writes
+        if last:
+            yield last
 
     def release(self, partitions: Iterable[int]) -> list[StateWrite]:
         """Forget the states of ``partitions`` (revoked); returns their unsaved changes."""

@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -53,8 +54,11 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _config(broker: EmbeddedBroker, web_port: int, hook_port: int, run_id: str) -> str:
+def _config(broker: EmbeddedBroker, web_port: int, hook_port: int, run_id: str, token: str) -> str:
     return f"""
+[api]
+token = "{token}"
+
 [kafka]
 broker = "{broker.url}"
 app_id = "kestrel-demo-{run_id}"
@@ -178,7 +182,8 @@ async def _main(
         runner, hook_port = await _receiver(counts)
         web_port = free_port()
         cfg = workdir / "kestrel.toml"
-        cfg.write_text(_config(broker, web_port, hook_port, str(os.getpid())))
+        token = secrets.token_urlsafe(16)  # the read-only API's and the dashboard's
+        cfg.write_text(_config(broker, web_port, hook_port, str(os.getpid()), token))
         worker_log = workdir / "worker.log"
         worker = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
             [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)],
@@ -190,7 +195,14 @@ async def _main(
         )
         if not await asyncio.to_thread(_wait_healthy, web_port, worker, 60):
             raise RuntimeError(f"the worker did not become healthy; see {worker_log}")
-        _say(f"demo: worker ready, metrics at http://127.0.0.1:{web_port}/metrics")
+        url = f"http://127.0.0.1:{web_port}"
+        _say(f"demo: worker ready, metrics at {url}/metrics")
+        _say(f"demo: dashboard at {url}/dashboard#token={token}")
+        _say(f"demo: in another terminal: kestrel top --url {url} --token {token}")
+        _say(
+            f"demo: and, once an alert fired: kestrel explain 'llm_latency_ms{{model=gpt-large}}' "
+            f"--url {url} --token {token}"
+        )
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_alerts(broker.bootstrap, counts, stop))
         traffic = max(10.0, duration - (clock() - started) - 6.0)

@@ -20,6 +20,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.notify import UnknownSilenceError
+from engine.runtime.api import register_api
 from engine.runtime.worker import Worker
 
 __all__ = ["register_views"]
@@ -30,6 +31,7 @@ def register_views(worker: Worker) -> None:
     app, cfg = worker.app, worker.config
     inputs = worker.input_topics
     token = cfg.api.token.get_secret_value() if cfg.api.token is not None else None
+    register_api(worker)  # the read-only API and the dashboard
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Request) -> Any:

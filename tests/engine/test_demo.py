@@ -41,3 +41,4 @@ def test_the_demo_fires_resolves_and_dead_letters_on_the_embedded_broker() -> No
     assert fired >= 2 and resolved >= 2, out  # the latency spike and the error burst
     assert dlq == 3, out  # the three malformed messages
     assert any("FIRING   [warning] llm_latency_ms{model=gpt-large}" in line for line in out), out
+    assert any(line.startswith("demo: dashboard at http://127.0.0.1:") for line in out), out
