@@ -391,6 +391,23 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return Verdict(score, expected, False, False)
 
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """The long-run level and ``record_min_z`` long-run standard deviations either side.
+
+        A value outside the band is far enough from the level to count as a new record (one of
+        the detector's kinds of evidence); the band is for charts, the verdict weighs more.
+        ``None`` before any value.
+        """
+        mean = self._level_mean
+        if mean != mean:  # nan: nothing learned yet
+            return None
+        seen, var = self._level_seen, self._level_var
+        c = self._c
+        if seen and seen < c.settled:
+            var /= 1.0 - c.level_keep**seen
+        width = c.record_min_z * sqrt(var)
+        return mean, mean - width, mean + width
+
     def describe(self) -> dict[str, Any]:
         """Warm-up, long-run level and an indicative band (level ± 3 std; the score itself is
         a likelihood, not a distance), the range seen so far and the threshold."""

@@ -212,6 +212,16 @@ class ValueDetector(Detector[P]):
 
     input: ClassVar[Input] = Input.VALUES
 
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """What the detector expects next, as ``(expected, low, high)`` in the series' units.
+
+        A read-only view of the learned baseline for charts (e.g. Prometheus gauges of a value
+        against its band); it does not change the state and is not used to decide. ``None``
+        (the default) when the detector has no such band or has learned nothing yet. Each
+        detector documents what its band means.
+        """
+        return None
+
     @abstractmethod
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` observed at ``ts`` (epoch seconds, UTC), then learn it.

@@ -333,6 +333,27 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         transition = hysteresis.step(anomalous)
         return Verdict(score, mean, anomalous, hysteresis.firing, transition)
 
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """``(mean, mean - threshold * std, mean + threshold * std)``: values outside score above
+        ``threshold`` (std with its floors, as in :meth:`update`); ``None`` before any value.
+
+        >>> det = ZScoreDetector(ZScoreParams(warmup=2, threshold=3.0, min_std=1.0))
+        >>> det.expected_band() is None
+        True
+        >>> _ = det.update(10.0, 0.0), det.update(10.0, 1.0)
+        >>> det.expected_band()
+        (10.0, 7.0, 13.0)
+        """
+        if not self._seen:
+            return None
+        c = self._c
+        if self._window is None:
+            mean, var = self._mean, self._sq - self._mean * self._mean
+        else:
+            mean, var = self._window.stats()
+        std = max(math.sqrt(var) if var > 0.0 else 0.0, c.min_std, c.min_std_ratio * abs(mean))
+        return mean, mean - c.threshold * std, mean + c.threshold * std
+
     def describe(self) -> dict[str, Any]:
         """Warm-up, mean and band (mean +- threshold * floored std) the next value meets."""
         c, window = self._c, self._window

@@ -32,24 +32,29 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
 from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
+from alert_channels.templates import TemplateText
 from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
-from engine.model.alert import Severity
+from engine.model.alert import RESERVED_LABELS, Severity
+from engine.model.durations import seconds_or_duration
 from engine.model.events import LOG, METRIC
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
@@ -59,6 +64,7 @@ __all__ = [
     "ConfigError",
     "DetectorChoice",
     "KafkaSettings",
+    "MetricsSettings",
     "Override",
     "RedisSettings",
     "SeriesSettings",
@@ -96,8 +102,26 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _label_name(name: str) -> str:
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a label name")
+    if name in RESERVED_LABELS:
+        raise ValueError(f"{name!r} is set by Kestrel itself (use the override's severity)")
+    return name
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 #: How a Kafka client talks to the brokers (Kafka's ``security.protocol``).
@@ -449,6 +473,11 @@ class AlertSettings(_Section):
     repeat_interval_seconds: float = Field(
         3600.0, gt=0, description="A firing alert is re-sent after this much event time."
     )
+    summary_template: TemplateText | None = Field(
+        None,
+        description="Jinja text of each alert's summary line, run sandboxed (see "
+        "alert_channels.templates); checked when the config is loaded.",
+    )
 
 
 class SeriesSettings(_Section):
@@ -474,10 +503,48 @@ class Override(_Section):
     use: tuple[str, ...] | None = Field(
         None, description="Replace the detector list for these series."
     )
+    labels: dict[Annotated[str, AfterValidator(_label_name)], str] = Field(
+        default_factory=dict,
+        description="Labels added to these series' alerts (e.g. team), which routes match on and "
+        "notifications show; a series label of the same name wins.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations added to these series' alerts (e.g. runbook_url, dashboard), "
+        "shown in notifications and usable in templates.",
+    )
 
     def matches(self, name: str, sid: str) -> bool:
         """Whether this override applies to series ``name`` / full id ``sid``."""
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
+
+
+class MetricsSettings(_Section):
+    """Kestrel's anomaly view as Prometheus gauges, for the series chosen here (TOML ``[metrics]``).
+
+    Each exported series gets its last value, and per detector its expected value, band and
+    anomaly score, at ``/metrics`` (``kestrel_series_*``, labelled by series id). A series id is a
+    label here only because the set is bounded: the globs choose the series and
+    ``export_max_series`` caps how many one worker exports (the first ones seen win).
+    """
+
+    export_series: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (),
+        description="Globs on series names or ids (as in [[overrides]] match); empty exports none.",
+    )
+    export_max_series: int = Field(
+        1000, ge=1, le=100_000, description="Most series one worker exports."
+    )
+
+    def exports(self, name: str, sid: str) -> bool:
+        """Whether series ``name`` (full id ``sid``) is chosen for export.
+
+        >>> MetricsSettings(export_series=("cpu*",)).exports("cpu_load", "cpu_load{host=a}")
+        True
+        """
+        return any(
+            fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(sid, g) for g in self.export_series
+        )
 
 
 class ApiSettings(_Section):
@@ -515,6 +582,7 @@ class Config(_Section):
     silences: tuple[SilenceSettings, ...] = ()
     inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
     api: ApiSettings = ApiSettings()
+    metrics: MetricsSettings = MetricsSettings()
     _source: str = PrivateAttr("<defaults>")
 
     @property

@@ -24,7 +24,9 @@ gets no state at all (see :mod:`engine.core.series_limit`).
 from __future__ import annotations
 
 import hashlib
+import math
 import sys
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -36,6 +38,8 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.labels import AlertDecorator
+from engine.core.series_export import SeriesView, VerdictRecorder, series_view
 from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
@@ -199,6 +203,32 @@ class _Series(_State):
         return {"last_ts": self.last_ts, "watches": [w.save() for w in self.watches]}
 
 
+class _ExportedSeries(_Series):
+    """A series whose anomaly view is exported (``[metrics] export_series``): it keeps its last
+    value, and its detectors their last verdicts (see :mod:`engine.core.series_export`)."""
+
+    __slots__ = ("__weakref__", "last_value", "sid")
+
+    def __init__(
+        self, cfg: Config, role: str, name: str, labels: dict[str, str], saved: Any
+    ) -> None:
+        super().__init__(cfg, role, name, labels, saved)
+        self.sid = series_id(name, labels)
+        self.last_value = math.nan
+        for w in self.watches:
+            w.scorer = VerdictRecorder(w.scorer)
+
+    def observe(self, value: float, ts: float, out: list[Alert]) -> None:
+        self.last_value = value
+        super().observe(value, ts, out)
+
+    def view(self) -> SeriesView:
+        """The series as the exported gauges show it."""
+        return series_view(
+            self.sid, self.last_value, ((w.detector, w.scorer) for w in self.watches)
+        )
+
+
 class _ErrorSeries(_Series):
     """``log.error_ratio``: fed one closed window at a time.
 
@@ -316,6 +346,12 @@ class Pipeline:
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
         self.late_events = 0
+        #: Adds [[overrides]] labels and annotations and the summary template to transitions.
+        self.decorate = AlertDecorator.for_config(config)
+        #: Series whose anomaly view is exported, by series id (gone when their state is).
+        self.exported: weakref.WeakValueDictionary[str, _ExportedSeries] = (
+            weakref.WeakValueDictionary()
+        )
         #: States read back from the changelog, and states started afresh (since start).
         self.restored = 0
         self.created = 0
@@ -510,7 +546,23 @@ class Pipeline:
         # Names and label values repeat across series: the series keeps one shared copy.
         name = sys.intern(sample.name)
         kept = {sys.intern(k): sys.intern(v) for k, v in sample.labels.items()}
+        export = cfg.metrics  # once per new series: is it one to export (and is there room)?
+        if (
+            export.export_series
+            and len(self.exported) < export.export_max_series
+            and export.exports(name, key[2:])
+        ):
+            return self._entry(key, partition, lambda saved: self._exported(name, kept, saved))
         return self._entry(key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved))
+
+    def _exported(self, name: str, labels: dict[str, str], saved: Any) -> _Series:
+        series = _ExportedSeries(self.config, "metric", name, labels, saved)
+        self.exported[series.sid] = series
+        return series
+
+    def exported_views(self) -> list[SeriesView]:
+        """The anomaly view of every exported series in memory (``[metrics] export_series``)."""
+        return [series.view() for series in list(self.exported.values())]
 
     def metric(self, sample: MetricSample, partition: int, out: list[Alert]) -> bool:
         """Score and learn one metric sample; returns ``False`` if it was too late to use."""

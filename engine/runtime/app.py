@@ -42,6 +42,7 @@ from engine.runtime.metrics import (
     register_process_metrics,
 )
 from engine.runtime.notifier import Notifier
+from engine.runtime.series_metrics import SeriesCollector
 from engine.runtime.transport import KestrelApp
 from engine.runtime.web import register_views
 from engine.runtime.worker import Topics, Worker
@@ -214,6 +215,7 @@ def build_worker(
             )
         )
     )
+    registry.register(SeriesCollector(pipeline.exported_views))  # [metrics] export_series
     register_process_metrics(registry, __version__)
     wire_ingest(worker)
     wire_delivery(worker)

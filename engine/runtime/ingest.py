@@ -109,7 +109,9 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     send, name = worker.app.producer.send, topic.get_topic_name()
     silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
+    decorate = worker.pipeline.decorate  # override labels and annotations, summary template
     for alert in alerts:
+        alert = decorate(alert)
         if silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
