@@ -409,20 +409,17 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         return mean, mean - width, mean + width
 
     def describe(self) -> dict[str, Any]:
-        """Warm-up, long-run level and an indicative band (level ± 3 std; the score itself is
-        a likelihood, not a distance), the range seen so far and the threshold."""
-        c, mean, seen = self._c, self._level_mean, self._level_seen
-        var = self._level_var
-        std = sqrt(var / (1.0 - c.level_keep**seen) if 0 < seen < c.settled else var)
-        known = mean == mean
+        """Warm-up, long-run level and its band (:meth:`expected_band`; indicative: the score
+        is a likelihood, not a distance), the range seen so far and the threshold."""
+        c, band = self._c, self.expected_band()
         return {
             "seen": self._seen,
             "warmup": c.warmup,
             "warm": self._seen >= c.warmup,
-            "expected": mean if known else None,
-            "std": std if known else None,
-            "band": [mean - 3.0 * std, mean + 3.0 * std] if known else None,
-            "range": [self._record_low, self._record_high] if known else None,
+            "expected": band[0] if band else None,
+            "std": (band[2] - band[0]) / c.record_min_z if band else None,
+            "band": [band[1], band[2]] if band else None,
+            "range": [self._record_low, self._record_high] if band else None,
             "threshold": c.threshold,
             "firing": self._hysteresis.firing,
         }

@@ -355,19 +355,15 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         return mean, mean - c.threshold * std, mean + c.threshold * std
 
     def describe(self) -> dict[str, Any]:
-        """Warm-up, mean and band (mean +- threshold * floored std) the next value meets."""
-        c, window = self._c, self._window
-        mean, var = (self._mean, self._sq - self._mean**2) if window is None else window.stats()
-        std = max(math.sqrt(var) if var > 0.0 else 0.0, c.min_std, c.min_std_ratio * abs(mean))
-        known = self._seen > 0
-        band = [mean - c.threshold * std, mean + c.threshold * std] if known else None
+        """Warm-up, mean and band (:meth:`expected_band`) the next value meets."""
+        c, band = self._c, self.expected_band()
         return {
             "seen": self._seen,
             "warmup": c.warmup,
             "warm": self._seen >= c.warmup,
-            "expected": mean if known else None,
-            "std": std if known else None,
-            "band": band,
+            "expected": band[0] if band else None,
+            "std": (band[2] - band[0]) / c.threshold if band else None,
+            "band": [band[1], band[2]] if band else None,
             "threshold": c.threshold,
             "firing": self._hysteresis.firing,
         }
