@@ -1,0 +1,315 @@
+"""The publisher: a background thread that sends records to Kafka, or spools them when it can't.
+
+Callers never wait for Kafka. :meth:`Publisher.publish` appends the encoded record to an
+in-memory queue and returns; a daemon thread runs its own asyncio loop with its own aiokafka
+producer (whether the application is synchronous or runs its own loop), takes the queue in
+batches (``batch_size`` records, or what came within ``linger_seconds``) and sends them.
+
+While Kafka is unreachable (it cannot connect, or a batch is not acknowledged within
+``send_timeout_seconds``) each batch goes to the :class:`~kestrel_client.spool.Spool`, and the
+thread tries to reconnect every ``retry_seconds``. Once connected it replays the spool, oldest
+first, before anything newer (new records are appended to the spool while it is not empty, so
+the order is kept). Delivery is at least once: a batch whose acknowledgement was lost is
+spooled and sent again. A queue that reaches ``max_queue`` records (a thread that cannot keep
+up) spools in the caller's thread rather than grow or block. Records are lost only when the
+spool exceeds its bound (counted in ``dropped``) or the process is killed with records still in
+memory (:meth:`Publisher.close` spools what it could not send).
+
+Why aiokafka in a thread: it is already Kestrel's client (no new dependency, the same SASL and
+TLS options as the worker's ``[kafka]``), and a loop of its own means a synchronous
+application needs no loop and an asyncio one never has its loop slowed by the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kestrel_client.records import encode, key_of
+from kestrel_client.spool import Spool
+
+__all__ = ["Publisher", "PublisherStats"]
+
+log = logging.getLogger("kestrel_client")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PublisherStats:
+    """Counts since the publisher started (records, not messages).
+
+    Attributes
+    ----------
+    published
+        Records handed to :meth:`Publisher.publish`.
+    sent
+        Records Kafka acknowledged (the replayed ones included).
+    spooled
+        Records written to the fallback files.
+    replayed
+        Spooled records Kafka has since acknowledged.
+    dropped
+        Spooled records deleted unsent because the spool was full.
+    send_errors
+        Batches that failed (then spooled) and connection attempts that failed.
+    queued, spool_pending
+        Records waiting now: in memory, and in the spool files.
+    connected
+        Whether the producer is connected now.
+    """
+
+    published: int
+    sent: int
+    spooled: int
+    replayed: int
+    dropped: int
+    send_errors: int
+    queued: int
+    spool_pending: int
+    connected: bool
+
+
+class Publisher:
+    """Publishes records to one Kafka topic from a background thread, spooling while it can't.
+
+    Parameters
+    ----------
+    bootstrap
+        ``host:port[,host:port...]`` of the brokers.
+    topic
+        The topic Kestrel reads log events from (``[topics] logs``; ``logs`` by default).
+    spool_dir
+        Directory of the fallback files (default: ``$TMPDIR/kestrel-client-<topic>``); one per
+        publisher. Records left there by an earlier process are replayed too.
+    linger_seconds, batch_size
+        A batch is sent when it has ``batch_size`` records or ``linger_seconds`` after its first.
+    max_queue
+        Records held in memory at most; beyond, :meth:`publish` spools in the caller's thread.
+    spool_file_bytes, spool_files
+        The spool's bound: files of about ``spool_file_bytes``, at most ``spool_files`` of them.
+    retry_seconds
+        Seconds between connection attempts while Kafka is unreachable.
+    send_timeout_seconds
+        A batch not acknowledged within this long is spooled and the producer reconnects.
+    producer_options
+        More ``AIOKafkaProducer`` options (e.g. ``security_protocol``, ``sasl_mechanism``).
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str = "logs",
+        *,
+        spool_dir: str | os.PathLike[str] | None = None,
+        linger_seconds: float = 0.05,
+        batch_size: int = 500,
+        max_queue: int = 10_000,
+        spool_file_bytes: int = 16 * 1024 * 1024,
+        spool_files: int = 8,
+        retry_seconds: float = 5.0,
+        send_timeout_seconds: float = 10.0,
+        producer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.topic = topic
+        if spool_dir is None:
+            spool_dir = Path(tempfile.gettempdir()) / f"kestrel-client-{topic}"
+        self.spool = Spool(spool_dir, spool_file_bytes, spool_files)
+        self.linger_seconds = linger_seconds
+        self.batch_size = batch_size
+        self.max_queue = max_queue
+        self.retry_seconds = retry_seconds
+        self.send_timeout_seconds = send_timeout_seconds
+        self.producer_options = dict(producer_options or {})
+        self._queue: collections.deque[tuple[bytes | None, bytes]] = collections.deque()
+        self._lock = threading.Lock()
+        self._counts = dict.fromkeys(
+            ("published", "sent", "spooled", "replayed", "dropped", "send_errors"), 0
+        )
+        self._in_flight = 0
+        self._connected = False
+        self._closing = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="kestrel-publisher", daemon=True)
+        self._thread.start()
+
+    # -- the caller's side --------------------------------------------------------------------
+
+    def publish(self, record: Mapping[str, Any]) -> None:
+        """Queue one record (a log event in Kestrel's schema, see :func:`log_record`)."""
+        value = encode(record)
+        service = record.get("service")
+        key = service.encode() if isinstance(service, str) and service else None
+        self.publish_encoded(value, key)
+
+    def publish_encoded(self, value: bytes, key: bytes | None) -> None:
+        """Queue one already-encoded record with its Kafka key. Never blocks on Kafka."""
+        with self._lock:
+            self._counts["published"] += 1
+            if len(self._queue) < self.max_queue and not self._closing.is_set():
+                self._queue.append((key, value))
+                return
+        self._spool([value])  # the thread cannot keep up (or is closing): straight to disk
+
+    @property
+    def stats(self) -> PublisherStats:
+        """The counts now."""
+        with self._lock:
+            counts = dict(self._counts)
+            queued = len(self._queue) + self._in_flight
+        return PublisherStats(
+            **counts, queued=queued, spool_pending=self.spool.pending(), connected=self._connected
+        )
+
+    def flush(self, timeout: float = 10.0, *, while_down: bool = True) -> bool:
+        """Wait until every record published so far is on the broker; at most ``timeout``
+        seconds. Whether all of them are.
+
+        With ``while_down=False`` it returns as soon as nothing is left in memory while Kafka
+        is unreachable (the records are then in the spool): for shutdown, which should not wait
+        for a broker that is down.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                busy = bool(self._queue) or self._in_flight > 0
+            pending = self.spool.pending()
+            if not busy and (pending == 0 or not (while_down or self._connected)):
+                return pending == 0
+            if time.monotonic() >= deadline or not self._thread.is_alive():
+                return False
+            time.sleep(0.02)
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Flush (at most ``timeout`` seconds; not waiting for a broker that is down), then stop
+        the thread; what is still unsent stays in the spool for the next process (the next
+        publisher on the same ``spool_dir`` replays it). Whether everything reached the broker.
+        """
+        delivered = self.flush(timeout, while_down=False)
+        self._closing.set()
+        self._thread.join(timeout + self.send_timeout_seconds + 5)
+        with self._lock:
+            rest = [value for _, value in self._queue]
+            self._queue.clear()
+        if rest:
+            self._spool(rest)
+        self.spool.close()
+        return delivered and not rest and self.spool.pending() == 0
+
+    def _spool(self, values: list[bytes]) -> None:
+        dropped = self.spool.append(values)
+        with self._lock:
+            self._counts["spooled"] += len(values)
+            self._counts["dropped"] += dropped
+        if dropped:
+            log.warning("kestrel_client: spool full, %d oldest record(s) dropped", dropped)
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        asyncio.run(self._main())
+
+    def _take(self) -> list[tuple[bytes | None, bytes]]:
+        with self._lock:
+            n = min(len(self._queue), self.batch_size)
+            batch = [self._queue.popleft() for _ in range(n)]
+            self._in_flight = n
+            return batch
+
+    async def _main(self) -> None:
+        producer: Any = None
+        next_attempt = 0.0
+        try:
+            while True:
+                closing = self._closing.is_set()
+                if producer is None and time.monotonic() >= next_attempt:
+                    producer = await self._connect()
+                    next_attempt = time.monotonic() + self.retry_seconds
+                if (
+                    producer is not None
+                    and self.spool.pending()
+                    and not await self._replay(producer)
+                ):
+                    await self._disconnect(producer)
+                    producer = None
+                batch = self._take()
+                if batch:
+                    if producer is None or self.spool.pending():
+                        self._spool([value for _, value in batch])
+                    elif not await self._send(producer, batch):
+                        self._spool([value for _, value in batch])
+                        await self._disconnect(producer)
+                        producer = None
+                        next_attempt = time.monotonic() + self.retry_seconds
+                    with self._lock:
+                        self._in_flight = 0
+                if closing:
+                    return
+                if len(self._queue) < self.batch_size:
+                    await asyncio.sleep(self.linger_seconds)
+        finally:
+            if producer is not None:
+                await self._disconnect(producer)
+
+    async def _connect(self) -> Any:
+        from aiokafka import AIOKafkaProducer
+
+        options = {
+            "acks": "all",
+            "linger_ms": int(self.linger_seconds * 1000),
+            "request_timeout_ms": int(self.send_timeout_seconds * 1000),
+            **self.producer_options,
+        }
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, **options)
+        try:
+            await asyncio.wait_for(producer.start(), self.send_timeout_seconds)
+        except Exception as exc:  # (aiokafka's errors, timeouts, OSError: all mean "not now")
+            self._count("send_errors")
+            log.debug("kestrel_client: cannot connect to %s: %s", self.bootstrap, exc)
+            await self._disconnect(producer)
+            return None
+        self._connected = True
+        return producer
+
+    async def _disconnect(self, producer: Any) -> None:
+        self._connected = False
+        try:
+            await asyncio.wait_for(producer.stop(), 5)
+        except Exception as exc:  # a producer that cannot reach the broker may not stop cleanly
+            log.debug("kestrel_client: producer stop: %s", exc)
+
+    async def _send(self, producer: Any, batch: list[tuple[bytes | None, bytes]]) -> bool:
+        async def send_all() -> None:
+            futures = [await producer.send(self.topic, value, key=key) for key, value in batch]
+            await asyncio.gather(*futures)
+
+        try:
+            await asyncio.wait_for(send_all(), self.send_timeout_seconds)
+        except Exception as exc:
+            self._count("send_errors")
+            log.warning("kestrel_client: sending to %s failed (%s); spooling", self.topic, exc)
+            return False
+        self._count("sent", len(batch))
+        return True
+
+    async def _replay(self, producer: Any) -> bool:
+        """Send the spool, oldest first, until it is empty or Kafka fails again."""
+        while True:
+            lines = self.spool.read(self.batch_size)
+            if not lines:
+                return True
+            if not await self._send(producer, [(key_of(line), line) for line in lines]):
+                return False
+            self.spool.commit(len(lines))
+            self._count("replayed", len(lines))
+
+    def _count(self, name: str, n: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += n
