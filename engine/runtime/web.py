@@ -20,13 +20,15 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.notify import UnknownSilenceError
+from engine.runtime.alertmanager_api import register_alertmanager_api
 from engine.runtime.worker import Worker
 
 __all__ = ["register_views"]
 
 
 def register_views(worker: Worker) -> None:
-    """Add the endpoints to ``worker.app``."""
+    """Add the endpoints to ``worker.app`` (and Alertmanager's API v2 paths)."""
+    register_alertmanager_api(worker)
     app, cfg = worker.app, worker.config
     inputs = worker.input_topics
     token = cfg.api.token.get_secret_value() if cfg.api.token is not None else None
