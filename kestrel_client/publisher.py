@@ -11,9 +11,10 @@ thread tries to reconnect every ``retry_seconds``. Once connected it replays the
 first, before anything newer (new records are appended to the spool while it is not empty, so
 the order is kept). Delivery is at least once: a batch whose acknowledgement was lost is
 spooled and sent again. A queue that reaches ``max_queue`` records (a thread that cannot keep
-up) spools in the caller's thread rather than grow or block. Records are lost only when the
-spool exceeds its bound (counted in ``dropped``) or the process is killed with records still in
-memory (:meth:`Publisher.close` spools what it could not send).
+up) spools in the caller's thread rather than grow or block (those records may then be replayed
+before older ones still in memory: the one case where the order is not kept). Records are lost
+only when the spool exceeds its bound (counted in ``dropped``) or the process is killed with
+records still in memory (:meth:`Publisher.close` spools what it could not send).
 
 Why aiokafka in a thread: it is already Kestrel's client (no new dependency, the same SASL and
 TLS options as the worker's ``[kafka]``), and a loop of its own means a synchronous
@@ -87,8 +88,9 @@ class Publisher:
     topic
         The topic Kestrel reads log events from (``[topics] logs``; ``logs`` by default).
     spool_dir
-        Directory of the fallback files (default: ``$TMPDIR/kestrel-client-<topic>``); one per
-        publisher. Records left there by an earlier process are replayed too.
+        Directory of the fallback files (default: ``$TMPDIR/kestrel-client-<topic>``). One
+        publisher at a time owns it (another raises ``RuntimeError``): give each process of a
+        host its own, stable across restarts, so records an earlier run left are replayed.
     linger_seconds, batch_size
         A batch is sent when it has ``batch_size`` records or ``linger_seconds`` after its first.
     max_queue
@@ -294,7 +296,12 @@ class Publisher:
             await asyncio.wait_for(send_all(), self.send_timeout_seconds)
         except Exception as exc:
             self._count("send_errors")
-            log.warning("kestrel_client: sending to %s failed (%s); spooling", self.topic, exc)
+            log.warning(
+                "kestrel_client: sending to %s failed (%s: %s); spooling",
+                self.topic,
+                type(exc).__name__,
+                exc,
+            )
             return False
         self._count("sent", len(batch))
         return True

@@ -6,7 +6,9 @@ the next process that opens the directory). A file that reaches ``file_bytes`` i
 new one begun; when there are more than ``max_files``, the oldest is deleted and its unreplayed
 lines counted as dropped: the spool never holds more than about ``file_bytes * max_files``.
 Each line is one record as Kestrel reads it (so a spool file is also valid input for
-``kestrel produce --file``). Thread-safe.
+``kestrel produce --file``). Thread-safe. One spool owns its directory: a second one (in
+this process or another) refuses it (a lock file, ``.lock``), since two writers would delete
+each other's files.
 
 >>> import tempfile
 >>> spool = Spool(tempfile.mkdtemp(), file_bytes=64, max_files=2)
@@ -51,6 +53,7 @@ class Spool:
             raise ValueError("file_bytes and max_files: must be at least 1")
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock_file = _lock(self.directory / ".lock")
         self.file_bytes = file_bytes
         self.max_files = max_files
         self._lock = threading.Lock()
@@ -167,6 +170,34 @@ class Spool:
                     self._read_pos = 0
 
     def close(self) -> None:
-        """Close the file being written (the records stay for the next process)."""
+        """Close the file being written and give up the directory (the records stay there for
+        the next spool that opens it)."""
         with self._lock:
             self._close_writer()
+            if self._lock_file is not None:
+                self._lock_file.close()
+                self._lock_file = None
+
+
+def _lock(path: Path) -> IO[bytes] | None:
+    """Hold an exclusive lock on ``path`` (``None`` where :mod:`fcntl` does not exist).
+
+    Raises
+    ------
+    RuntimeError
+        If another spool holds it.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    handle = path.open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RuntimeError(
+            f"spool directory {path.parent} is in use by another publisher; give each process "
+            "its own spool_dir"
+        ) from None
+    return handle

@@ -102,9 +102,10 @@ def test_the_spool_stays_within_its_bound_and_counts_what_it_drops(tmp_path: Pat
     assert len(files) <= 3 and size <= 3 * (1000 + 60)
     assert spool.pending() + dropped == 1000 and dropped > 0
     # What is left is the newest records, read back in order, by a new process too.
-    again = Spool(tmp_path, file_bytes=1000, max_files=3)
-    assert again.pending() == spool.pending()
+    pending = spool.pending()
     spool.close()
+    again = Spool(tmp_path, file_bytes=1000, max_files=3)
+    assert again.pending() == pending
     got: list[int] = []
     while batch := again.read(7):
         got.extend(orjson.loads(line)["n"] for line in batch)
@@ -123,3 +124,12 @@ def test_an_uncommitted_read_is_read_again(tmp_path: Path) -> None:
     assert spool.read(10) == [b"c"]
     spool.commit(1)
     assert spool.read(10) == [b"d"]
+
+
+def test_a_spool_directory_has_one_owner_at_a_time(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, file_bytes=100, max_files=2)
+    with pytest.raises(RuntimeError, match="in use by another publisher"):
+        Spool(tmp_path, file_bytes=100, max_files=2)
+    spool.append([b"x"])
+    spool.close()
+    assert Spool(tmp_path, file_bytes=100, max_files=2).pending() == 1
