@@ -60,6 +60,8 @@ _STANDARD = frozenset(
     logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys() | {"message", "asctime"}
 )
 _TOP = ("type", "session_id", "user_id", "performance_data")
+#: Loggers of the publishing machinery itself, never published (no feedback loop).
+_OWN_LOGGERS = ("kestrel_client", "aiokafka")
 
 
 def current_context() -> dict[str, Any]:
@@ -111,7 +113,9 @@ class KestrelHandler(logging.Handler):
     """A :mod:`logging` handler that publishes each record to Kestrel's logs topic.
 
     ``emit`` only queues the record (see :class:`~kestrel_client.publisher.Publisher`): a
-    logging call never waits for Kafka, up or down.
+    logging call never waits for Kafka, up or down. Records of the publisher's own loggers
+    (``kestrel_client``, ``aiokafka``) are left out, so that a handler on the root logger does
+    not publish the publisher's complaints about Kafka being down.
 
     Parameters
     ----------
@@ -149,6 +153,8 @@ class KestrelHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         """Queue the record (never raises: a failure goes to :meth:`handleError`)."""
+        if record.name.startswith(_OWN_LOGGERS):
+            return
         try:
             self.publisher.publish(record_from_logging(record, self.service))
         except Exception:

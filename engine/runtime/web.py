@@ -8,6 +8,8 @@ with ``api.token`` from the config, else 401; without a configured token, 403):
 - ``GET /silences/{id}``, ``DELETE /silences/{id}``: read, or expire, one silence.
 
 A change is written to the silences topic, from which every worker (this one too) applies it.
+The same API at Alertmanager's paths (``/api/v2/...``, for amtool) is in
+:mod:`engine.runtime.alertmanager_api`.
 """
 
 from __future__ import annotations

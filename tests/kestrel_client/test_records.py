@@ -133,3 +133,13 @@ def test_a_spool_directory_has_one_owner_at_a_time(tmp_path: Path) -> None:
     spool.append([b"x"])
     spool.close()
     assert Spool(tmp_path, file_bytes=100, max_files=2).pending() == 1
+
+
+def test_the_handler_leaves_out_the_publishers_own_loggers() -> None:
+    from kestrel_client import KestrelHandler
+
+    pub = FakePublisher()
+    handler = KestrelHandler(pub, service="app")  # type: ignore[arg-type]
+    for name in ("kestrel_client", "aiokafka.producer", "app.db"):
+        handler.handle(logging.LogRecord(name, logging.ERROR, "f.py", 1, "x", (), None))
+    assert [r["context"]["logger"] for r in pub.records] == ["app.db"]
