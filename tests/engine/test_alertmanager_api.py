@@ -158,6 +158,12 @@ def test_amtool_adds_queries_and_expires_silences(env: dict[str, Any]) -> None:
     assert filtered.stdout.split() == [first]
     assert "nightly" in amtool(env, "silence", "query").stdout  # the table shows the comment
 
+    updated = amtool(env, "silence", "update", second, "--comment=still noisy", "--duration=1h")
+    assert updated.returncode == 0
+    stored = api(env, f"/silence/{second}")
+    assert (stored["comment"], stored["createdBy"]) == ("still noisy", "bob")
+    assert len(api(env, "/silences")) == 2  # updated in place, not added
+
     expired = amtool(env, "silence", "expire", first)
     assert expired.returncode == 0
     assert api(env, f"/silence/{first}")["status"]["state"] == "expired"
