@@ -24,7 +24,9 @@ application needs no loop and an asyncio one never has its loop slowed by the pr
 from __future__ import annotations
 
 import asyncio
+import atexit
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -139,8 +141,11 @@ class Publisher:
         self._in_flight = 0
         self._connected = False
         self._closing = threading.Event()
+        self._closed = False
+        self._wake: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
         self._thread = threading.Thread(target=self._run, name="kestrel-publisher", daemon=True)
         self._thread.start()
+        atexit.register(self._close_at_exit)  # records still in memory reach Kafka or the spool
 
     # -- the caller's side --------------------------------------------------------------------
 
@@ -179,6 +184,7 @@ class Publisher:
         for a broker that is down.
         """
         deadline = time.monotonic() + timeout
+        self._nudge()
         while True:
             with self._lock:
                 busy = bool(self._queue) or self._in_flight > 0
@@ -193,9 +199,17 @@ class Publisher:
         """Flush (at most ``timeout`` seconds; not waiting for a broker that is down), then stop
         the thread; what is still unsent stays in the spool for the next process (the next
         publisher on the same ``spool_dir`` replays it). Whether everything reached the broker.
+
+        Called at interpreter exit if not before (at most 5 s then); a second call does nothing.
         """
+        with self._lock:
+            if self._closed:
+                return self.spool.pending() == 0 and not self._queue
+            self._closed = True
+        atexit.unregister(self._close_at_exit)
         delivered = self.flush(timeout, while_down=False)
         self._closing.set()
+        self._nudge()
         self._thread.join(timeout + self.send_timeout_seconds + 5)
         with self._lock:
             rest = [value for _, value in self._queue]
@@ -204,6 +218,16 @@ class Publisher:
             self._spool(rest)
         self.spool.close()
         return delivered and not rest and self.spool.pending() == 0
+
+    def _nudge(self) -> None:
+        """Wake the thread now (it would otherwise wait out ``linger_seconds``)."""
+        if self._wake is not None:
+            loop, wake = self._wake
+            with contextlib.suppress(RuntimeError):  # (its loop has closed)
+                loop.call_soon_threadsafe(wake.set)
+
+    def _close_at_exit(self) -> None:
+        self.close(5.0)
 
     def _spool(self, values: list[bytes]) -> None:
         dropped = self.spool.append(values)
@@ -226,12 +250,14 @@ class Publisher:
             return batch
 
     async def _main(self) -> None:
+        wake = asyncio.Event()  # set by flush and close: no waiting out the linger
+        self._wake = (asyncio.get_running_loop(), wake)
         producer: Any = None
         next_attempt = 0.0
         try:
             while True:
                 closing = self._closing.is_set()
-                if producer is None and time.monotonic() >= next_attempt:
+                if producer is None and not closing and time.monotonic() >= next_attempt:
                     producer = await self._connect()
                     next_attempt = time.monotonic() + self.retry_seconds
                 if (
@@ -255,7 +281,9 @@ class Publisher:
                 if closing:
                     return
                 if len(self._queue) < self.batch_size:
-                    await asyncio.sleep(self.linger_seconds)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(wake.wait(), self.linger_seconds)
+                    wake.clear()
         finally:
             if producer is not None:
                 await self._disconnect(producer)

@@ -143,3 +143,33 @@ def test_the_handler_leaves_out_the_publishers_own_loggers() -> None:
     for name in ("kestrel_client", "aiokafka.producer", "app.db"):
         handler.handle(logging.LogRecord(name, logging.ERROR, "f.py", 1, "x", (), None))
     assert [r["context"]["logger"] for r in pub.records] == ["app.db"]
+
+
+def test_records_in_memory_reach_the_spool_at_interpreter_exit(tmp_path: Path) -> None:
+    """A process that exits without closing its publisher, Kafka unreachable: nothing lost."""
+    import subprocess
+    import sys
+
+    from engine.devtools.broker import free_port
+
+    script = f"""
+import kestrel_client as kc
+kc.configure("127.0.0.1:{free_port()}", service="app", spool_dir={str(tmp_path)!r},
+             retry_seconds=60, linger_seconds=5)
+log = kc.get_logger()
+for i in range(50):
+    log.info("bye", n=i)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    spool = Spool(tmp_path, file_bytes=1 << 20, max_files=8)
+    got = [orjson.loads(line)["context"]["n"] for line in spool.read(1000)]
+    print(f"spooled at exit: {len(got)}")
+    assert got == list(range(50))
