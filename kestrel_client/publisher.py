@@ -40,9 +40,43 @@ from typing import Any
 from kestrel_client.records import encode, key_of
 from kestrel_client.spool import Spool
 
-__all__ = ["Publisher", "PublisherStats"]
+__all__ = ["Publisher", "PublisherStats", "pack"]
 
 log = logging.getLogger("kestrel_client")
+
+
+def pack(
+    batch: list[tuple[bytes | None, bytes]], records: int, max_bytes: int
+) -> list[tuple[bytes | None, bytes]]:
+    """Kafka messages for a batch of encoded records: those of one key, in order, joined into
+    JSON arrays of at most ``records`` records and about ``max_bytes`` (a record larger than
+    that travels alone, as it is). Keys are on partitions of their own, so only the order within
+    a key matters.
+
+    >>> pack([(b"a", b"1"), (b"b", b"2"), (b"a", b"3"), (b"a", b"4")], 2, 1000)
+    [(b'a', b'[1,3]'), (b'a', b'4'), (b'b', b'2')]
+    """
+    if records <= 1:
+        return list(batch)
+    by_key: dict[bytes | None, list[bytes]] = {}
+    for key, value in batch:
+        by_key.setdefault(key, []).append(value)
+    out: list[tuple[bytes | None, bytes]] = []
+    for key, values in by_key.items():
+        chunk: list[bytes] = []
+        size = 0
+        for value in values:
+            if chunk and (len(chunk) >= records or size + len(value) + 1 > max_bytes):
+                out.append((key, _array(chunk)))
+                chunk, size = [], 0
+            chunk.append(value)
+            size += len(value) + 1
+        out.append((key, _array(chunk)))
+    return out
+
+
+def _array(values: list[bytes]) -> bytes:
+    return values[0] if len(values) == 1 else b"[" + b",".join(values) + b"]"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -99,6 +133,11 @@ class Publisher:
         Records held in memory at most; beyond, :meth:`publish` spools in the caller's thread.
     spool_file_bytes, spool_files
         The spool's bound: files of about ``spool_file_bytes``, at most ``spool_files`` of them.
+    records_per_message, message_bytes
+        Records of one key sent together as one message holding a JSON array (Kestrel reads
+        arrays; one Kafka message per record costs several times more), of at most this many
+        records and about this many bytes (below the worker's ``max_message_bytes``, 1 MiB by
+        default). ``records_per_message=1``: one message per record.
     retry_seconds
         Seconds between connection attempts while Kafka is unreachable.
     send_timeout_seconds
@@ -118,6 +157,8 @@ class Publisher:
         max_queue: int = 10_000,
         spool_file_bytes: int = 16 * 1024 * 1024,
         spool_files: int = 8,
+        records_per_message: int = 100,
+        message_bytes: int = 256 * 1024,
         retry_seconds: float = 5.0,
         send_timeout_seconds: float = 10.0,
         producer_options: Mapping[str, Any] | None = None,
@@ -131,6 +172,8 @@ class Publisher:
         self.batch_size = batch_size
         self.max_queue = max_queue
         self.retry_seconds = retry_seconds
+        self.records_per_message = max(1, records_per_message)
+        self.message_bytes = message_bytes
         self.send_timeout_seconds = send_timeout_seconds
         self.producer_options = dict(producer_options or {})
         self._queue: collections.deque[tuple[bytes | None, bytes]] = collections.deque()
@@ -280,7 +323,7 @@ class Publisher:
                         self._in_flight = 0
                 if closing:
                     return
-                if len(self._queue) < self.batch_size:
+                if not self._queue:  # (else the time sending took was the linger)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(wake.wait(), self.linger_seconds)
                     wake.clear()
@@ -293,7 +336,7 @@ class Publisher:
 
         options = {
             "acks": "all",
-            "linger_ms": int(self.linger_seconds * 1000),
+            "linger_ms": 0,  # (the publisher batches itself, then waits for the whole batch)
             "request_timeout_ms": int(self.send_timeout_seconds * 1000),
             **self.producer_options,
         }
@@ -317,7 +360,10 @@ class Publisher:
 
     async def _send(self, producer: Any, batch: list[tuple[bytes | None, bytes]]) -> bool:
         async def send_all() -> None:
-            futures = [await producer.send(self.topic, value, key=key) for key, value in batch]
+            futures = [
+                await producer.send(self.topic, value, key=key)
+                for key, value in pack(batch, self.records_per_message, self.message_bytes)
+            ]
             await asyncio.gather(*futures)
 
         try:

@@ -26,8 +26,17 @@ from tests.testkit import collect, run, serving
 pytestmark = pytest.mark.integration
 
 
+def _docs(records: list[Any]) -> list[dict[str, Any]]:
+    """The log events of Kafka records (a record holds one, or a JSON array of them)."""
+    out = []
+    for r in records:
+        doc = orjson.loads(r.value)
+        out.extend(doc if isinstance(doc, list) else [doc])
+    return out
+
+
 def _ids(records: list[Any]) -> list[int]:
-    return [orjson.loads(r.value)["context"]["n"] for r in records]
+    return [doc["context"]["n"] for doc in _docs(records)]
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> None:
@@ -59,14 +68,18 @@ def test_handler_logger_and_timer_deliver_what_kestrel_decodes(
     finally:
         logger.removeHandler(handler)
         assert publisher.close(30)
-    records = run(collect(broker.bootstrap, topic, lambda rs: len(rs) >= 203, 60))
+    records = run(collect(broker.bootstrap, topic, lambda rs: len(_docs(rs)) >= 203, 60))
     stats = publisher.stats
-    print(f"received={len(records)} stats={stats}")
-    assert len(records) == 203
+    print(f"received={len(records)} messages stats={stats}")
     assert {r.key for r in records} == {b"checkout", b"assistant"}
+    for r in records:  # keyed by service
+        assert {d["service"].encode() for d in _docs([r])} == {r.key}
+    assert len(records) < 203  # batched: JSON arrays of up to 100 records
     decoder = KestrelJsonDecoder("log")
-    events = [e for r in records for e in decoder(r.value, DecodeContext(topic)).events]
-    assert len(events) == 203  # nothing rejected
+    decoded = [decoder(r.value, DecodeContext(topic)) for r in records]
+    assert [x for d in decoded for x in d.rejected] == []
+    events = [e for d in decoded for e in d.events]  # (one partition: in order)
+    assert len(events) == 203
     first, task, llm = events[:3]
     assert (first.level, first.service, first.message) == (
         "WARNING",
@@ -137,7 +150,7 @@ def test_an_outage_spools_then_replays_everything_in_order(tmp_path: Path) -> No
         log = StructuredLogger("app", second)
         emit(log, range(300, 400))
         assert second.flush(90), second.stats
-        records = run(collect(bootstrap, topic, lambda rs: len(rs) >= 400, 60))
+        records = run(collect(bootstrap, topic, lambda rs: len(_ids(rs)) >= 400, 60))
         got = _ids(records)
         print(f"back: received={len(got)} stats={second.stats}")
         assert set(got) == set(range(400)) and len(got) == 400
