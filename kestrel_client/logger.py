@@ -239,7 +239,9 @@ class Timed:
     :meth:`StructuredLogger.timed`.
     """
 
-    def __init__(self, logger: StructuredLogger, operation: str, fields: Mapping[str, Any]) -> None:
+    def __init__(
+        self, logger: StructuredLogger | None, operation: str, fields: Mapping[str, Any]
+    ) -> None:
         self.logger = logger
         self.operation = operation
         self.fields = dict(fields)
@@ -265,7 +267,8 @@ class Timed:
             level = "ERROR"
             fields["error"] = f"{type(exc).__name__}: {exc}"
         fields["performance_data"] = {"operation": self.operation, "duration_ms": round(ms, 3)}
-        self.logger.log(level, f"{self.operation} took {ms:.1f} ms", **fields)
+        logger = self.logger or get_logger()  # (resolved late: a decorator runs at import)
+        logger.log(level, f"{self.operation} took {ms:.1f} ms", **fields)
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         """Time every call of ``func`` (a plain function or a coroutine function)."""
@@ -317,6 +320,7 @@ def timed(operation: str, *, logger: StructuredLogger | None = None, **fields: A
     """Time a block (``with timed("llm_call", model=m):``) or a function (``@timed("db")``).
 
     Other keywords go into the event's ``context`` (``type`` and ``session_id`` to their
-    fields). ``logger`` defaults to :func:`get_logger`'s.
+    fields). ``logger`` defaults to :func:`get_logger`'s, looked up when the block ends (so a
+    decorator may run before :func:`configure`).
     """
-    return Timed(logger or get_logger(), operation, fields)
+    return Timed(logger, operation, fields)

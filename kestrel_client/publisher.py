@@ -200,7 +200,8 @@ class Publisher:
         self.publish_encoded(value, key)
 
     def publish_encoded(self, value: bytes, key: bytes | None) -> None:
-        """Queue one already-encoded record with its Kafka key. Never blocks on Kafka."""
+        """Queue one already-encoded record (one line of JSON) with its Kafka key. Never blocks
+        on Kafka."""
         with self._lock:
             self._counts["published"] += 1
             if len(self._queue) < self.max_queue and not self._closing.is_set():
@@ -273,7 +274,11 @@ class Publisher:
         self.close(5.0)
 
     def _spool(self, values: list[bytes]) -> None:
-        dropped = self.spool.append(values)
+        try:
+            dropped = self.spool.append(values)
+        except OSError as exc:  # a full or read-only disk: counted, never raised to the caller
+            dropped = len(values)
+            log.error("kestrel_client: cannot write the spool (%s); records dropped", exc)
         with self._lock:
             self._counts["spooled"] += len(values)
             self._counts["dropped"] += dropped
@@ -283,7 +288,10 @@ class Publisher:
     # -- the thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        asyncio.run(self._main())
+        try:
+            asyncio.run(self._main())
+        except Exception:  # (a bug): the queue then fills and callers spool themselves
+            log.exception("kestrel_client: the publisher thread failed")
 
     def _take(self) -> list[tuple[bytes | None, bytes]]:
         with self._lock:

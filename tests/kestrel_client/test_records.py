@@ -173,3 +173,19 @@ for i in range(50):
     got = [orjson.loads(line)["context"]["n"] for line in spool.read(1000)]
     print(f"spooled at exit: {len(got)}")
     assert got == list(range(50))
+
+
+def test_a_timed_decorator_may_be_applied_before_configure(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kestrel_client import logger as module
+    from kestrel_client import timed
+
+    @timed("warmup", model="m")
+    def work() -> str:
+        return "done"
+
+    pub = FakePublisher()
+    monkeypatch.setattr(module, "_DEFAULT", {"publisher": pub, "service": "svc"})
+    assert work() == "done"
+    (rec,) = pub.records
+    assert rec["service"] == "svc" and rec["performance_data"]["operation"] == "warmup"
+    assert rec["context"] == {"model": "m"}
