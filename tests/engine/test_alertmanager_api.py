@@ -19,7 +19,7 @@ import httpx
 import orjson
 import pytest
 
-from engine.devtools.broker import Broker
+from engine.devtools.broker import Broker, free_port
 from engine.model.alert import Alert, AlertStatus, Severity, fingerprint
 from tests.testkit import WorkerProcess, producer, run, write_config
 
@@ -232,3 +232,38 @@ def test_the_old_silences_paths_still_work(env: dict[str, Any]) -> None:
     url = f"http://127.0.0.1:{env['port']}/silences"
     r = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
     assert r.status_code == 200 and isinstance(r.json(), list)
+
+
+def test_only_the_notifier_answers_for_alerts(env: dict[str, Any]) -> None:
+    """With two workers, the one that owns the alerts partition lists them; the other says 503."""
+    first: WorkerProcess = env["worker"]
+    cfg = first.config_path.parent / "second.toml"
+    port = free_port()
+    cfg.write_text(
+        first.config_path.read_text().replace(f"web_port = {env['port']}", f"web_port = {port}")
+    )
+    second = WorkerProcess(cfg, port, cfg.parent / "second.log")
+    second.start().wait_ready()
+    try:
+
+        def answers() -> dict[int, tuple[int, bool]]:
+            out = {}
+            for p in (env["port"], port):
+                base = f"http://127.0.0.1:{p}"
+                auth = {"Authorization": f"Bearer {TOKEN}"}
+                alerts = httpx.get(f"{base}/api/v2/alerts", headers=auth, timeout=10)
+                health = httpx.get(f"{base}/health", timeout=10).json()
+                out[p] = (alerts.status_code, health["notifier"])
+            return out
+
+        seen: dict[int, tuple[int, bool]] = {}
+
+        def settled() -> bool:
+            nonlocal seen
+            seen = answers()
+            return sorted(seen.values()) == [(200, True), (503, False)]
+
+        assert _wait(settled, 60), seen
+        print(f"two workers: {seen}")
+    finally:
+        second.stop()
