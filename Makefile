@@ -12,7 +12,7 @@ PEERS_STAMP := $(PEERS_VENV)/.installed
 # (server + promtool), Alertmanager, docker-compose v1 to validate docker-compose.yml, a Java
 # runtime and Maven for Apache Kafka (see `kafka`), and openssl for the TLS tests' certificates.
 APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl chromium chromium-driver
-APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn openssl chromium chromedriver
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager amtool docker-compose java mvn openssl chromium chromedriver
 
 .PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
 
