@@ -36,6 +36,7 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.behaviour import Behaviour
 from engine.core.series_limit import SeriesLimit
 from engine.core.tracking import AlertTracker
 from engine.core.windows import WindowCounter
@@ -316,6 +317,7 @@ class Pipeline:
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
         self.late_events = 0
+        self.behaviour = Behaviour.for_config(config, self._loader)  # None when off
         #: States read back from the changelog, and states started afresh (since start).
         self.restored = 0
         self.created = 0
@@ -427,6 +429,8 @@ class Pipeline:
             if entry is not None and entry.dirty:
                 last.append(self._write(key, entry, resident=True))
                 entry.dirty = False
+        if self.behaviour is not None:
+            last.extend(StateWrite(*w, resident=True) for w in self.behaviour.checkpoint())
         if last:
             yield last
 
@@ -442,6 +446,8 @@ class Pipeline:
         for key, write in list(self._evicted.items()):
             if write.partition in parts:
                 writes.append(self._evicted.pop(key))
+        if self.behaviour is not None:
+            writes.extend(StateWrite(*w) for w in self.behaviour.release(parts))
         return writes
 
     def load_counts(self) -> dict[str, int]:
@@ -535,6 +541,10 @@ class Pipeline:
         """
         service = event.service
         cfg = self.config
+        if self.behaviour is not None:
+            derived = self.behaviour.observe(event, partition, out)
+            if derived:
+                self.judge(derived, partition, now, out, [])
         svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
         if svc is None:
             return False
