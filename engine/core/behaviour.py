@@ -11,8 +11,9 @@ window, an older one is not counted here. When a partition's window closes:
 
   - ``per_type``: ``log.type_events{service,type}``, events of each type per window (0 for a
     window without any, until the pair has been idle for :data:`IDLE_WINDOWS` windows);
-  - ``per_tool``: ``tool.failure_ratio{service,tool}`` and ``tool.latency_ms{service,tool}``
-    (the mean ``performance_data.duration_ms``), for windows with calls;
+  - ``per_tool``: ``tool.failure_ratio{service,tool}`` (for windows with at least
+    :data:`MIN_CALLS` calls) and ``tool.latency_ms{service,tool}`` (the mean
+    ``performance_data.duration_ms``, for windows with calls);
   - ``per_model``: ``llm.latency_ms``, ``llm.tokens`` and ``llm.cost_usd{service,model}`` (the
     window's mean latency, total tokens, total cost), for windows with calls.
 
@@ -29,7 +30,8 @@ window, an older one is not counted here. When a partition's window closes:
   is judged against the population alone: above ``user_population_factor`` times its mean and
   :data:`NEW_ENTITY_TOP_FACTOR` times the population's heaviest usual window (the moving
   average of each window's largest value not judged anomalous). Nothing alerts before the
-  table has seen :data:`WARMUP_WINDOWS` windows.
+  table has seen :data:`WARMUP_WINDOWS` windows, and the population's mean is learnt without
+  the entities judged anomalous (a burst does not raise the bar it is judged by).
 
 Fields read from a log event (Kestrel's schema, see the README):
 
@@ -109,6 +111,8 @@ ALPHA: Final = 0.1
 ANOMALOUS_ALPHA: Final = 0.02
 #: Space-saving counts are multiplied by this at each window close (a half-life of one window).
 DECAY: Final = 0.5
+#: Least calls of a tool in a window for its ``tool.failure_ratio``.
+MIN_CALLS: Final = 10
 #: A derived ``per_type`` pair idle this many windows is forgotten.
 IDLE_WINDOWS: Final = 30
 #: Most keys (service and type, tool or model) of each derived kind per partition.
@@ -315,6 +319,7 @@ class UserTable:
         new_limit = NEW_ENTITY_TOP_FACTOR * top if top is not None else math.inf
         factor, floor = self.history_factor, self.floor
         heaviest = 0.0
+        outliers, outlier_total = 0, 0.0  # the population's mean is learnt without them
         for key, e in self.users.items():
             x = e.value
             anomalous = False
@@ -323,6 +328,8 @@ class UserTable:
                 anomalous = x > limit
             if anomalous:
                 self._fire(key, e, x, ts, out)
+                outliers += 1
+                outlier_total += x
             elif e.incident is not None:
                 self._resolve(e, x, e.mean, ts, out)
             if e.windows == 0 and pop is None:
@@ -335,8 +342,8 @@ class UserTable:
                 heaviest = x
         if heaviest > 0.0:
             self.top = heaviest if top is None else top + ALPHA * (heaviest - top)
-        if self.active:
-            per_active = self.total / self.active
+        if self.active > outliers:
+            per_active = (self.total - outlier_total) / (self.active - outliers)
             self.population = per_active if pop is None else pop + ALPHA * (per_active - pop)
         self.total = 0.0
         self.active = 0
@@ -664,7 +671,8 @@ class Behaviour:
             counted[0] = 0
         for (service, tool), acc in part.tools.items():
             labels = {"service": service, "tool": tool}
-            samples.append(MetricSample("tool.failure_ratio", acc[1] / acc[0], ts, labels))
+            if acc[0] >= MIN_CALLS:  # a ratio of a call or two is noise
+                samples.append(MetricSample("tool.failure_ratio", acc[1] / acc[0], ts, labels))
             if acc[3]:
                 samples.append(MetricSample("tool.latency_ms", acc[2] / acc[3], ts, labels))
         part.tools.clear()

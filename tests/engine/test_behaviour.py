@@ -301,8 +301,8 @@ def test_the_derived_series_per_type_tool_and_model() -> None:
     b = Behaviour(cfg, None)
     out: list[Alert] = []
     events = [
-        log(T0 + 1, "tool_executed", tool="search", ms=100.0, success=True),
-        log(T0 + 2, "tool_executed", tool="search", ms=300.0, status="failed"),
+        *(log(T0 + 1, "tool_executed", tool="search", ms=100.0, success=True) for _ in range(5)),
+        *(log(T0 + 2, "tool_executed", tool="search", ms=300.0, status="failed") for _ in range(5)),
         log(T0 + 3, "llm_completion", model="gpt-large", ms=800.0, total_tokens=1000, cost=0.5),
         log(T0 + 4, "llm_completion", model="gpt-large", prompt_tokens=10, completion_tokens=5),
     ]
@@ -313,7 +313,7 @@ def test_the_derived_series_per_type_tool_and_model() -> None:
     assert all(s.ts == T0 + 60 for s in samples)
     api = ("service", "agent-api")
     assert got == {
-        ("log.type_events", (api, ("type", "tool_executed"))): 2.0,
+        ("log.type_events", (api, ("type", "tool_executed"))): 10.0,
         ("log.type_events", (api, ("type", "llm_completion"))): 2.0,
         ("tool.failure_ratio", (api, ("tool", "search"))): 0.5,
         ("tool.latency_ms", (api, ("tool", "search"))): 200.0,
