@@ -111,6 +111,10 @@ ALPHA: Final = 0.1
 ANOMALOUS_ALPHA: Final = 0.02
 #: Space-saving counts are multiplied by this at each window close (a half-life of one window).
 DECAY: Final = 0.5
+#: A quiet entity whose decayed count falls below this is no longer tracked (after about 7
+#: windows without events for an entity of one event a window): the cost of a window's close is
+#: in proportion to the entities recently active, not to the table's capacity.
+DROP_COUNT: Final = 0.01
 #: Least calls of a tool in a window for its ``tool.failure_ratio``.
 MIN_CALLS: Final = 10
 #: A derived ``per_type`` pair idle this many windows is forgotten.
@@ -320,6 +324,8 @@ class UserTable:
         factor, floor = self.history_factor, self.floor
         heaviest = 0.0
         outliers, outlier_total = 0, 0.0  # the population's mean is learnt without them
+        quiet: list[str] = []
+        drop_below = DROP_COUNT / DECAY
         for key, e in self.users.items():
             x = e.value
             anomalous = False
@@ -340,6 +346,8 @@ class UserTable:
             e.value = 0.0
             if not anomalous and x > heaviest:
                 heaviest = x
+            if x == 0.0 and e.count < drop_below and e.incident is None:
+                quiet.append(key)
         if heaviest > 0.0:
             self.top = heaviest if top is None else top + ALPHA * (heaviest - top)
         if self.active > outliers:
@@ -348,7 +356,7 @@ class UserTable:
         self.total = 0.0
         self.active = 0
         self.windows += 1
-        self.users.decay(DECAY)
+        self.users.decay(DECAY, quiet)
 
     def _labels(self, key: str, e: _Tracked) -> dict[str, str]:
         labels = {"type": self.event_type, self.entity: key}

@@ -31,7 +31,7 @@ What a tracked key carries is the caller's: an entry object made by ``make`` wit
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, Protocol, TypeVar
 
 __all__ = ["Counted", "HeavyHitters"]
@@ -117,12 +117,18 @@ class HeavyHitters(Generic[E]):
         heapq.heapreplace(heap, (entry.count, key))
         return entry
 
-    def decay(self, factor: float) -> None:
-        """Multiply every count and error by ``factor`` (in (0, 1]): older traffic weighs less."""
-        for entry in self._entries.values():
+    def decay(self, factor: float, drop: Iterable[str] = ()) -> None:
+        """Multiply every count and error by ``factor`` (in (0, 1]): older traffic weighs less.
+
+        The keys in ``drop`` stop being tracked (e.g. those whose count has decayed to nothing).
+        """
+        entries = self._entries
+        for key in drop:
+            entries.pop(key, None)
+        for entry in entries.values():
             entry.count *= factor
             entry.error *= factor
-        self._heap = [(e.count, k) for k, e in self._entries.items()]
+        self._heap = [(e.count, k) for k, e in entries.items()]
         heapq.heapify(self._heap)
 
     def restore(self, key: str, entry: E) -> None:
