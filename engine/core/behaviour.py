@@ -3,7 +3,10 @@
 Turned on by ``[series]`` keys (all off by default); the :class:`~engine.core.pipeline.Pipeline`
 calls :meth:`Behaviour.observe` once per log event. Everything is counted per Kafka partition in
 event-time windows of ``windows.size_seconds``; an event up to one window late counts in the open
-window, an older one is not counted here. When a partition's window closes:
+window, an older one is not counted here. A partition's window closes at its first event past
+the window's end, or once the partition has been quiet for ``windows.idle_advance_seconds`` of
+wall clock and its event time advanced by that quiet passes the end (:meth:`Behaviour.tick`, as
+the services' windows do). When it closes:
 
 - **Derived series** go through the pipeline as metric series (so the metric detectors,
   ``[[overrides]]``, checkpointing and the series cap apply to them). Their labels include the
@@ -482,11 +485,23 @@ def _with_reason(alert: Alert, reason: str) -> Alert:
 class _Partition:
     """What one Kafka partition's events built: its window, derived counts and user tables."""
 
-    __slots__ = ("dirty", "end", "models", "start", "tables", "tools", "types")
+    __slots__ = (
+        "dirty",
+        "end",
+        "idle_since",
+        "last_ts",
+        "models",
+        "start",
+        "tables",
+        "tools",
+        "types",
+    )
 
     def __init__(self) -> None:
         self.start = -math.inf
         self.end = -math.inf
+        self.last_ts = -math.inf  # the newest event time seen
+        self.idle_since = 0.0  # wall clock of its last event (not saved)
         self.dirty = False
         #: (service, type) -> [events this window, windows idle]
         self.types: dict[tuple[str, str], list[int]] = {}
@@ -515,6 +530,7 @@ class Behaviour:
         self._entities = bool(self.user_types or self.session_types)
         self.config = config
         self.size = config.windows.size_seconds
+        self.idle = config.windows.idle_advance_seconds
         self._loader = loader or (lambda key: None)
         self._parts: dict[int, _Partition] = {}
         #: Log events too late to count here (more than one window behind their partition).
@@ -533,16 +549,20 @@ class Behaviour:
     # -- events ------------------------------------------------------------------------------
 
     def observe(
-        self, event: LogEvent, partition: int, out: list[Alert]
+        self, event: LogEvent, partition: int, out: list[Alert], now: float = 0.0
     ) -> tuple[MetricSample, ...] | list[MetricSample]:
         """Count ``event``; returns the derived samples of a window it closed, if any.
 
-        Per-user and per-session alerts go to ``out``.
+        Per-user and per-session alerts go to ``out``. ``now`` is the wall clock (epoch
+        seconds), used only to notice idle partitions (see :meth:`tick`).
         """
         part = self._parts.get(partition)
         if part is None:
             part = self._parts[partition] = self._load(partition)
+        part.idle_since = now
         ts = event.ts
+        if ts > part.last_ts:
+            part.last_ts = ts
         samples: tuple[MetricSample, ...] | list[MetricSample] = _NO_SAMPLES
         if ts >= part.end:
             if part.end != -math.inf:
@@ -696,6 +716,22 @@ class Behaviour:
         if part.tables:
             part.dirty = True
         return samples
+
+    def tick(self, now: float, out: list[Alert]) -> list[tuple[int, list[MetricSample]]]:
+        """Close the open window of each partition idle for ``windows.idle_advance_seconds``
+        (wall clock ``now``) once its event time, advanced by the idle time, passes the window's
+        end (as the services' windows do); returns ``(partition, derived samples)`` of each."""
+        closed = []
+        for partition, part in self._parts.items():
+            idle = now - part.idle_since
+            if idle < self.idle or part.end == -math.inf or part.last_ts + idle < part.end:
+                continue
+            closed.append((partition, self._close(part, out)))
+            part.last_ts += idle
+            part.idle_since = now
+            part.start = math.floor(part.last_ts / self.size) * self.size
+            part.end = part.start + self.size
+        return closed
 
     # -- state -------------------------------------------------------------------------------
 

@@ -542,7 +542,7 @@ class Pipeline:
         service = event.service
         cfg = self.config
         if self.behaviour is not None:
-            derived = self.behaviour.observe(event, partition, out)
+            derived = self.behaviour.observe(event, partition, out, now)
             if derived:
                 self.judge(derived, partition, now, out, [])
         svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
@@ -587,6 +587,9 @@ class Pipeline:
                 if closed:
                     svc.close(closed, out)
                     svc.dirty = True
+        if self.behaviour is not None:
+            for part, samples in self.behaviour.tick(now, out):
+                self.judge(samples, part, now, out, [])
         limited = self.series_limit.tick(now)
         if limited is not None:
             out.append(limited)

@@ -367,5 +367,21 @@ def test_the_pipeline_judges_derived_series_and_checkpoints_the_user_tables() ->
     assert all(w.key != b"b|0" for w in p.checkpoint())  # nothing changed since
 
 
+def test_an_idle_partition_closes_its_window_by_the_wall_clock() -> None:
+    cfg = config(per_type=True, per_user_types=[])  # idle_advance_seconds = 10 by default
+    p = Pipeline(cfg)
+    wall = 5_000.0
+    out: list[Alert] = []
+    p.log(log(T0 + 50, "login"), 0, wall, out)
+    assert p.tick(wall + 5) == []  # not idle long enough
+    assert p.behaviour is not None and p.behaviour.tick(wall + 9, out) == []
+    closed = p.behaviour.tick(wall + 10, out)  # event time 50 + 10 reaches the window's end
+    assert [(part, [(s.name, s.value, s.ts) for s in samples]) for part, samples in closed] == [
+        (0, [("log.type_events", 1.0, T0 + 60)])
+    ]
+    assert p.behaviour.tick(wall + 20, out) == []  # nothing new: the next window is still open
+    assert out == []
+
+
 def test_behaviour_is_off_by_default() -> None:
     assert Pipeline(parse_config({}, "test.toml", {})).behaviour is None
