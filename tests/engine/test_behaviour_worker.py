@@ -26,6 +26,8 @@ CONFIG = """
 [windows]
 size_seconds = 60
 allowed_lateness_seconds = 0
+# The windows close by event time here (no idle close while the test runs).
+idle_advance_seconds = 3600
 
 [alerts]
 repeat_interval_seconds = 1e9
