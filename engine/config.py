@@ -492,6 +492,47 @@ class SeriesSettings(_Section):
         description="Detectors of each service's log messages (new templates, rate jumps); "
         "empty to turn off.",
     )
+    # Behaviour, security and cost series (see engine/core/behaviour.py).
+    per_type: bool = Field(
+        False, description="A `log.type_events{service,type}` count per window for each type."
+    )
+    per_tool: bool = Field(
+        False,
+        description="`tool.failure_ratio` and `tool.latency_ms{service,tool}` per window "
+        "(tool from context.tool or context.tool_name).",
+    )
+    per_model: bool = Field(
+        False,
+        description="`llm.latency_ms`, `llm.tokens` and `llm.cost_usd{service,model}` per "
+        "window (model from context.model).",
+    )
+    per_user_types: tuple[str, ...] = Field(
+        (),
+        description="Event types whose per-user rate, failures, tokens and cost are watched "
+        '(e.g. ["cost_tracking", "security_event", "tool_executed", "user_approval"]).',
+    )
+    per_session_types: tuple[str, ...] = Field(
+        (), description="Event types whose per-session rate is watched (e.g. tool_executed)."
+    )
+    max_tracked_users: int = Field(
+        10_000,
+        ge=16,
+        le=1_000_000,
+        description="Users (or sessions) tracked exactly per watched type, measure and Kafka "
+        "partition: the heavy hitters; the rest count only in the population's aggregate.",
+    )
+    user_history_factor: float = Field(
+        10.0, gt=1, description="A user's window must exceed its own mean this many times..."
+    )
+    user_population_factor: float = Field(
+        10.0, gt=1, description="...and the population's mean per active user this many times."
+    )
+    user_min_events: float = Field(
+        20.0, gt=0, description="Least events (or failures) in a window that can alert."
+    )
+    user_min_cost_usd: float = Field(
+        5.0, gt=0, description="Least spend in a window (USD) that can alert."
+    )
 
 
 class Override(_Section):

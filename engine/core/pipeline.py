@@ -38,6 +38,7 @@ import orjson
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
 from detectors.registry import build, restore
 from engine.config import Config, DetectorChoice
+from engine.core.behaviour import Behaviour
 from engine.core.labels import AlertDecorator
 from engine.core.series_export import SeriesView, VerdictRecorder, series_view
 from engine.core.series_limit import SeriesLimit
@@ -352,6 +353,7 @@ class Pipeline:
         self.exported: weakref.WeakValueDictionary[str, _ExportedSeries] = (
             weakref.WeakValueDictionary()
         )
+        self.behaviour = Behaviour.for_config(config, self._loader)  # None when off
         #: States read back from the changelog, and states started afresh (since start).
         self.restored = 0
         self.created = 0
@@ -463,6 +465,8 @@ class Pipeline:
             if entry is not None and entry.dirty:
                 last.append(self._write(key, entry, resident=True))
                 entry.dirty = False
+        if self.behaviour is not None:
+            last.extend(StateWrite(*w, resident=True) for w in self.behaviour.checkpoint())
         if last:
             yield last
 
@@ -478,6 +482,8 @@ class Pipeline:
         for key, write in list(self._evicted.items()):
             if write.partition in parts:
                 writes.append(self._evicted.pop(key))
+        if self.behaviour is not None:
+            writes.extend(StateWrite(*w) for w in self.behaviour.release(parts))
         return writes
 
     def load_counts(self) -> dict[str, int]:
@@ -587,6 +593,10 @@ class Pipeline:
         """
         service = event.service
         cfg = self.config
+        if self.behaviour is not None:
+            derived = self.behaviour.observe(event, partition, out, now)
+            if derived:
+                self.judge(derived, partition, now, out, [])
         svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
         if svc is None:
             return False
@@ -629,6 +639,9 @@ class Pipeline:
                 if closed:
                     svc.close(closed, out)
                     svc.dirty = True
+        if self.behaviour is not None:
+            for part, samples in self.behaviour.tick(now, out):
+                self.judge(samples, part, now, out, [])
         limited = self.series_limit.tick(now)
         if limited is not None:
             out.append(limited)

@@ -3,7 +3,8 @@
 Starts the embedded broker on a free port, a worker process, a local webhook receiver (the alert
 channel), and a producer of simulated LLM-platform traffic (see
 :mod:`engine.devtools.scenarios`) running
-``speed`` times faster than real time, with a latency spike, an error burst and a level shift.
+``speed`` times faster than real time, with a latency spike, an error burst, a level shift, a
+runaway agent burning tokens and a credential-stuffing burst.
 Each alert is printed as it fires and resolves. The last line is the summary::
 
     demo: events=<n> alerts_fired=<n> alerts_resolved=<n> dlq=<n>
@@ -77,6 +78,27 @@ retention_seconds = 3600
 size_seconds = 60
 allowed_lateness_seconds = 10
 idle_advance_seconds = 2
+
+[series]
+# Behaviour, security and cost series (engine/core/behaviour.py).
+per_type = true
+per_tool = true
+per_model = true
+per_user_types = ["cost_tracking", "security_event", "tool_executed", "user_approval"]
+per_session_types = ["tool_executed"]
+
+# The derived series are counts per minute, often small: zscore, as for log.events.
+[[overrides]]
+match = "log.type_events*"
+use = ["zscore"]
+
+[[overrides]]
+match = "llm.*"
+use = ["zscore"]
+
+[[overrides]]
+match = "tool.*"
+use = ["zscore"]
 
 [[channels]]
 name = "demo-webhook"
