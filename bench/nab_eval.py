@@ -116,6 +116,7 @@ CANDIDATES: list[tuple[str, str, list[dict[str, Any]]]] = [
         [ADAPTIVE_SMALL, *[{**ADAPTIVE_SMALL, **g} for g in ADAPTIVE_GRID[:4]]],
     ),
     ("zscore", "zscore", [{}]),
+    ("ensemble", "ensemble", [{}]),
     ("resonance", "resonance", [{}]),
     (
         "resonance tuned",

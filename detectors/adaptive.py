@@ -27,10 +27,10 @@ Per point, before learning it:
    column ranks incidents the way the alerts do.
 
 The score is non-negative, higher = more anomalous, continuous (distinct near the top). A point is
-anomalous when the score exceeds ``threshold``
-and the point's own raw evidence (pattern residual or long-run z-score) exceeds ``alert_min_raw``
-(a short run of middling residuals, which plain noise produces, is ranked but not alerted); the alert fires after ``fire_after`` such points
-and resolves after ``resolve_after`` normal ones.
+anomalous when the score exceeds ``threshold`` and the point's own raw evidence (pattern residual
+or long-run z-score) exceeds ``alert_min_raw`` (a short run of middling residuals, which plain
+noise produces, is ranked but not alerted); the alert fires after ``fire_after`` such points and
+resolves after ``resolve_after`` normal ones.
 
 Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling) are learned and
 scored 0; no alert fires during them. After a lasting level shift the long-run level, the

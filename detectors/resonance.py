@@ -156,12 +156,17 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
     def _resonate(self, pattern: list[float]) -> float:
         """Novelty of ``pattern`` in vigilance units, then learn it into the prototypes."""
         p = self.params
-        best, best_distance = -1, math.inf
+        best, best_total = -1, math.inf
         n = len(pattern)
         for k, proto in enumerate(self._prototypes):
-            distance = sum(abs(a - b) for a, b in zip(pattern, proto, strict=True)) / n
-            if distance < best_distance:
-                best, best_distance = k, distance
+            total = 0.0
+            for a, b in zip(pattern, proto, strict=True):
+                total += a - b if a > b else b - a
+                if total >= best_total:
+                    break  # already no nearer than the best: abandon this prototype
+            else:
+                best, best_total = k, total
+        best_distance = best_total / n
         if best >= 0 and best_distance <= p.vigilance:
             rate = p.learning_rate
             proto = self._prototypes[best]
