@@ -16,7 +16,6 @@ Alertmanager's (``=``, ``!=``, ``=~``, ``!~``), read by :mod:`engine.notify.matc
 
 from __future__ import annotations
 
-import hmac
 import platform
 from typing import Any
 
@@ -28,6 +27,7 @@ from engine import __version__
 from engine.model.times import rfc3339
 from engine.notify import UnknownSilenceError
 from engine.notify.api_v2 import AlertQuery, alert_views, parse_filter, silence_matches_filter
+from engine.runtime.api_auth import refusal
 from engine.runtime.worker import Worker
 
 __all__ = ["register_alertmanager_api"]
@@ -41,12 +41,8 @@ def register_alertmanager_api(worker: Worker) -> None:
     token = cfg.api.token.get_secret_value() if cfg.api.token is not None else None
 
     def denied(view: View, request: Request) -> Response | None:
-        if token is None:
-            return view.json({"error": "the silences API is off: set api.token"}, status=403)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return view.json({"error": "missing or wrong bearer token"}, status=401)
-        return None
+        refused = refusal(token, request)
+        return None if refused is None else view.json(refused[0], status=refused[1])
 
     def params(request: Request) -> dict[str, list[str]]:
         query: Any = request.query
@@ -58,65 +54,73 @@ def register_alertmanager_api(worker: Worker) -> None:
             key=silence_id.encode(), value=orjson.dumps(silence.to_state())
         )
 
-    @app.page(f"{PREFIX}/silences")
-    class SilencesView(View):
-        async def get(self, request: Request) -> Response:
-            refusal = denied(self, request)
-            if refusal is not None:
-                return refusal
-            try:
-                filters = parse_filter(params(request).get("filter", []))
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            now = worker.clock()
-            return self.json(
-                [
-                    s.to_dict(now)
-                    for s in worker.silences.list_all(now)
-                    if silence_matches_filter(s, filters)
-                ]
-            )
+    def add_silence_views(many: str, one: str, legacy: bool) -> None:
+        """The silence views at ``many`` (list, create) and ``one`` (read, expire)."""
 
-        async def post(self, request: Request) -> Response:
-            refusal = denied(self, request)
-            if refusal is not None:
-                return refusal
-            try:
-                data = orjson.loads(await request.read())
-                silence_id = worker.silences.add_dict(data, worker.clock())
-            except orjson.JSONDecodeError:
-                return self.json({"error": "body: not JSON"}, status=400)
-            except UnknownSilenceError as exc:
-                return self.json({"error": str(exc)}, status=404)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            await publish(silence_id)
-            return self.json({"silenceID": silence_id})
+        @app.page(many)
+        class SilencesView(View):
+            async def get(self, request: Request) -> Response:
+                refusal = denied(self, request)
+                if refusal is not None:
+                    return refusal
+                try:
+                    filters = parse_filter(params(request).get("filter", []))
+                except ValueError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                now = worker.clock()
+                return self.json(
+                    [
+                        s.to_dict(now)
+                        for s in worker.silences.list_all(now)
+                        if silence_matches_filter(s, filters)
+                    ]
+                )
 
-    @app.page(f"{PREFIX}/silence/{{silence_id}}")
-    class SilenceView(View):
-        async def get(self, request: Request, silence_id: str) -> Response:
-            refusal = denied(self, request)
-            if refusal is not None:
-                return refusal
-            try:
-                silence = worker.silences.get(silence_id)
-            except UnknownSilenceError as exc:
-                return self.json({"error": str(exc)}, status=404)
-            return self.json(silence.to_dict(worker.clock()))
+            async def post(self, request: Request) -> Response:
+                refusal = denied(self, request)
+                if refusal is not None:
+                    return refusal
+                try:
+                    data = orjson.loads(await request.read())
+                    silence_id = worker.silences.add_dict(data, worker.clock())
+                except orjson.JSONDecodeError:
+                    return self.json({"error": "body: not JSON"}, status=400)
+                except UnknownSilenceError as exc:
+                    return self.json({"error": str(exc)}, status=404)
+                except ValueError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                await publish(silence_id)
+                return self.json({"silenceID": silence_id})
 
-        async def delete(self, request: Request, silence_id: str) -> Response:
-            refusal = denied(self, request)
-            if refusal is not None:
-                return refusal
-            try:
-                worker.silences.expire(silence_id, worker.clock())
-            except UnknownSilenceError as exc:
-                return self.json({"error": str(exc)}, status=404)
-            except ValueError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            await publish(silence_id)
-            return self.bytes(b"", status=200)
+        @app.page(one)
+        class SilenceView(View):
+            async def get(self, request: Request, silence_id: str) -> Response:
+                refusal = denied(self, request)
+                if refusal is not None:
+                    return refusal
+                try:
+                    silence = worker.silences.get(silence_id)
+                except UnknownSilenceError as exc:
+                    return self.json({"error": str(exc)}, status=404)
+                return self.json(silence.to_dict(worker.clock()))
+
+            async def delete(self, request: Request, silence_id: str) -> Response:
+                refusal = denied(self, request)
+                if refusal is not None:
+                    return refusal
+                try:
+                    worker.silences.expire(silence_id, worker.clock())
+                except UnknownSilenceError as exc:
+                    return self.json({"error": str(exc)}, status=404)
+                except ValueError as exc:
+                    return self.json({"error": str(exc)}, status=400)
+                await publish(silence_id)
+                if legacy:  # the older paths answer with the expired silence
+                    return self.json(worker.silences.get(silence_id).to_dict(worker.clock()))
+                return self.bytes(b"", status=200)
+
+    add_silence_views(f"{PREFIX}/silences", PREFIX + "/silence/{silence_id}", legacy=False)
+    add_silence_views("/silences", "/silences/{silence_id}", legacy=True)
 
     @app.page(f"{PREFIX}/alerts")
     class AlertsView(View):

@@ -24,7 +24,6 @@ sends) and calls the API above with it.
 from __future__ import annotations
 
 import contextlib
-import hmac
 import time
 from collections import deque
 from importlib import resources
@@ -37,6 +36,7 @@ from prometheus_client import CollectorRegistry
 from redis.exceptions import RedisError
 
 from engine.core.explain import AlertBoard, Taps, alert_view, explain, finite, list_series
+from engine.runtime.api_auth import refusal
 from engine.runtime.tail import TailFilter, tail
 from engine.runtime.worker import Worker
 from engine.sinks.alert_board import AlertBoardSink
@@ -123,12 +123,8 @@ def register_api(worker: Worker) -> None:
         return view.bytes(orjson.dumps(finite(doc)), content_type="application/json", status=status)
 
     def denied(view: View, request: Request) -> Response | None:
-        if token is None:
-            return answer(view, {"error": "the API is off: set api.token"}, 403)
-        given = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return answer(view, {"error": "missing or wrong bearer token"}, 401)
-        return None
+        refused = refusal(token, request)
+        return None if refused is None else answer(view, *refused)
 
     @app.page("/dashboard")
     class DashboardView(View):
