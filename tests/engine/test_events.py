@@ -241,7 +241,7 @@ REASON_CASES: list[tuple[str, str, bytes]] = [
     ("bad_timestamp", METRIC, orjson.dumps(metric(timestamp="soon"))),
     ("bad_timestamp", METRIC, b'{"name": "cpu", "value": 1, "timestamp": NaN}'),
     ("bad_level", LOG, orjson.dumps(log(level="verbose"))),
-    ("bad_level", LOG, orjson.dumps(log(level="err"))),
+    ("bad_level", LOG, orjson.dumps(log(level="loudest"))),
 ]
 
 
