@@ -478,6 +478,25 @@ class Override(_Section):
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
 
 
+class InputSettings(_Section):
+    """One ``[[inputs]]`` entry: an input topic and the format that reads it.
+
+    ``options`` are the format's own settings (e.g. the field mapping of ``json``, the signal
+    of ``otlp_proto``), checked by the format (see :mod:`engine.formats`).
+    """
+
+    topic: str = Field(min_length=1)
+    format: str = Field("kestrel_json", description="See engine.formats.FORMATS.")
+    kind: Literal["log", "metric"] | None = Field(
+        None, description="For kestrel_json: what the topic carries."
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    def spec(self) -> InputSpec:
+        """The :class:`~engine.formats.base.InputSpec` the decoders are built from."""
+        return InputSpec(self.topic, self.format, self.kind, self.options)
+
+
 class ApiSettings(_Section):
     """The worker's HTTP API (``/silences``)."""
 
@@ -513,6 +532,12 @@ class Config(_Section):
     silences: tuple[SilenceSettings, ...] = ()
     inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
     api: ApiSettings = ApiSettings()
+    input_topics: tuple[InputSettings, ...] = Field(
+        (),
+        alias="inputs",
+        description="[[inputs]]: more input topics, each with its format; [topics] logs and "
+        "metrics stay inputs (kestrel_json) unless an entry names the same topic.",
+    )
     _source: str = PrivateAttr("<defaults>")
 
     @property
@@ -527,10 +552,18 @@ class Config(_Section):
         [('logs', 'kestrel_json', 'log'), ('metrics', 'kestrel_json', 'metric')]
         """
         t = self.topics
-        return (
+        listed = [i.spec() for i in self.input_topics]
+        named = {spec.topic for spec in listed}
+        implicit = (
             InputSpec(t.logs, "kestrel_json", LOG),
             InputSpec(t.metrics, "kestrel_json", METRIC),
         )
+        return (*(spec for spec in implicit if spec.topic not in named), *listed)
+
+    def input_problems(self) -> list[str]:
+        """What is wrong with the ``[[inputs]]`` entries (unknown format, bad options, a topic
+        listed twice), one line per problem with its key path."""
+        return _input_problems(self)
 
     @property
     def notify_state_topic(self) -> str:
@@ -584,6 +617,22 @@ def _plan(
         DetectorChoice(kind, _params_with(cfg, kind, patches.get(kind, {}))) for kind in kinds
     )
     return choices, severity
+
+
+def _input_problems(cfg: Config) -> list[str]:
+    from engine.formats import build_decoder  # (the formats package imports pydantic models)
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(cfg.input_topics):
+        if entry.topic in seen:
+            problems.append(f"inputs[{i}].topic: {entry.topic!r} is listed twice")
+        seen.add(entry.topic)
+        try:
+            build_decoder(entry.spec())
+        except ValueError as exc:
+            problems.append(f"inputs[{i}]: {str(exc).removeprefix('format: ')}")
+    return problems
 
 
 def _base_params(cfg: Config, kind: str) -> DetectorParams:
@@ -672,6 +721,7 @@ def parse_config(
     )
     if cfg is not None:
         problems.extend(cfg.routing.channel_problems([c.name for c in cfg.channels]))
+        problems.extend(cfg.input_problems())
     if problems or cfg is None:
         raise ConfigError(source, problems)
     cfg._source = source

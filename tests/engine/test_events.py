@@ -256,7 +256,9 @@ def test_reject_reasons(reason: str, kind: str, data: bytes) -> None:
 
 
 def test_every_reason_is_covered_and_too_large_too() -> None:
+    # (the reasons of the other formats are covered in tests/engine/test_formats_real.py)
     covered = {reason for reason, _, _ in REASON_CASES} | {"too_large"}
+    covered |= {"invalid_protobuf", "invalid_line_protocol"}
     assert covered == set(REASONS)
 
 
