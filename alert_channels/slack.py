@@ -69,6 +69,9 @@ def _alert_section(alert: Alert) -> dict[str, Any]:
     ]
     if alert.summary:
         lines.append("> " + _escape(" ".join(alert.summary.split())))
+    trace_url = alert.annotations.get("trace_url")
+    if trace_url:  # an example trace of the series' service ([alerts] trace_link_template)
+        lines.append(f"<{trace_url}|Example trace>")
     return {
         "type": "section",
         "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), TEXT_MAX_CHARS)},

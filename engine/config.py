@@ -42,6 +42,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationError,
+    field_validator,
 )
 from pydantic_core import ErrorDetails
 
@@ -50,7 +51,7 @@ from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
 from engine.model.alert import Severity
-from engine.model.events import LOG, METRIC
+from engine.model.events import LOG, METRIC, Kind
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DetectorChoice",
+    "InputSettings",
     "KafkaSettings",
     "Override",
     "RedisSettings",
@@ -68,6 +70,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "redact_url",
+    "repartition_topics",
 ]
 
 CONFIG_ENV = "KESTREL_CONFIG"
@@ -447,6 +450,21 @@ class AlertSettings(_Section):
     repeat_interval_seconds: float = Field(
         3600.0, gt=0, description="A firing alert is re-sent after this much event time."
     )
+    trace_link_template: str | None = Field(
+        None,
+        description='A link to a trace, with {trace_id}, e.g. "https://jaeger/trace/{trace_id}" '
+        "or Tempo's explore URL: alerts on a service's series carry one (trace_url).",
+    )
+    trace_examples: int = Field(
+        3, ge=0, le=20, description="Example trace ids an alert on a service's series carries."
+    )
+
+    @field_validator("trace_link_template")
+    @classmethod
+    def _has_trace_id(cls, value: str | None) -> str | None:
+        if value is not None and "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}")
+        return value
 
 
 class SeriesSettings(_Section):
@@ -478,6 +496,15 @@ class Override(_Section):
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
 
 
+def repartition_topics(app_id: str) -> dict[Kind, str]:
+    """The internal topics of re-keyed events, by kind (see :mod:`engine.core.repartition`).
+
+    >>> repartition_topics("kestrel")
+    {'log': 'kestrel-repartition-logs', 'metric': 'kestrel-repartition-metrics'}
+    """
+    return {LOG: f"{app_id}-repartition-logs", METRIC: f"{app_id}-repartition-metrics"}
+
+
 class InputSettings(_Section):
     """One ``[[inputs]]`` entry: an input topic and the format that reads it.
 
@@ -491,6 +518,11 @@ class InputSettings(_Section):
         None, description="For kestrel_json: what the topic carries."
     )
     options: dict[str, Any] = Field(default_factory=dict)
+    repartition: bool = Field(
+        False,
+        description="Re-key the decoded events by series through an internal topic, so that a "
+        "series meets its baseline on one worker (for shippers that do not key by series).",
+    )
 
     def spec(self) -> InputSpec:
         """The :class:`~engine.formats.base.InputSpec` the decoders are built from."""
@@ -558,7 +590,17 @@ class Config(_Section):
             InputSpec(t.logs, "kestrel_json", LOG),
             InputSpec(t.metrics, "kestrel_json", METRIC),
         )
-        return (*(spec for spec in implicit if spec.topic not in named), *listed)
+        internal: tuple[InputSpec, ...] = ()
+        if self.repartition_sources():
+            topics = repartition_topics(self.kafka.app_id)
+            internal = tuple(InputSpec(topics[k], "kestrel_json", k) for k in (LOG, METRIC))
+        return (*(spec for spec in implicit if spec.topic not in named), *listed, *internal)
+
+    def repartition_sources(self) -> frozenset[str]:
+        """The input topics whose events are re-keyed by series (``repartition = true``); their
+        events reach the pipeline through the internal topics ``<app_id>-repartition-logs`` and
+        ``-metrics`` (see :mod:`engine.core.repartition`)."""
+        return frozenset(i.topic for i in self.input_topics if i.repartition)
 
     def input_problems(self) -> list[str]:
         """What is wrong with the ``[[inputs]]`` entries (unknown format, bad options, a topic

@@ -42,6 +42,7 @@ from engine.runtime.metrics import (
     register_process_metrics,
 )
 from engine.runtime.notifier import Notifier
+from engine.runtime.repartition import wire_repartition
 from engine.runtime.transport import KestrelApp
 from engine.runtime.web import register_views
 from engine.runtime.worker import Topics, Worker
@@ -216,6 +217,7 @@ def build_worker(
     )
     register_process_metrics(registry, __version__)
     wire_ingest(worker)
+    wire_repartition(worker)  # after wire_ingest: takes over the repartitioned inputs
     wire_delivery(worker)
     register_views(worker)
     return worker
