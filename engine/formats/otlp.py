@@ -39,13 +39,10 @@ increase over its own interval is still the rate), unlike deltas of a delta.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
 import orjson
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
@@ -54,6 +51,7 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from engine.formats._common import as_number, json_items, reencode, reject
+from engine.formats._otlp_proto import logs_doc, metrics_doc, traces_doc
 from engine.formats.base import DecodeContext
 from engine.model.events import Decoded, Event, InvalidEvent, LogEvent, MetricSample, Rejected
 from engine.model.levels import LEVEL_SPELLINGS, canonical_level, otel_level
@@ -77,6 +75,11 @@ _DELTA: Final = 1
 _CUMULATIVE: Final = 2
 _STATUS_ERROR: Final = 2
 _UNKNOWN_SERVICE: Final = "unknown_service"
+_DOCS: Final[dict[Signal, Callable[[Any], dict[str, Any]]]] = {
+    "logs": logs_doc,
+    "metrics": metrics_doc,
+    "traces": traces_doc,
+}
 _REQUESTS: Final[dict[Signal, type[Message]]] = {
     "logs": ExportLogsServiceRequest,
     "metrics": ExportMetricsServiceRequest,
@@ -196,15 +199,6 @@ def _hex_id(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
 
-def _b64_id(value: Any) -> str | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return base64.b64decode(value).hex()
-    except (binascii.Error, ValueError):
-        return None
-
-
 def _interpolated(q: float, bounds: list[float], counts: list[float], total: float) -> float:
     """The ``q`` quantile of a histogram (explicit bounds), linear within its bucket."""
     rank = q * total
@@ -225,8 +219,8 @@ class _Reader:
 
     __slots__ = ("_id", "cumulative", "group_by")
 
-    def __init__(self, *, hex_ids: bool, group_by: GroupBy, max_series: int) -> None:
-        self._id: Callable[[Any], str | None] = _hex_id if hex_ids else _b64_id
+    def __init__(self, *, group_by: GroupBy, max_series: int) -> None:
+        self._id: Callable[[Any], str | None] = _hex_id
         self.group_by = group_by
         self.cumulative = CumulativeTable(max_series)
 
@@ -616,7 +610,7 @@ class OtlpJsonDecoder:
     __slots__ = ("_reader",)
 
     def __init__(self, group_by: GroupBy = "service", max_series: int = 100_000) -> None:
-        self._reader = _Reader(hex_ids=True, group_by=group_by, max_series=max_series)
+        self._reader = _Reader(group_by=group_by, max_series=max_series)
 
     def __call__(self, value: bytes, context: DecodeContext, out: Decoded | None = None) -> Decoded:
         """Decode one message: an export request (or NDJSON of them, as a file exporter writes)."""
@@ -635,14 +629,15 @@ class OtlpProtoDecoder:
     Protobuf does not say which request it holds, so the decoder is told the ``signal``.
     """
 
-    __slots__ = ("_reader", "_request", "signal")
+    __slots__ = ("_doc", "_reader", "_request", "signal")
 
     def __init__(
         self, signal: Signal, group_by: GroupBy = "service", max_series: int = 100_000
     ) -> None:
         self.signal = signal
         self._request = _REQUESTS[signal]
-        self._reader = _Reader(hex_ids=False, group_by=group_by, max_series=max_series)
+        self._doc = _DOCS[signal]
+        self._reader = _Reader(group_by=group_by, max_series=max_series)
 
     def __call__(self, value: bytes, context: DecodeContext, out: Decoded | None = None) -> Decoded:
         """Decode one message: one export request of the decoder's signal."""
@@ -657,11 +652,10 @@ class OtlpProtoDecoder:
                 )
             )
             return out
-        doc = MessageToDict(message, use_integers_for_enums=True)
-        if not doc:
+        if not message.ByteSize():
             out.rejected.append(
                 Rejected("missing_field", f"an empty OTLP {self.signal} request", value)
             )
             return out
-        self._reader.request(doc, out, context, value, None)
+        self._reader.request(self._doc(message), out, context, value, None)
         return out
