@@ -11,8 +11,8 @@ PEERS_STAMP := $(PEERS_VENV)/.installed
 # Debian packages the tests use as real peers: a Redis to start when none runs, Prometheus
 # (server + promtool), Alertmanager, docker-compose v1 to validate docker-compose.yml, a Java
 # runtime and Maven for Apache Kafka (see `kafka`), and openssl for the TLS tests' certificates.
-APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl
-APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn openssl
+APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl chromium chromium-driver
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager amtool docker-compose java mvn openssl chromium chromedriver
 
 .PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
 

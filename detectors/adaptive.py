@@ -391,6 +391,39 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return Verdict(score, expected, False, False)
 
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """The long-run level and ``record_min_z`` long-run standard deviations either side.
+
+        A value outside the band is far enough from the level to count as a new record (one of
+        the detector's kinds of evidence); the band is for charts, the verdict weighs more.
+        ``None`` before any value.
+        """
+        mean = self._level_mean
+        if mean != mean:  # nan: nothing learned yet
+            return None
+        seen, var = self._level_seen, self._level_var
+        c = self._c
+        if seen and seen < c.settled:
+            var /= 1.0 - c.level_keep**seen
+        width = c.record_min_z * sqrt(var)
+        return mean, mean - width, mean + width
+
+    def describe(self) -> dict[str, Any]:
+        """Warm-up, long-run level and its band (:meth:`expected_band`; indicative: the score
+        is a likelihood, not a distance), the range seen so far and the threshold."""
+        c, band = self._c, self.expected_band()
+        return {
+            "seen": self._seen,
+            "warmup": c.warmup,
+            "warm": self._seen >= c.warmup,
+            "expected": band[0] if band else None,
+            "std": (band[2] - band[0]) / c.record_min_z if band else None,
+            "band": [band[1], band[2]] if band else None,
+            "range": [self._record_low, self._record_high] if band else None,
+            "threshold": c.threshold,
+            "firing": self._hysteresis.firing,
+        }
+
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         return {

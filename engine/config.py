@@ -32,25 +32,29 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import ErrorDetails
 
 from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
+from alert_channels.templates import TemplateText
 from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
-from engine.model.alert import Severity
+from engine.model.alert import RESERVED_LABELS, Severity
+from engine.model.durations import seconds_or_duration
 from engine.model.events import LOG, METRIC, Kind
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
@@ -61,6 +65,7 @@ __all__ = [
     "DetectorChoice",
     "InputSettings",
     "KafkaSettings",
+    "MetricsSettings",
     "Override",
     "RedisSettings",
     "SeriesSettings",
@@ -99,8 +104,26 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _label_name(name: str) -> str:
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a label name")
+    if name in RESERVED_LABELS:
+        raise ValueError(f"{name!r} is set by Kestrel itself (use the override's severity)")
+    return name
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 #: How a Kafka client talks to the brokers (Kafka's ``security.protocol``).
@@ -381,10 +404,12 @@ class WorkerSettings(_Section):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     batch_max_messages: int = Field(
-        1000,
+        10_000,
         ge=1,
         description="Most records one fetch returns (Kafka's max.poll.records); a fetched "
-        "partition batch is judged in one call.",
+        "partition batch is judged in one call. The fetch size per partition (1 MiB) bounds "
+        "the work of one call too; 1,000 made single-event messages wait for a fetch a fifth "
+        "of the time.",
     )
     batch_within_seconds: float = Field(
         0.05,
@@ -458,6 +483,11 @@ class AlertSettings(_Section):
     trace_examples: int = Field(
         3, ge=0, le=20, description="Example trace ids an alert on a service's series carries."
     )
+    summary_template: TemplateText | None = Field(
+        None,
+        description="Jinja text of each alert's summary line, run sandboxed (see "
+        "alert_channels.templates); checked when the config is loaded.",
+    )
 
     @field_validator("trace_link_template")
     @classmethod
@@ -479,6 +509,47 @@ class SeriesSettings(_Section):
         description="Detectors of each service's log messages (new templates, rate jumps); "
         "empty to turn off.",
     )
+    # Behaviour, security and cost series (see engine/core/behaviour.py).
+    per_type: bool = Field(
+        False, description="A `log.type_events{service,type}` count per window for each type."
+    )
+    per_tool: bool = Field(
+        False,
+        description="`tool.failure_ratio` and `tool.latency_ms{service,tool}` per window "
+        "(tool from context.tool or context.tool_name).",
+    )
+    per_model: bool = Field(
+        False,
+        description="`llm.latency_ms`, `llm.tokens` and `llm.cost_usd{service,model}` per "
+        "window (model from context.model).",
+    )
+    per_user_types: tuple[str, ...] = Field(
+        (),
+        description="Event types whose per-user rate, failures, tokens and cost are watched "
+        '(e.g. ["cost_tracking", "security_event", "tool_executed", "user_approval"]).',
+    )
+    per_session_types: tuple[str, ...] = Field(
+        (), description="Event types whose per-session rate is watched (e.g. tool_executed)."
+    )
+    max_tracked_users: int = Field(
+        10_000,
+        ge=16,
+        le=1_000_000,
+        description="Users (or sessions) tracked exactly per watched type, measure and Kafka "
+        "partition: the heavy hitters; the rest count only in the population's aggregate.",
+    )
+    user_history_factor: float = Field(
+        10.0, gt=1, description="A user's window must exceed its own mean this many times..."
+    )
+    user_population_factor: float = Field(
+        10.0, gt=1, description="...and the population's mean per active user this many times."
+    )
+    user_min_events: float = Field(
+        20.0, gt=0, description="Least events (or failures) in a window that can alert."
+    )
+    user_min_cost_usd: float = Field(
+        5.0, gt=0, description="Least spend in a window (USD) that can alert."
+    )
 
 
 class Override(_Section):
@@ -489,6 +560,16 @@ class Override(_Section):
     detectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
     use: tuple[str, ...] | None = Field(
         None, description="Replace the detector list for these series."
+    )
+    labels: dict[Annotated[str, AfterValidator(_label_name)], str] = Field(
+        default_factory=dict,
+        description="Labels added to these series' alerts (e.g. team), which routes match on and "
+        "notifications show; a series label of the same name wins.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations added to these series' alerts (e.g. runbook_url, dashboard), "
+        "shown in notifications and usable in templates.",
     )
 
     def matches(self, name: str, sid: str) -> bool:
@@ -527,6 +608,34 @@ class InputSettings(_Section):
     def spec(self) -> InputSpec:
         """The :class:`~engine.formats.base.InputSpec` the decoders are built from."""
         return InputSpec(self.topic, self.format, self.kind, self.options)
+
+
+class MetricsSettings(_Section):
+    """Kestrel's anomaly view as Prometheus gauges, for the series chosen here (TOML ``[metrics]``).
+
+    Each exported series gets its last value, and per detector its expected value, band and
+    anomaly score, at ``/metrics`` (``kestrel_series_*``, labelled by series id). A series id is a
+    label here only because the set is bounded: the globs choose the series and
+    ``export_max_series`` caps how many one worker exports (the first ones seen win).
+    """
+
+    export_series: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (),
+        description="Globs on series names or ids (as in [[overrides]] match); empty exports none.",
+    )
+    export_max_series: int = Field(
+        1000, ge=1, le=100_000, description="Most series one worker exports."
+    )
+
+    def exports(self, name: str, sid: str) -> bool:
+        """Whether series ``name`` (full id ``sid``) is chosen for export.
+
+        >>> MetricsSettings(export_series=("cpu*",)).exports("cpu_load", "cpu_load{host=a}")
+        True
+        """
+        return any(
+            fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(sid, g) for g in self.export_series
+        )
 
 
 class ApiSettings(_Section):
@@ -570,6 +679,7 @@ class Config(_Section):
         description="[[inputs]]: more input topics, each with its format; [topics] logs and "
         "metrics stay inputs (kestrel_json) unless an entry names the same topic.",
     )
+    metrics: MetricsSettings = MetricsSettings()
     _source: str = PrivateAttr("<defaults>")
 
     @property

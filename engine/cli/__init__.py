@@ -15,13 +15,18 @@ from types import ModuleType
 
 from engine import __version__
 from engine.cli import (
+    alerts,
     broker,
     check_config,
     demo,
     dlq,
     evaluate,
+    explain,
+    patterns,
     produce,
     replay,
+    tail,
+    top,
     worker,
 )
 from engine.config import ConfigError
@@ -36,8 +41,13 @@ COMMANDS: tuple[ModuleType, ...] = (
     produce,
     replay,
     evaluate,
+    patterns,
     dlq,
     check_config,
+    alerts,
+    explain,
+    tail,
+    top,
 )
 
 

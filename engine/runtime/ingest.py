@@ -49,6 +49,18 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
         worker.metrics.checkpoints.inc(changed)
 
 
+async def _checkpoint(worker: Worker) -> None:
+    """Write the changed states a chunk at a time, waiting for the producer's buffer to ebb.
+
+    Events may be judged between two chunks (see :meth:`Pipeline.checkpoint_chunks`); the
+    memory a checkpoint holds is a chunk's, not every changed state's at once.
+    """
+    buffer = worker.app.producer.buffer
+    for writes in worker.pipeline.checkpoint_chunks():
+        _write_states(worker, writes)
+        await buffer.wait_until_ebb()
+
+
 def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
     """Apply a fetched batch of the state changelog to the table, during Faust's recovery.
 
@@ -98,7 +110,9 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     send, name = worker.app.producer.send, topic.get_topic_name()
     silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
+    decorate = worker.pipeline.decorate  # override labels and annotations, summary template
     for alert in alerts:
+        alert = decorate(alert)
         if silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
@@ -180,10 +194,10 @@ def wire_ingest(worker: Worker) -> None:
 
     @app.timer(wcfg.checkpoint_interval_seconds)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
-        _write_states(worker, pipeline.checkpoint())
+        await _checkpoint(worker)
 
     async def checkpoint_before_commit() -> None:
-        _write_states(worker, pipeline.checkpoint())  # the commit then covers no unsaved event
+        await _checkpoint(worker)  # the commit then covers no unsaved event
 
     app.before_commit.append(checkpoint_before_commit)
 

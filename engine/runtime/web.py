@@ -8,6 +8,8 @@ with ``api.token`` from the config, else 401; without a configured token, 403):
 - ``GET /silences/{id}``, ``DELETE /silences/{id}``: read, or expire, one silence.
 
 A change is written to the silences topic, from which every worker (this one too) applies it.
+The same API at Alertmanager's paths (``/api/v2/...``, for amtool) is in
+:mod:`engine.runtime.alertmanager_api`.
 """
 
 from __future__ import annotations
@@ -20,16 +22,20 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from engine.notify import UnknownSilenceError
+from engine.runtime.alertmanager_api import register_alertmanager_api
+from engine.runtime.api import register_api
 from engine.runtime.worker import Worker
 
 __all__ = ["register_views"]
 
 
 def register_views(worker: Worker) -> None:
-    """Add the endpoints to ``worker.app``."""
+    """Add the endpoints to ``worker.app`` (and Alertmanager's API v2 paths)."""
+    register_alertmanager_api(worker)
     app, cfg = worker.app, worker.config
     inputs = worker.input_topics
     token = cfg.api.token.get_secret_value() if cfg.api.token is not None else None
+    register_api(worker)  # the read-only API and the dashboard
 
     @app.page("/metrics")
     async def metrics_view(web: Any, request: Request) -> Any:
