@@ -55,7 +55,7 @@ from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
 from engine.model.alert import RESERVED_LABELS, Severity
 from engine.model.durations import seconds_or_duration
-from engine.model.events import LOG, METRIC
+from engine.model.events import LOG, METRIC, Kind
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "DetectorChoice",
+    "InputSettings",
     "KafkaSettings",
     "MetricsSettings",
     "Override",
@@ -74,6 +75,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "redact_url",
+    "repartition_topics",
 ]
 
 CONFIG_ENV = "KESTREL_CONFIG"
@@ -473,11 +475,26 @@ class AlertSettings(_Section):
     repeat_interval_seconds: float = Field(
         3600.0, gt=0, description="A firing alert is re-sent after this much event time."
     )
+    trace_link_template: str | None = Field(
+        None,
+        description='A link to a trace, with {trace_id}, e.g. "https://jaeger/trace/{trace_id}" '
+        "or Tempo's explore URL: alerts on a service's series carry one (trace_url).",
+    )
+    trace_examples: int = Field(
+        3, ge=0, le=20, description="Example trace ids an alert on a service's series carries."
+    )
     summary_template: TemplateText | None = Field(
         None,
         description="Jinja text of each alert's summary line, run sandboxed (see "
         "alert_channels.templates); checked when the config is loaded.",
     )
+
+    @field_validator("trace_link_template")
+    @classmethod
+    def _has_trace_id(cls, value: str | None) -> str | None:
+        if value is not None and "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}")
+        return value
 
 
 class SeriesSettings(_Section):
@@ -560,6 +577,39 @@ class Override(_Section):
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
 
 
+def repartition_topics(app_id: str) -> dict[Kind, str]:
+    """The internal topics of re-keyed events, by kind (see :mod:`engine.core.repartition`).
+
+    >>> repartition_topics("kestrel")
+    {'log': 'kestrel-repartition-logs', 'metric': 'kestrel-repartition-metrics'}
+    """
+    return {LOG: f"{app_id}-repartition-logs", METRIC: f"{app_id}-repartition-metrics"}
+
+
+class InputSettings(_Section):
+    """One ``[[inputs]]`` entry: an input topic and the format that reads it.
+
+    ``options`` are the format's own settings (e.g. the field mapping of ``json``, the signal
+    of ``otlp_proto``), checked by the format (see :mod:`engine.formats`).
+    """
+
+    topic: str = Field(min_length=1)
+    format: str = Field("kestrel_json", description="See engine.formats.FORMATS.")
+    kind: Literal["log", "metric"] | None = Field(
+        None, description="For kestrel_json: what the topic carries."
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    repartition: bool = Field(
+        False,
+        description="Re-key the decoded events by series through an internal topic, so that a "
+        "series meets its baseline on one worker (for shippers that do not key by series).",
+    )
+
+    def spec(self) -> InputSpec:
+        """The :class:`~engine.formats.base.InputSpec` the decoders are built from."""
+        return InputSpec(self.topic, self.format, self.kind, self.options)
+
+
 class MetricsSettings(_Section):
     """Kestrel's anomaly view as Prometheus gauges, for the series chosen here (TOML ``[metrics]``).
 
@@ -623,6 +673,12 @@ class Config(_Section):
     silences: tuple[SilenceSettings, ...] = ()
     inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
     api: ApiSettings = ApiSettings()
+    input_topics: tuple[InputSettings, ...] = Field(
+        (),
+        alias="inputs",
+        description="[[inputs]]: more input topics, each with its format; [topics] logs and "
+        "metrics stay inputs (kestrel_json) unless an entry names the same topic.",
+    )
     metrics: MetricsSettings = MetricsSettings()
     _source: str = PrivateAttr("<defaults>")
 
@@ -638,10 +694,28 @@ class Config(_Section):
         [('logs', 'kestrel_json', 'log'), ('metrics', 'kestrel_json', 'metric')]
         """
         t = self.topics
-        return (
+        listed = [i.spec() for i in self.input_topics]
+        named = {spec.topic for spec in listed}
+        implicit = (
             InputSpec(t.logs, "kestrel_json", LOG),
             InputSpec(t.metrics, "kestrel_json", METRIC),
         )
+        internal: tuple[InputSpec, ...] = ()
+        if self.repartition_sources():
+            topics = repartition_topics(self.kafka.app_id)
+            internal = tuple(InputSpec(topics[k], "kestrel_json", k) for k in (LOG, METRIC))
+        return (*(spec for spec in implicit if spec.topic not in named), *listed, *internal)
+
+    def repartition_sources(self) -> frozenset[str]:
+        """The input topics whose events are re-keyed by series (``repartition = true``); their
+        events reach the pipeline through the internal topics ``<app_id>-repartition-logs`` and
+        ``-metrics`` (see :mod:`engine.core.repartition`)."""
+        return frozenset(i.topic for i in self.input_topics if i.repartition)
+
+    def input_problems(self) -> list[str]:
+        """What is wrong with the ``[[inputs]]`` entries (unknown format, bad options, a topic
+        listed twice), one line per problem with its key path."""
+        return _input_problems(self)
 
     @property
     def notify_state_topic(self) -> str:
@@ -695,6 +769,22 @@ def _plan(
         DetectorChoice(kind, _params_with(cfg, kind, patches.get(kind, {}))) for kind in kinds
     )
     return choices, severity
+
+
+def _input_problems(cfg: Config) -> list[str]:
+    from engine.formats import build_decoder  # (the formats package imports pydantic models)
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(cfg.input_topics):
+        if entry.topic in seen:
+            problems.append(f"inputs[{i}].topic: {entry.topic!r} is listed twice")
+        seen.add(entry.topic)
+        try:
+            build_decoder(entry.spec())
+        except ValueError as exc:
+            problems.append(f"inputs[{i}]: {str(exc).removeprefix('format: ')}")
+    return problems
 
 
 def _base_params(cfg: Config, kind: str) -> DetectorParams:
@@ -783,6 +873,7 @@ def parse_config(
     )
     if cfg is not None:
         problems.extend(cfg.routing.channel_problems([c.name for c in cfg.channels]))
+        problems.extend(cfg.input_problems())
     if problems or cfg is None:
         raise ConfigError(source, problems)
     cfg._source = source

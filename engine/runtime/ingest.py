@@ -22,6 +22,7 @@ import orjson
 
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
+from engine.core.traces import TraceExamples
 from engine.model.alert import Alert, alert_labels
 from engine.runtime.worker import Worker
 from engine.sinks import Backpressure, Sink, SinkBatch
@@ -144,6 +145,7 @@ def wire_ingest(worker: Worker) -> None:
     clock = worker.clock
 
     recovery = app.tables.recovery  # type: ignore[attr-defined]
+    traces = TraceExamples(cfg.alerts.trace_examples, cfg.alerts.trace_link_template)
 
     async def on_batch(tp: Any, records: Sequence[Record]) -> None:
         # Series state comes from the changelog table: judging an event before the table is
@@ -159,6 +161,7 @@ def wire_ingest(worker: Worker) -> None:
             max_future_seconds=wcfg.max_future_seconds,
             now=clock(),
         )
+        result.alerts = traces.annotate(result.alerts, result.logs)
         for topic, c in result.counts.items():
             metrics.messages.labels(topic).inc(c.messages)
             metrics.events.labels(topic).inc(c.events)
