@@ -12,8 +12,8 @@ PEERS_STAMP := $(PEERS_VENV)/.installed
 # (server + promtool), Alertmanager, docker-compose v1 to validate docker-compose.yml, a Java
 # runtime and Maven for Apache Kafka (see `kafka`), openssl for the TLS tests' certificates, and
 # PostgreSQL for the cold store's tests (its initdb and pg_ctl, in /usr/lib/postgresql/*/bin).
-APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl postgresql
-APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager docker-compose java mvn openssl pg_ctlcluster
+APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl chromium chromium-driver postgresql
+APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager amtool docker-compose java mvn openssl chromium chromedriver pg_ctlcluster
 
 .PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
 

@@ -24,12 +24,20 @@ colour
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    model_validator,
+)
 
 from alert_channels.base import Channel
+from engine.model.durations import seconds_or_duration
 
 __all__ = ["BaseChannelSettings", "NonEmptySecret"]
 
@@ -52,6 +60,25 @@ class BaseChannelSettings(BaseModel):
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _durations(cls, data: Any) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms").
+
+        A model-level validator: a field validator on every field would touch ``type``, the
+        discriminator of the channel union, which pydantic forbids.
+        """
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for key, value in data.items():
+            if isinstance(key, str) and key.endswith("_seconds"):
+                try:
+                    out[key] = seconds_or_duration(value)
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return out
 
     name: str = Field(min_length=1, description="The channel's name, used by routes and metrics.")
     type: str = Field(description="The channel type; picks the settings model.")

@@ -19,12 +19,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import httpx
+import jinja2
 from pydantic import Field
 
 from alert_channels.errors import PermanentDeliveryError, RetryableDeliveryError
 from alert_channels.formatting import alert_line, format_number, notification_title
 from alert_channels.http import HttpSender, SecretURL, encode_json
 from alert_channels.settings import BaseChannelSettings, NonEmptySecret
+from alert_channels.templates import TemplateText, compile_template, notification_context, render
 from engine.model.alert import Alert
 from engine.model.notification import Notification
 from engine.model.times import rfc3339
@@ -69,6 +71,13 @@ def _alert_section(alert: Alert) -> dict[str, Any]:
     ]
     if alert.summary:
         lines.append("> " + _escape(" ".join(alert.summary.split())))
+    links = [  # annotations that are links (runbook_url, dashboard, ...) from [[overrides]]
+        f"<{_escape(v.replace('|', '%7C'))}|{_escape(k)}>"
+        for k, v in sorted(alert.annotations.items())
+        if v.startswith(("https://", "http://"))
+    ]
+    if links:
+        lines.append(" · ".join(links))
     return {
         "type": "section",
         "text": {"type": "mrkdwn", "text": truncate("\n".join(lines), TEXT_MAX_CHARS)},
@@ -82,13 +91,20 @@ def _header(notification: Notification) -> str:
     return notification_title(notification)
 
 
-def slack_payload(notification: Notification, *, max_alerts: int = 5) -> dict[str, Any]:
+def slack_payload(
+    notification: Notification,
+    *,
+    max_alerts: int = 5,
+    template: jinja2.Template | None = None,
+    title_template: jinja2.Template | None = None,
+) -> dict[str, Any]:
     """The incoming-webhook body: fallback ``text`` plus ``blocks``.
 
     A header (status, severity and series; or the count and group labels, e.g. ``12 alerts firing
     for service=api``), one section per alert for the first ``max_alerts`` alerts (severity,
-    series, observed vs expected, score, started/ended, summary), a line counting the alerts not
-    shown, and a link to ``external_url`` when there is one.
+    series, observed vs expected, score, started/ended, summary, link annotations such as
+    ``runbook_url``), a line counting the alerts not shown, and a link to ``external_url`` when
+    there is one.
 
     Parameters
     ----------
@@ -96,6 +112,11 @@ def slack_payload(notification: Notification, *, max_alerts: int = 5) -> dict[st
         What to show.
     max_alerts
         Alerts shown in detail, 1 to 47 (the 50-block limit less header, "more" line and link).
+    template
+        The user's text (Slack mrkdwn; see :mod:`alert_channels.templates`): it replaces the
+        alert sections and the fallback text. If it fails or renders empty, the built-in text.
+    title_template
+        The user's header text, plain (same fallback).
 
     >>> from engine.model.alert import Alert, AlertStatus, Severity
     >>> alert = Alert("438fe56f6f6f643b", AlertStatus.FIRING, Severity.WARNING, "latency_ms",
@@ -113,17 +134,28 @@ def slack_payload(notification: Notification, *, max_alerts: int = 5) -> dict[st
         raise ValueError(f"max_alerts must be in [1, {MAX_ALERT_SECTIONS}], got {max_alerts}")
     alerts = notification.alerts
     shown = alerts[:max_alerts]
+    context = notification_context(notification) if template or title_template else {}
+    header = _header(notification)
+    if title_template is not None:
+        header = render(title_template, context, header) or header
+    text = render(template, context, "") if template is not None else ""
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
             "text": {
                 "type": "plain_text",
-                "text": truncate(_header(notification), HEADER_MAX_CHARS),
+                "text": truncate(header, HEADER_MAX_CHARS),
                 "emoji": False,
             },
         }
     ]
-    blocks.extend(_alert_section(alert) for alert in shown)
+    if text:
+        shown = alerts  # the template chose what to show
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, TEXT_MAX_CHARS)}}
+        )
+    else:
+        blocks.extend(_alert_section(alert) for alert in shown)
     hidden = len(alerts) - len(shown)
     if hidden:
         blocks.append(
@@ -139,6 +171,8 @@ def slack_payload(notification: Notification, *, max_alerts: int = 5) -> dict[st
         link = truncate(f"<{url}|Open in Kestrel>", TEXT_MAX_CHARS)
         if link.endswith(">"):  # a URL too long to link is left out rather than cut
             blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": link}]})
+    if text:
+        return {"text": truncate(text, TEXT_MAX_CHARS), "blocks": blocks}
     fallback = alert_line(alerts[0]) if len(alerts) == 1 else notification_title(notification)
     return {"text": truncate(_escape(fallback), TEXT_MAX_CHARS), "blocks": blocks}
 
@@ -221,6 +255,8 @@ class SlackChannel:
         Per-request timeout.
     max_alerts
         Alerts shown in detail per message; see :func:`slack_payload`.
+    template, title_template
+        Sandboxed templates of the message text and header; see :func:`slack_payload`.
     rate_per_second, burst
         Pacing of this webhook (Slack allows about one message per second).
     clock
@@ -242,6 +278,8 @@ class SlackChannel:
         client: httpx.AsyncClient,
         timeout_seconds: float = 10.0,
         max_alerts: int = 5,
+        template: jinja2.Template | None = None,
+        title_template: jinja2.Template | None = None,
         rate_per_second: float = 1.0,
         burst: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -251,6 +289,7 @@ class SlackChannel:
             raise ValueError(f"max_alerts must be in [1, {MAX_ALERT_SECTIONS}], got {max_alerts}")
         self.name = name
         self.max_alerts = max_alerts
+        self.template, self.title_template = template, title_template
         self.bucket = TokenBucket(
             rate_per_second=rate_per_second, capacity=burst, clock=clock, sleep=sleep
         )
@@ -268,7 +307,14 @@ class SlackChannel:
 
     async def send(self, notification: Notification) -> None:
         """Post the notification once (after pacing); see :class:`~alert_channels.base.Channel`."""
-        body = encode_json(slack_payload(notification, max_alerts=self.max_alerts))
+        body = encode_json(
+            slack_payload(
+                notification,
+                max_alerts=self.max_alerts,
+                template=self.template,
+                title_template=self.title_template,
+            )
+        )
         await self.bucket.acquire()
         try:
             response = await self._http.post(body)
@@ -295,6 +341,14 @@ class SlackSettings(BaseChannelSettings):
 
     type: Literal["slack"] = "slack"
     url: NonEmptySecret = Field(description="The incoming-webhook URL (secret).")
+    template: TemplateText | None = Field(
+        None,
+        description="Jinja text of the message (Slack mrkdwn), run sandboxed; replaces the "
+        "built-in alert sections. See alert_channels.templates for what it sees.",
+    )
+    title_template: TemplateText | None = Field(
+        None, description="Jinja text of the message header (plain text), run sandboxed."
+    )
 
     def build(self, http: httpx.AsyncClient, *, resend_interval_seconds: float) -> SlackChannel:
         """A :class:`SlackChannel` (``resend_interval_seconds`` is unused).
@@ -309,4 +363,8 @@ class SlackSettings(BaseChannelSettings):
             self.url.get_secret_value(),
             client=http,
             timeout_seconds=self.timeout_seconds,
+            template=None if self.template is None else compile_template(self.template),
+            title_template=(
+                None if self.title_template is None else compile_template(self.title_template)
+            ),
         )

@@ -5,8 +5,9 @@
 Each (detector, N) runs in a fresh process: it decodes N metric samples of N distinct series
 (two labels each, as the worker's ``kestrel_json`` decoder reads them) and feeds them to a
 :class:`~engine.core.pipeline.Pipeline` configured to run that detector on metrics, three rounds
-(so every series is past its first point), then checkpoints once (the writes are dropped, as
-the worker's table drops its copy of states still in memory). It prints the process's resident
+(so every series is past its first point), then checkpoints once, a chunk at a time as the
+worker does (the writes are dropped, as the worker's table drops its copy of states still in
+memory). It prints the process's resident
 set size before, after filling and after the checkpoint, and the growth per series in bytes
 (the checkpoint's transient writes can leave the allocator's heap larger). Asserts nothing.
 """
@@ -63,7 +64,8 @@ def _child(kind: str, n: int) -> None:
                 pipeline.metric(sample, 0, out)  # type: ignore[arg-type]
     gc.collect()
     filled = rss_bytes()
-    pipeline.checkpoint()
+    for _chunk in pipeline.checkpoint_chunks():  # as the worker writes them: a chunk at a time
+        pass
     gc.collect()
     after = rss_bytes()
     seconds = time.perf_counter() - started

@@ -1,11 +1,20 @@
-"""Kestrel's metric detector on the shared NAB part: the NAB table, the time, per-category parts.
+"""Kestrel's metric detectors on the shared NAB part: in-sample and cross-validated scores.
 
-    python bench/nab_eval.py [--kind adaptive] [--params '{"warmup": 100}'] [--jobs 1] [--files]
+    python bench/nab_eval.py [--jobs 2] [--only NAME,...] [--folds category|file]
+    python bench/nab_eval.py --kind adaptive [--params '{"warmup": 100}'] [--jobs 1] [--files]
 
-Runs exactly what ``kestrel evaluate DATA --labels combined_windows.json`` runs (the same
-:func:`engine.devtools.offline.score_series` and :mod:`engine.devtools.nab_scoring`), with the
-detector's defaults
-unless ``--params`` overrides some. Prints:
+Without ``--kind`` it scores the default metric detector (``[series] metric_detectors``' first
+kind, default parameters) and every candidate of :data:`CANDIDATES`, and prints one table:
+in-sample ranked and shipped per profile (the grid's first point, the candidate's own settings),
+then the same cross-validated by :func:`engine.devtools.nab_cv.cross_validate`
+(leave-one-category-out by default: a candidate with a parameter grid has its grid point and
+thresholds chosen on the other categories only). The in-sample figures of a one-point grid are
+those of ``kestrel evaluate``; "CV ranked" is what its ranked figure is worth on unseen files.
+
+With ``--kind`` it runs the single-detector report below: exactly what ``kestrel evaluate DATA
+--labels combined_windows.json`` runs (the same :func:`engine.devtools.offline.score_series` and
+:mod:`engine.devtools.nab_scoring`), with the detector's defaults unless ``--params`` overrides
+some. Prints:
 
 1. the table: ranked (best single threshold) and shipped (the detector's own alerts) per profile;
 2. the wall-clock time of the detector runs (``--jobs 1``, the default, is the one-core figure);
@@ -32,6 +41,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from detectors.registry import build, params_for  # noqa: E402
+from engine.config import SeriesSettings  # noqa: E402
+from engine.devtools.nab_cv import by_category, by_file, cross_validate  # noqa: E402
 from engine.devtools.nab_scoring import (  # noqa: E402
     PROFILES,
     CostProfile,
@@ -42,7 +53,23 @@ from engine.devtools.nab_scoring import (  # noqa: E402
 )
 from engine.devtools.offline import read_series_csv, score_series  # noqa: E402
 
-NAB = Path("/work/shared/nab")
+NAB = REPO.parent / "shared" / "nab"
+
+#: The settings ``adaptive`` shipped with before issue 12 (tuned in-sample on this part).
+ADAPTIVE_V1: dict[str, Any] = {"alert_min_raw": 0.0}
+#: Round alternatives cross-validation may choose for the adaptive candidates.
+ADAPTIVE_GRID: list[dict[str, Any]] = [
+    {"alert_min_raw": 3.0},
+    {"threshold": 5.0},
+    {"record_min_z": 5.0},
+    {"short_window": 10},
+    {"seasonal": {"weekly": False}},
+    {"record_min_z": 5.0, "threshold": 5.0, "record_score": 5.5},
+]
+#: ``adaptive`` within 2 KB of state: no weekly profile, 15-minute daily buckets (96).
+ADAPTIVE_SMALL: dict[str, Any] = {"seasonal": {"weekly": False, "bucket_seconds": 900.0}}
+#: The default since issue 12: the v1 settings, and an alert needs a raw score above 3.
+ADAPTIVE_V2: dict[str, Any] = {"alert_min_raw": 3.0}
 
 
 def _score_file(args: tuple[str, dict[str, Any], str, str]) -> tuple[str, list[float], list[float]]:
@@ -72,15 +99,102 @@ def _file_raw(
     return fp + sum(parts), len(spans)
 
 
+#: Candidates: (name, kind, grid). The grid's first point is the candidate's own setting; the
+#: other points are what cross-validation may choose from (round values, few knobs).
+CANDIDATES: list[tuple[str, str, list[dict[str, Any]]]] = [
+    ("adaptive-v1 (old default)", "adaptive", [ADAPTIVE_V1]),
+    (
+        "adaptive-v1 tuned",
+        "adaptive",
+        [ADAPTIVE_V1, *[{**ADAPTIVE_V1, **g} for g in ADAPTIVE_GRID]],
+    ),
+    ("adaptive-v2 (min raw 3)", "adaptive", [ADAPTIVE_V2]),
+    ("adaptive-small", "adaptive", [ADAPTIVE_SMALL]),
+    (
+        "adaptive-small tuned",
+        "adaptive",
+        [ADAPTIVE_SMALL, *[{**ADAPTIVE_SMALL, **g} for g in ADAPTIVE_GRID[:4]]],
+    ),
+    ("zscore", "zscore", [{}]),
+    ("ensemble", "ensemble", [{}]),
+    ("resonance", "resonance", [{}]),
+    (
+        "resonance tuned",
+        "resonance",
+        [{}, {"vigilance": 1.0}, {"vigilance": 0.25}, {"window": 4}, {"prototypes": 16}],
+    ),
+]
+
+
+def _run(
+    kind: str, overrides: dict[str, Any], data: Path, labels: dict[str, Any], jobs: int
+) -> list[ScoredFile]:
+    tasks = [(kind, overrides, str(data), rel) for rel in sorted(labels)]
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs) as pool:
+            outputs = list(pool.map(_score_file, tasks))
+    else:
+        outputs = [_score_file(t) for t in tasks]
+    files = []
+    for rel, scores, alerts in outputs:
+        texts, _ = read_series_csv(data / rel)
+        files.append(ScoredFile(rel, texts, scores, labels[rel], alerts))
+    return files
+
+
+def compare(args: argparse.Namespace) -> int:
+    """The candidates table: in-sample and cross-validated, standard / low FP / low FN."""
+    labels = load_windows(args.labels)
+    default_kind = SeriesSettings().metric_detectors[0]
+    candidates = [(f"default ({default_kind})", default_kind, [{}]), *CANDIDATES]
+    if args.only:
+        wanted = set(args.only.split(","))
+        candidates = [c for c in candidates if c[0].split(" ")[0] in wanted or c[0] in wanted]
+    fold_of = by_file if args.folds == "file" else by_category
+    print(
+        f"NAB shared part: {len(labels)} files; CV = leave-one-{args.folds}-out "
+        "(grid point and thresholds chosen on the training folds only)"
+    )
+    print(
+        f"{'candidate':34s} {'grid':>4s} | {'in-sample ranked':>18s} | {'in-sample shipped':>18s}"
+        f" | {'CV ranked':>18s} | {'CV shipped':>18s} | s"
+    )
+    print(f"{'':34s} {'':4s} |" + f" {'std lowFP lowFN':>18s} |" * 4)
+    for name, kind, grid in candidates:
+        started = time.perf_counter()
+        runs = [_run(kind, point, args.data, labels, args.jobs) for point in grid]
+        insample = score_files(runs[0])
+        cv = cross_validate(runs, fold_of)
+        seconds = time.perf_counter() - started
+
+        def fmt(values: list[float | None]) -> str:
+            return " ".join(f"{v:5.1f}" if v is not None else "    -" for v in values)
+
+        print(
+            f"{name:34s} {len(grid):4d} | {fmt([r.ranked for r in insample]):>18s} | "
+            f"{fmt([r.shipped for r in insample]):>18s} | "
+            f"{fmt([r.ranked for r in cv.profiles]):>18s} | "
+            f"{fmt([r.shipped for r in cv.profiles]):>18s} | {seconds:.0f}"
+        )
+        if len(grid) > 1 and args.folds == "category":
+            picks = ", ".join(f"{fold}: {json.dumps(grid[g])}" for fold, g in cv.chosen.items())
+            print(f"    chosen per held-out fold: {picks}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", default="adaptive")
+    parser.add_argument("--kind", default=None, help="single-detector report of this kind")
+    parser.add_argument("--only", default="", help="comma-separated candidate names to compare")
+    parser.add_argument("--folds", choices=["category", "file"], default="category")
     parser.add_argument("--params", default="{}", help="JSON object of parameter overrides")
     parser.add_argument("--data", type=Path, default=NAB / "data")
     parser.add_argument("--labels", type=Path, default=NAB / "labels" / "combined_windows.json")
     parser.add_argument("--jobs", type=int, default=1, help="processes (1 = the one-core time)")
     parser.add_argument("--files", action="store_true", help="also print per-file shares")
     args = parser.parse_args()
+    if args.kind is None:
+        return compare(args)
     overrides: dict[str, Any] = json.loads(args.params)
     params_for(args.kind, overrides)  # fail early on a bad parameter
     labels = load_windows(args.labels)

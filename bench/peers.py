@@ -25,6 +25,9 @@ from the beginning, in its own process (a fresh consumer group each time):
     (through Kestrel's ``KestrelApp``, which only makes Faust's hard-coded 1.5 s wait settable).
 ``kestrel``
     ``python -m engine.cli worker`` with a config override ``use = ["zscore"]`` for ``*``.
+``kestrel-default``
+    The same worker with its default detectors (other work than the peers': its alert count is
+    shown, not compared); the table's last line gives its rate over ``kestrel``'s.
 
 The per-event work of every contender but Kestrel is the same code (:class:`ZScore`): river
 ``stats.EWMean``/``stats.EWVar`` (fading factor 0.05); the first 30 points of a series are learned
@@ -82,6 +85,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -98,7 +102,9 @@ from river import stats
 
 REPO = Path(__file__).resolve().parent.parent
 
-CONTENDERS = ("plain", "bytewax", "quixstreams", "faust", "kestrel")
+CONTENDERS = ("plain", "bytewax", "quixstreams", "faust", "kestrel", "kestrel-default")
+#: Contenders doing other work than the reference loop: their anomaly counts are not compared.
+OTHER_WORK = {"kestrel-default"}
 PEER_PACKAGES = {"bytewax": "bytewax", "quixstreams": "quixstreams"}
 LABELS = {
     "plain": "plain aiokafka getmany + orjson + river",
@@ -106,6 +112,7 @@ LABELS = {
     "quixstreams": "quixstreams (Application, sdf.update)",
     "faust": "bare Faust agent (50 ms fetch wait)",
     "kestrel": "Kestrel worker, metrics -> zscore",
+    "kestrel-default": "Kestrel worker, default detectors",
 }
 
 # The detector, shared by every contender but Kestrel (whose zscore defaults are the same).
@@ -542,8 +549,10 @@ def _run_child(
     return Outcome(rate=r["timed_events"] / r["seconds"], anomalies=r["anomalies"])
 
 
-def _kestrel_config(bootstrap: str, run: str, topic: str, port: int, data_dir: Path) -> str:
-    return f"""
+def _kestrel_config(
+    bootstrap: str, run: str, topic: str, port: int, data_dir: Path, default: bool = False
+) -> str:
+    text = f"""
 [kafka]
 broker = "kafka://{bootstrap}"
 app_id = "{run}"
@@ -572,10 +581,13 @@ detectors.zscore.warmup = {WARMUP}
 detectors.zscore.fading_factor = {FADING_FACTOR}
 detectors.zscore.threshold = {THRESHOLD}
 """
+    if default:  # the default detectors, with their own settings
+        text = text[: text.index("[[overrides]]")]
+    return text
 
 
 def _kestrel_counts(port: int, topic: str) -> tuple[float, float]:
-    """(events consumed from ``topic``, zscore alerts fired) from the worker's /metrics."""
+    """(events consumed from ``topic``, alerts fired) from the worker's /metrics."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -587,23 +599,34 @@ def _kestrel_counts(port: int, topic: str) -> tuple[float, float]:
                 continue
             if family.name == "kestrel_events_consumed" and s.labels.get("topic") == topic:
                 events = s.value
-            elif (
-                family.name == "kestrel_alerts"
-                and s.labels.get("detector") == "zscore"
-                and s.labels.get("status") == "firing"
-            ):
+            elif family.name == "kestrel_alerts" and s.labels.get("status") == "firing":
                 fired += s.value
     return events, fired
 
 
-def _run_kestrel(bootstrap: str, topic: str, events: int, workdir: Path, timeout: float) -> Outcome:
+def _run_kestrel(
+    bootstrap: str,
+    topic: str,
+    events: int,
+    workdir: Path,
+    timeout: float,
+    profile: Path | None = None,
+    default: bool = False,
+) -> Outcome:
     from engine.devtools.broker import free_port, wait_for_port
 
     port = free_port()
     cfg = workdir / "kestrel.toml"
-    cfg.write_text(_kestrel_config(bootstrap, f"peers-{workdir.name}", topic, port, workdir))
+    run = f"peers-{workdir.name}"
+    cfg.write_text(_kestrel_config(bootstrap, run, topic, port, workdir, default))
     log = workdir / "log.txt"
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
+    if profile is not None:
+        # py-spy samples the worker (100 Hz, native frames off) into a collapsed-stack file.
+        profile.mkdir(parents=True, exist_ok=True)
+        out_file = profile / f"kestrel-{workdir.name}.txt"
+        cmd = [_py_spy(), "record", "--format", "raw", "--rate", "100", "-o", str(out_file), "--"]
+        cmd += [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [*cmd, "--log-level", "warning"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
@@ -643,7 +666,20 @@ def _run_kestrel(bootstrap: str, topic: str, events: int, workdir: Path, timeout
             fired = again
         return Outcome(rate=rate, anomalies=int(fired))
     finally:
+        if profile is not None:
+            # py-spy writes its file on SIGINT, then the worker is stopped as usual.
+            proc.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(30)
+            subprocess.run(["pkill", "-TERM", "-f", str(cfg)], check=False)
         _stop(proc)
+
+
+def _py_spy() -> str:
+    found = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(found).exists():
+        raise SystemExit("--profile needs py-spy: pip install py-spy")
+    return found
 
 
 def _has_package(python: str, package: str) -> bool:
@@ -705,9 +741,11 @@ def print_table(
             cells.append(f"{rate / ref:.2f}" if rate is not None and ref else "-")
         for form in forms:
             text, wrong = _fmt_anomalies(results[name][form], expected)
-            cells.append(text)
-            if wrong:
+            if name in OTHER_WORK:
+                text = text.rstrip(" !") + " alerts"
+            elif wrong:
                 marked.add(name)
+            cells.append(text)
         rows.append(tuple(cells))
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for i, row in enumerate([header, *rows]):
@@ -716,6 +754,14 @@ def print_table(
         print("  ".join(cells))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    ratios = []
+    for form in forms:
+        zscore = _median(results.get("kestrel", {}).get(form, []))
+        default = _median(results.get("kestrel-default", {}).get(form, []))
+        if zscore and default:
+            ratios.append(f"{form} {default / zscore:.2f}")
+    if ratios:
+        print(f"Kestrel's default detectors / zscore: {', '.join(ratios)}")
     line = f"expected anomalies: {expected:,} (the injected spikes)"
     if marked:
         line += f"; '!' marks a count that differs: {', '.join(sorted(marked))}"
@@ -788,9 +834,15 @@ def run_bench(args: argparse.Namespace) -> None:
                         continue
                     workdir = tmp / f"{name}-{form}-{r}"
                     workdir.mkdir()
-                    if name == "kestrel":
+                    if name.startswith("kestrel"):
                         outcome = _run_kestrel(
-                            broker.bootstrap, topic, args.events, workdir, args.timeout
+                            broker.bootstrap,
+                            topic,
+                            args.events,
+                            workdir,
+                            args.timeout,
+                            Path(args.profile) if args.profile else None,
+                            default=name == "kestrel-default",
                         )
                     else:
                         outcome = _run_child(
@@ -828,6 +880,11 @@ def main() -> None:
     ap.add_argument("--only", help=f"comma-separated contenders among {','.join(CONTENDERS)}")
     ap.add_argument(
         "--timeout", type=float, default=300.0, help="seconds one contender may take on one topic"
+    )
+    ap.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="run the Kestrel worker under py-spy and write its collapsed stacks to DIR",
     )
     ap.add_argument(
         "--peers-python",

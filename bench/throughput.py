@@ -211,14 +211,14 @@ def _throughput(
             w.stop()
 
 
-async def _background(bootstrap: str, topic: str, rate: float, stop: asyncio.Event) -> int:
-    """Publish ordinary samples of 1,000 other series at ``rate`` events/s until ``stop``."""
+async def _background(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
+    """Publish ordinary samples of 1,000 other series at ``rate`` events/s for ``seconds``."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
     rng = random.Random(3)
     sent, started, tick = 0, time.monotonic(), 0.01
     try:
-        while not stop.is_set():
+        while time.monotonic() - started < seconds:
             due = int((time.monotonic() - started) * rate) - sent
             for _ in range(max(0, due)):
                 series = sent % 1000
@@ -232,9 +232,36 @@ async def _background(bootstrap: str, topic: str, rate: float, stop: asyncio.Eve
     return sent
 
 
+def _background_child(bootstrap: str, topic: str, rate: float, seconds: float) -> None:
+    """The background load's process (its own CPU, not the measuring loop's)."""
+    started = time.monotonic()
+    sent = asyncio.run(_background(bootstrap, topic, rate, seconds))
+    print(f"{sent} {time.monotonic() - started:.3f}", flush=True)
+
+
+def _start_background(
+    bootstrap: str, topic: str, rate: float, seconds: float
+) -> subprocess.Popen[str]:
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import throughput; "
+        "throughput._background_child(sys.argv[2], sys.argv[3], float(sys.argv[4]), "
+        "float(sys.argv[5]))"
+    )
+    here = str(Path(__file__).resolve().parent)
+    args = [sys.executable, "-c", code, here, bootstrap, topic, str(rate), str(seconds)]
+    return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
+
+
 async def _latency(
-    broker: EmbeddedBroker, tmp: Path, probes: int, background_rate: float = 0.0
-) -> list[float]:
+    broker: Broker, tmp: Path, probes: int, background_rate: float = 0.0
+) -> tuple[list[float], str]:
+    """Publish-to-alert latencies (seconds) of ``probes`` probes, and a note on the load.
+
+    The latency of a probe is the Kafka timestamp of its alert record (stamped by the worker's
+    producer when it sends the alert) minus the wall-clock time just before the probe was
+    published: the worker's delay, not this process's (its consumer only collects the alerts).
+    The background load, if any, is published by a child process of its own.
+    """
     run = f"lat{int(background_rate)}x{os.getpid()}"
     port = free_port()
     cfg = tmp / f"{run}.toml"
@@ -249,6 +276,7 @@ async def _latency(
         fetch_max_wait_ms=10,
     )
     await producer.start()
+    load: subprocess.Popen[str] | None = None
     try:
         warm = []
         for k in range(probes):
@@ -265,35 +293,42 @@ async def _latency(
         await asyncio.to_thread(_wait_consumed, port, f"metrics-{run}", len(warm))
         await consumer.start()
         await consumer.getmany(timeout_ms=500)
-        latencies = []
-        stop = asyncio.Event()
-        load = (
-            asyncio.create_task(
-                _background(broker.bootstrap, f"metrics-{run}", background_rate, stop)
-            )
-            if background_rate > 0
-            else None
-        )
-        await asyncio.sleep(2.0 if load else 0.0)  # let the load settle
+        sent_at: dict[str, float] = {}
+        latencies: list[float] = []
+        topic = f"metrics-{run}"
+        consumed_before = consumed_events(port, topic)
+        # Long enough for the probes (about 20 a second) after 2 s for the load to settle.
+        seconds = 2.0 + probes / 15.0 + 5.0
+        if background_rate > 0:
+            load = _start_background(broker.bootstrap, topic, background_rate, seconds)
+            await asyncio.sleep(2.0)  # let the load settle
+        started = time.monotonic()
         for k in range(probes):
             doc = {"name": f"probe_{k}", "value": 1000.0, "timestamp": T0 + 30}
-            sent = time.perf_counter()
-            await producer.send_and_wait(
-                f"metrics-{run}", orjson.dumps(doc), key=f"probe_{k}".encode()
-            )
-            got = False
-            while not got:
-                batch = await consumer.getmany(timeout_ms=5000)
-                if not batch:
-                    raise RuntimeError(f"no alert for probe_{k}")
-                for msgs in batch.values():
-                    got = got or any(orjson.loads(m.value)["series"] == f"probe_{k}" for m in msgs)
-            latencies.append(time.perf_counter() - sent)
-        stop.set()
+            sent_at[f"probe_{k}"] = time.time()
+            await producer.send_and_wait(topic, orjson.dumps(doc), key=f"probe_{k}".encode())
+            await asyncio.sleep(0.05)
+        elapsed = time.monotonic() - started
+        consumed = consumed_events(port, topic) - consumed_before
+        deadline = time.monotonic() + 60
+        while len(latencies) < probes and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=1000)
+            for msgs in batch.values():
+                for m in msgs:
+                    series = orjson.loads(m.value)["series"]
+                    if series in sent_at:
+                        latencies.append(m.timestamp / 1000.0 - sent_at.pop(series))
+        if sent_at:
+            raise RuntimeError(f"no alert for {len(sent_at)} probes, e.g. {next(iter(sent_at))}")
+        note = f"worker consumed {consumed / elapsed:,.0f} events/s while probed"
         if load is not None:
-            await load
-        return latencies
+            out, _ = load.communicate(timeout=seconds + 60)
+            n, took = out.split()
+            note += f"; background published {int(n) / float(took):,.0f} events/s"
+        return latencies, note
     finally:
+        if load is not None and load.poll() is None:
+            load.kill()
         await producer.stop()
         await consumer.stop()
         worker.stop()
@@ -315,7 +350,18 @@ def main() -> None:
     ap.add_argument(
         "--scale-out", type=int, default=2, metavar="N", help="workers for the scale-out round"
     )
+    ap.add_argument(
+        "--parts",
+        default="single,batched,scaleout,latency",
+        help="which measurements to run (comma-separated)",
+    )
+    ap.add_argument(
+        "--load-rate",
+        type=float,
+        help="events/s of the background load while probing (default: half the single rate)",
+    )
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     rng = random.Random(1)
     samples = _samples(args.events, rng)
     batched = []
@@ -327,12 +373,19 @@ def main() -> None:
         EmbeddedBroker().running() as broker,
     ):
         tmp = Path(d)
-        single = _throughput(broker, tmp, "single", samples, args.events)
-        print(f"single-event messages: {single:,.0f} events/s ({args.events:,} events)", flush=True)
-        multi = _throughput(broker, tmp, "batched", batched, args.events)
-        print(f"batched messages ({args.batch} events each): {multi:,.0f} events/s", flush=True)
-        print(f"batched / single: {multi / single:.1f}x", flush=True)
-        if args.scale_out > 1:
+        single = 0.0
+        if parts & {"single", "scaleout"} or ("latency" in parts and args.load_rate is None):
+            single = _throughput(broker, tmp, "single", samples, args.events)
+            print(
+                f"single-event messages: {single:,.0f} events/s ({args.events:,} events)",
+                flush=True,
+            )
+        if "batched" in parts:
+            multi = _throughput(broker, tmp, "batched", batched, args.events)
+            print(f"batched messages ({args.batch} events each): {multi:,.0f} events/s", flush=True)
+            if single:
+                print(f"batched / single: {multi / single:.1f}x", flush=True)
+        if "scaleout" in parts and args.scale_out > 1:
             n = args.scale_out
             many = _throughput(broker, tmp, "scaleout", samples, args.events, workers=n)
             print(
@@ -340,13 +393,16 @@ def main() -> None:
                 f"({many / single:.2f}x one worker)",
                 flush=True,
             )
-        for label, rate in (("idle worker", 0.0), ("at half its single-event rate", single / 2)):
-            lat = sorted(asyncio.run(_latency(broker, tmp, args.probes, rate)))
+        load_rate = args.load_rate if args.load_rate is not None else single / 2
+        loads = (("idle worker", 0.0), (f"under a load of {load_rate:,.0f} events/s", load_rate))
+        for label, rate in loads if "latency" in parts else ():
+            found, note = asyncio.run(_latency(broker, tmp, args.probes, rate))
+            lat = sorted(found)
             p50 = statistics.median(lat) * 1000
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
             print(
-                f"publish -> alert on the alerts topic, {label}: p50 {p50:.1f} ms, "
-                f"p99 {p99:.1f} ms ({len(lat)} probes)",
+                f"publish -> alert record, {label}: p50 {p50:.1f} ms, "
+                f"p99 {p99:.1f} ms ({len(lat)} probes; {note})",
                 flush=True,
             )
 

@@ -27,8 +27,10 @@ Per point, before learning it:
    column ranks incidents the way the alerts do.
 
 The score is non-negative, higher = more anomalous, continuous (distinct near the top). A point is
-anomalous when the score exceeds ``threshold``; the alert fires after ``fire_after`` such points
-and resolves after ``resolve_after`` normal ones.
+anomalous when the score exceeds ``threshold`` and the point's own raw evidence (pattern residual
+or long-run z-score) exceeds ``alert_min_raw`` (a short run of middling residuals, which plain
+noise produces, is ranked but not alerted); the alert fires after ``fire_after`` such points and
+resolves after ``resolve_after`` normal ones.
 
 Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling) are learned and
 scored 0; no alert fires during them. After a lasting level shift the long-run level, the
@@ -126,6 +128,14 @@ class AdaptiveParams(DetectorParams):
             "the excess, so records stay distinct."
         ),
     )
+    alert_min_raw: float = Field(
+        3.0,
+        ge=0.0,
+        description=(
+            "An alert also needs this point's own raw evidence (pattern residual or long-run "
+            "z-score, in their scale units) above this; 0 turns the check off."
+        ),
+    )
     warmup: Warmup = 60
     threshold: Threshold = 4.3
     fire_after: FireAfter = 1
@@ -162,6 +172,7 @@ class _Constants:
     """
 
     __slots__ = (
+        "alert_min_raw",
         "damping",
         "level_clip",
         "level_fading",
@@ -184,6 +195,7 @@ class _Constants:
         self.warmup = params.warmup
         self.threshold = params.threshold
         self.damping = params.damping
+        self.alert_min_raw = params.alert_min_raw
         self.peak_decay = params.peak_decay
         self.record_tolerance = params.record_tolerance
         self.record_min_z = params.record_min_z
@@ -382,7 +394,9 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             anomalous = likelihood > c.threshold
         else:
             score = likelihood if likelihood > peak else likelihood * c.damping
-            anomalous = score > c.threshold
+            anomalous = score > c.threshold and (
+                raw_pattern > c.alert_min_raw or raw > c.alert_min_raw
+            )
         if score < 0.0:
             score = 0.0
         if anomalous or hysteresis.firing or hysteresis._run:
@@ -390,6 +404,39 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             return Verdict(score, expected, anomalous, hysteresis.firing, transition)
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return Verdict(score, expected, False, False)
+
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """The long-run level and ``record_min_z`` long-run standard deviations either side.
+
+        A value outside the band is far enough from the level to count as a new record (one of
+        the detector's kinds of evidence); the band is for charts, the verdict weighs more.
+        ``None`` before any value.
+        """
+        mean = self._level_mean
+        if mean != mean:  # nan: nothing learned yet
+            return None
+        seen, var = self._level_seen, self._level_var
+        c = self._c
+        if seen and seen < c.settled:
+            var /= 1.0 - c.level_keep**seen
+        width = c.record_min_z * sqrt(var)
+        return mean, mean - width, mean + width
+
+    def describe(self) -> dict[str, Any]:
+        """Warm-up, long-run level and its band (:meth:`expected_band`; indicative: the score
+        is a likelihood, not a distance), the range seen so far and the threshold."""
+        c, band = self._c, self.expected_band()
+        return {
+            "seen": self._seen,
+            "warmup": c.warmup,
+            "warm": self._seen >= c.warmup,
+            "expected": band[0] if band else None,
+            "std": (band[2] - band[0]) / c.record_min_z if band else None,
+            "band": [band[1], band[2]] if band else None,
+            "range": [self._record_low, self._record_high] if band else None,
+            "threshold": c.threshold,
+            "firing": self._hysteresis.firing,
+        }
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""

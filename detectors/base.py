@@ -184,6 +184,17 @@ class Detector(ABC, Generic[P]):
     def to_state(self) -> dict[str, Any]:
         """The detector's whole mutable state as a JSON-serialisable dict."""
 
+    def describe(self) -> dict[str, Any]:
+        """What the detector believes now, for people (``kestrel explain``, the dashboard).
+
+        Read-only and optional: the default says nothing. A detector may give any of ``seen``
+        and ``warmup`` (points learned, points needed before it scores), ``warm``, ``expected``
+        (the baseline the next value is compared with, series units), ``band`` (``[low, high]``,
+        series units: values inside it are normal), ``threshold`` (of the score) and ``firing``.
+        A number not known yet is ``None``.
+        """
+        return {}
+
     @classmethod
     @abstractmethod
     def from_state(cls, params: P, state: dict[str, Any]) -> Self:
@@ -200,6 +211,16 @@ class ValueDetector(Detector[P]):
     """A detector of a float series."""
 
     input: ClassVar[Input] = Input.VALUES
+
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """What the detector expects next, as ``(expected, low, high)`` in the series' units.
+
+        A read-only view of the learned baseline for charts (e.g. Prometheus gauges of a value
+        against its band); it does not change the state and is not used to decide. ``None``
+        (the default) when the detector has no such band or has learned nothing yet. Each
+        detector documents what its band means.
+        """
+        return None
 
     @abstractmethod
     def update(self, value: float, ts: float) -> Verdict:

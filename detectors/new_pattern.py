@@ -1,21 +1,10 @@
 """``new_pattern``: log messages whose template was never seen, or whose rate jumps.
 
-Messages of one service are mined into templates online with a small Drain-like miner
-(He et al., "Drain: An Online Log Parsing Approach with Fixed Depth Tree", ICWS 2017):
-
-1. Tokens holding a digit (ids, durations, addresses, counts, UUIDs) are masked as ``<*>``;
-   in ``key=value`` tokens only the value is masked.
-2. Messages are grouped by token count and first token; within a group the message joins the most
-   similar template (share of equal positions, ``<*>`` matching anything) if the similarity is at
-   least ``similarity``, and the template's differing positions become ``<*>``; otherwise a new
-   template starts.
-3. At most ``max_templates`` templates are kept; the least recently used is forgotten (LRU), so
-   state stays bounded. A forgotten template that returns counts as new again.
-
-Why not ``drain3``: its ``TemplateMiner`` reads a config file unless given one, and its state is
-saved through ``jsonpickle`` of live objects (an LRU cache among them), which does not give a
-JSON document we can validate and restore exactly; it would also add two dependencies. This miner
-is pure, its state is plain JSON and restores bit for bit.
+Messages of one service are mined into templates online by
+:class:`~detectors.log_templates.TemplateMiner` (Drain-like: obvious parameters masked, messages
+grouped by token count and first token, a message joins the most similar template; see that
+module). At most ``max_templates`` templates are kept per service; the least recently used is
+forgotten (LRU), so state stays bounded. A forgotten template that returns counts as new again.
 
 Each message is scored before it is learned. A message is anomalous when
 
@@ -24,13 +13,14 @@ Each message is scored before it is learned. A message is anomalous when
   ``fast_seconds``) is at least ``rate_ratio`` times its long-term rate (``slow_seconds``), with at
   least ``min_burst`` recent events.
 
-Time and memory per message are O(templates in its group x tokens) and O(``max_templates``).
+Time per message is O(message length) for a message shape seen before, else O(templates in its
+group x tokens); memory is O(``max_templates``) for the saved state plus the miner's speed caches
+(1,024 entries each, not saved).
 """
 
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from typing import Any, ClassVar, Final, Self
 
 from pydantic import Field, field_validator
@@ -38,31 +28,13 @@ from pydantic import Field, field_validator
 from detectors._state import get_float, get_int, get_list, load_hysteresis
 from detectors.base import DetectorParams, MessageDetector, MessageVerdict
 from detectors.hysteresis import Hysteresis
+from detectors.log_templates import WILDCARD, TemplateMiner, mask_tokens
 from detectors.params import ResolveAfter
 from engine.model.levels import ALIASES, LEVEL_NUMBERS, canonical_level, level_number
 
-__all__ = ["NewPatternDetector", "NewPatternParams", "mask_tokens"]
+__all__ = ["WILDCARD", "NewPatternDetector", "NewPatternParams", "mask_tokens"]
 
-WILDCARD: Final = "<*>"
 _NAN: Final = math.nan
-
-
-def mask_tokens(message: str) -> list[str]:
-    """Whitespace tokens with variable parts masked as ``<*>``.
-
-    >>> mask_tokens("user=42 fetched order 9f3a1c in 12.5ms from 10.0.0.7")
-    ['user=<*>', 'fetched', 'order', '<*>', 'in', '<*>', 'from', '<*>']
-    """
-    out = []
-    for token in message.split():
-        if any(c.isdigit() for c in token):
-            key, sep, _ = token.partition("=")
-            if sep and key and not any(c.isdigit() for c in key):
-                token = key + "=" + WILDCARD
-            else:
-                token = WILDCARD
-        out.append(token)
-    return out
 
 
 class NewPatternParams(DetectorParams):
@@ -125,11 +97,12 @@ class NewPatternParams(DetectorParams):
 NEW_TEMPLATE_SCORE: Final = 1e6
 
 
-class _Template:
-    __slots__ = ("fast", "first_ts", "last_ts", "slow", "tokens")
+class _Rates:
+    """A template's decayed event counts and its first and last event times."""
 
-    def __init__(self, tokens: list[str], ts: float) -> None:
-        self.tokens = tokens
+    __slots__ = ("fast", "first_ts", "last_ts", "slow")
+
+    def __init__(self, ts: float) -> None:
         self.fast = 0.0  # decayed event count, time constant fast_seconds, as of last_ts
         self.slow = 0.0  # decayed event count, time constant slow_seconds, as of last_ts
         self.first_ts = ts
@@ -165,33 +138,18 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
     def __init__(self, params: NewPatternParams) -> None:
         super().__init__(params)
         self._min_level = level_number(params.min_level)
-        self._templates: OrderedDict[str, _Template] = OrderedDict()  # LRU order: oldest first
-        self._groups: dict[tuple[int, str], list[str]] = {}
-        self._next_id = 1
+        # Small speed caches: a worker holds one detector per service.
+        self._miner = TemplateMiner(
+            params.similarity, max_templates=params.max_templates, cache_size=1024
+        )
+        self._rates: dict[str, _Rates] = {}
         self._first_ts: float | None = None  # event time of the first message seen
         self._hysteresis = Hysteresis(1, params.resolve_after)
 
     @property
     def templates(self) -> dict[str, str]:
         """Known templates by id, least recently used first."""
-        return {tid: " ".join(t.tokens) for tid, t in self._templates.items()}
-
-    def _match(self, tokens: list[str]) -> str | None:
-        best, best_sim = None, -1.0
-        for tid in self._groups.get((len(tokens), tokens[0] if tokens else ""), ()):
-            template = self._templates[tid].tokens
-            equal = sum(1 for a, b in zip(template, tokens, strict=True) if a in (b, WILDCARD))
-            sim = equal / len(tokens) if tokens else 1.0
-            if sim > best_sim:
-                best, best_sim = tid, sim
-        return best if best is not None and best_sim >= self.params.similarity else None
-
-    def _decay(self, template: _Template, ts: float) -> None:
-        dt = ts - template.last_ts
-        if dt > 0.0:
-            template.fast *= math.exp(-dt / self.params.fast_seconds)
-            template.slow *= math.exp(-dt / self.params.slow_seconds)
-            template.last_ts = ts
+        return {t.id: t.text for t in self._miner.templates()}
 
     def observe(self, message: str, level: str, ts: float) -> MessageVerdict:
         """Score one log message (its level name, its time in epoch seconds), then learn it.
@@ -211,42 +169,40 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
                 rate_ratio=0.0,
             )
         params = self.params
-        tokens = mask_tokens(message)
-        tid = self._match(tokens)
-        new = tid is None
+        miner = self._miner
+        template, new = miner.add(message)
+        if miner.evicted:
+            for tid in miner.evicted:
+                self._rates.pop(tid, None)
         ratio = 0.0
-        if tid is None:
-            tid = f"t{self._next_id}"
-            self._next_id += 1
-            template = _Template(tokens, ts)
-            self._templates[tid] = template
-            self._groups.setdefault((len(tokens), tokens[0] if tokens else ""), []).append(tid)
-            self._evict()
+        if new:
+            rates = self._rates[template.id] = _Rates(ts)
             learning = ts - (self._first_ts if self._first_ts is not None else ts)
             anomalous = level_number(level) >= self._min_level and learning >= params.warmup_seconds
             score = NEW_TEMPLATE_SCORE if anomalous else 0.0
         else:
-            template = self._templates[tid]
-            self._templates.move_to_end(tid)
-            template.tokens = [
-                a if a == b else WILDCARD for a, b in zip(template.tokens, tokens, strict=True)
-            ]
-            self._decay(template, ts)
-            fast_rate = (template.fast + 1.0) / params.fast_seconds
+            rates = self._rates[template.id]
+            fast_seconds = params.fast_seconds
+            dt = ts - rates.last_ts
+            if dt > 0.0:  # decay both counts to ts
+                rates.fast *= math.exp(-dt / fast_seconds)
+                rates.slow *= math.exp(-dt / params.slow_seconds)
+                rates.last_ts = ts
+            age = ts - rates.first_ts
             # The baseline covers at least the template's age, so a young template is not judged
             # against a long run it has not had.
-            horizon = min(params.slow_seconds, max(ts - template.first_ts, params.fast_seconds))
-            slow_rate = (template.slow + 1.0) / horizon
-            ratio = fast_rate / slow_rate
-            old_enough = ts - template.first_ts >= params.fast_seconds
+            horizon = age if age > fast_seconds else fast_seconds
+            if horizon > params.slow_seconds:
+                horizon = params.slow_seconds
+            ratio = ((rates.fast + 1.0) / fast_seconds) / ((rates.slow + 1.0) / horizon)
             anomalous = (
-                old_enough
+                age >= fast_seconds
                 and ratio >= params.rate_ratio
-                and template.fast + 1.0 >= params.min_burst
+                and rates.fast + 1.0 >= params.min_burst
             )
             score = ratio
-        template.fast += 1.0
-        template.slow += 1.0
+        rates.fast += 1.0
+        rates.slow += 1.0
         if self._first_ts is None:
             self._first_ts = ts
         transition = self._hysteresis.step(anomalous)
@@ -256,29 +212,22 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
             anomalous,
             self._hysteresis.firing,
             transition,
-            template_id=tid,
-            template=" ".join(template.tokens),
+            template_id=template.id,
+            template=template.text,
             new=new,
             rate_ratio=ratio,
         )
 
-    def _evict(self) -> None:
-        while len(self._templates) > self.params.max_templates:
-            tid, template = self._templates.popitem(last=False)
-            key = (len(template.tokens), template.tokens[0] if template.tokens else "")
-            group = self._groups[key]
-            group.remove(tid)
-            if not group:
-                del self._groups[key]
-
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (templates in LRU order)."""
+        miner = self._miner.to_state()
         return {
-            "next_id": self._next_id,
+            "next_id": miner["next_id"],
             "first_ts": self._first_ts,
             "templates": [
-                [tid, t.tokens, t.fast, t.slow, t.first_ts, t.last_ts]
-                for tid, t in self._templates.items()
+                [tid, tokens, r.fast, r.slow, r.first_ts, r.last_ts]
+                for tid, tokens, _ in miner["templates"]
+                for r in (self._rates[tid],)
             ],
             "hysteresis": self._hysteresis.to_state(),
         }
@@ -295,26 +244,28 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
             If ``state`` is malformed.
         """
         detector = cls(params)
-        detector._next_id = get_int(state, "next_id", minimum=1)
+        next_id = get_int(state, "next_id", minimum=1)
         first_ts = state.get("first_ts")
         if first_ts is not None:
             detector._first_ts = get_float(state, "first_ts")
+        loaded: list[tuple[str, list[str], int]] = []
         for entry in get_list(state, "templates"):
             if not (isinstance(entry, list) and len(entry) == 6):
                 raise ValueError("detector state: 'templates' entries must be 6-element lists")
-            tid, tokens, fast, slow, first_ts, last_ts = entry
+            tid, tokens, fast, slow, first, last = entry
             if not isinstance(tid, str) or not (
                 isinstance(tokens, list) and all(isinstance(t, str) for t in tokens)
             ):
                 raise ValueError("detector state: malformed template id or tokens")
-            numbers = {"fast": fast, "slow": slow, "first_ts": first_ts, "last_ts": last_ts}
-            template = _Template(list(tokens), get_float(numbers, "first_ts"))
-            template.fast = get_float(numbers, "fast")
-            template.slow = get_float(numbers, "slow")
-            template.last_ts = get_float(numbers, "last_ts")
-            detector._templates[tid] = template
-            key = (len(tokens), tokens[0] if tokens else "")
-            detector._groups.setdefault(key, []).append(tid)
-        detector._evict()
+            numbers = {"fast": fast, "slow": slow, "first_ts": first, "last_ts": last}
+            rates = _Rates(get_float(numbers, "first_ts"))
+            rates.fast = get_float(numbers, "fast")
+            rates.slow = get_float(numbers, "slow")
+            rates.last_ts = get_float(numbers, "last_ts")
+            detector._rates[tid] = rates
+            loaded.append((tid, list(tokens), 0))
+        detector._miner.load(next_id, loaded)
+        for tid in detector._miner.evicted:
+            detector._rates.pop(tid, None)
         load_hysteresis(detector._hysteresis, state, "hysteresis")
         return detector

@@ -22,8 +22,10 @@ from typing import Any
 
 from detectors.adaptive import AdaptiveDetector
 from detectors.base import Detector, DetectorParams, Input
+from detectors.ensemble import EnsembleDetector
 from detectors.error_spike import ErrorSpikeDetector
 from detectors.new_pattern import NewPatternDetector
+from detectors.resonance import ResonanceDetector
 from detectors.seasonal import SeasonalDetector
 from detectors.zscore import ZScoreDetector
 
@@ -36,6 +38,8 @@ DETECTORS: Mapping[str, type[Detector[Any]]] = {
     "error_spike": ErrorSpikeDetector,
     "seasonal": SeasonalDetector,
     "adaptive": AdaptiveDetector,
+    "resonance": ResonanceDetector,
+    "ensemble": EnsembleDetector,
     "new_pattern": NewPatternDetector,
 }
 
@@ -44,7 +48,7 @@ def kinds_for(*inputs: Input) -> tuple[str, ...]:
     """The registered kinds whose :attr:`~detectors.base.Detector.input` is one of ``inputs``.
 
     >>> kinds_for(Input.VALUES, Input.WINDOWS)
-    ('zscore', 'error_spike', 'seasonal', 'adaptive')
+    ('zscore', 'error_spike', 'seasonal', 'adaptive', 'resonance', 'ensemble')
     """
     return tuple(kind for kind, cls in DETECTORS.items() if cls.input in inputs)
 

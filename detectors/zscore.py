@@ -333,6 +333,41 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         transition = hysteresis.step(anomalous)
         return Verdict(score, mean, anomalous, hysteresis.firing, transition)
 
+    def expected_band(self) -> tuple[float, float, float] | None:
+        """``(mean, mean - threshold * std, mean + threshold * std)``: values outside score above
+        ``threshold`` (std with its floors, as in :meth:`update`); ``None`` before any value.
+
+        >>> det = ZScoreDetector(ZScoreParams(warmup=2, threshold=3.0, min_std=1.0))
+        >>> det.expected_band() is None
+        True
+        >>> _ = det.update(10.0, 0.0), det.update(10.0, 1.0)
+        >>> det.expected_band()
+        (10.0, 7.0, 13.0)
+        """
+        if not self._seen:
+            return None
+        c = self._c
+        if self._window is None:
+            mean, var = self._mean, self._sq - self._mean * self._mean
+        else:
+            mean, var = self._window.stats()
+        std = max(math.sqrt(var) if var > 0.0 else 0.0, c.min_std, c.min_std_ratio * abs(mean))
+        return mean, mean - c.threshold * std, mean + c.threshold * std
+
+    def describe(self) -> dict[str, Any]:
+        """Warm-up, mean and band (:meth:`expected_band`) the next value meets."""
+        c, band = self._c, self.expected_band()
+        return {
+            "seen": self._seen,
+            "warmup": c.warmup,
+            "warm": self._seen >= c.warmup,
+            "expected": band[0] if band else None,
+            "std": (band[2] - band[0]) / c.threshold if band else None,
+            "band": [band[1], band[2]] if band else None,
+            "threshold": c.threshold,
+            "firing": self._hysteresis.firing,
+        }
+
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         window = self._window

@@ -32,26 +32,30 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_core import ErrorDetails
 
 from alert_channels.registry import CHANNEL_TYPES, ChannelSettings
+from alert_channels.templates import TemplateText
 from detectors.base import DetectorParams, Input
 from detectors.registry import DETECTORS, kinds_for, params_for
 from engine.formats.base import InputSpec
-from engine.model.alert import Severity
-from engine.model.events import LOG, METRIC
+from engine.model.alert import RESERVED_LABELS, Severity
+from engine.model.durations import seconds_or_duration
+from engine.model.events import LOG, METRIC, Kind
 from engine.notify.settings import InhibitRuleSettings, RoutingSettings, SilenceSettings
 
 __all__ = [
@@ -60,7 +64,9 @@ __all__ = [
     "Config",
     "ConfigError",
     "DetectorChoice",
+    "InputSettings",
     "KafkaSettings",
+    "MetricsSettings",
     "Override",
     "RedisSettings",
     "SeriesSettings",
@@ -70,6 +76,7 @@ __all__ = [
     "load_config",
     "parse_config",
     "redact_url",
+    "repartition_topics",
 ]
 
 CONFIG_ENV = "KESTREL_CONFIG"
@@ -112,8 +119,26 @@ class ConfigError(Exception):
         super().__init__("\n".join(f"{source}: {p}" for p in self.problems))
 
 
+_LABEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _label_name(name: str) -> str:
+    if not _LABEL_NAME.fullmatch(name):
+        raise ValueError(f"{name!r} is not a label name")
+    if name in RESERVED_LABELS:
+        raise ValueError(f"{name!r} is set by Kestrel itself (use the override's severity)")
+    return name
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 #: How a Kafka client talks to the brokers (Kafka's ``security.protocol``).
@@ -394,10 +419,12 @@ class WorkerSettings(_Section):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     batch_max_messages: int = Field(
-        1000,
+        10_000,
         ge=1,
         description="Most records one fetch returns (Kafka's max.poll.records); a fetched "
-        "partition batch is judged in one call.",
+        "partition batch is judged in one call. The fetch size per partition (1 MiB) bounds "
+        "the work of one call too; 1,000 made single-event messages wait for a fetch a fifth "
+        "of the time.",
     )
     batch_within_seconds: float = Field(
         0.05,
@@ -531,6 +558,26 @@ class AlertSettings(_Section):
     repeat_interval_seconds: float = Field(
         3600.0, gt=0, description="A firing alert is re-sent after this much event time."
     )
+    trace_link_template: str | None = Field(
+        None,
+        description='A link to a trace, with {trace_id}, e.g. "https://jaeger/trace/{trace_id}" '
+        "or Tempo's explore URL: alerts on a service's series carry one (trace_url).",
+    )
+    trace_examples: int = Field(
+        3, ge=0, le=20, description="Example trace ids an alert on a service's series carries."
+    )
+    summary_template: TemplateText | None = Field(
+        None,
+        description="Jinja text of each alert's summary line, run sandboxed (see "
+        "alert_channels.templates); checked when the config is loaded.",
+    )
+
+    @field_validator("trace_link_template")
+    @classmethod
+    def _has_trace_id(cls, value: str | None) -> str | None:
+        if value is not None and "{trace_id}" not in value:
+            raise ValueError("must contain {trace_id}")
+        return value
 
 
 class SeriesSettings(_Section):
@@ -545,6 +592,47 @@ class SeriesSettings(_Section):
         description="Detectors of each service's log messages (new templates, rate jumps); "
         "empty to turn off.",
     )
+    # Behaviour, security and cost series (see engine/core/behaviour.py).
+    per_type: bool = Field(
+        False, description="A `log.type_events{service,type}` count per window for each type."
+    )
+    per_tool: bool = Field(
+        False,
+        description="`tool.failure_ratio` and `tool.latency_ms{service,tool}` per window "
+        "(tool from context.tool or context.tool_name).",
+    )
+    per_model: bool = Field(
+        False,
+        description="`llm.latency_ms`, `llm.tokens` and `llm.cost_usd{service,model}` per "
+        "window (model from context.model).",
+    )
+    per_user_types: tuple[str, ...] = Field(
+        (),
+        description="Event types whose per-user rate, failures, tokens and cost are watched "
+        '(e.g. ["cost_tracking", "security_event", "tool_executed", "user_approval"]).',
+    )
+    per_session_types: tuple[str, ...] = Field(
+        (), description="Event types whose per-session rate is watched (e.g. tool_executed)."
+    )
+    max_tracked_users: int = Field(
+        10_000,
+        ge=16,
+        le=1_000_000,
+        description="Users (or sessions) tracked exactly per watched type, measure and Kafka "
+        "partition: the heavy hitters; the rest count only in the population's aggregate.",
+    )
+    user_history_factor: float = Field(
+        10.0, gt=1, description="A user's window must exceed its own mean this many times..."
+    )
+    user_population_factor: float = Field(
+        10.0, gt=1, description="...and the population's mean per active user this many times."
+    )
+    user_min_events: float = Field(
+        20.0, gt=0, description="Least events (or failures) in a window that can alert."
+    )
+    user_min_cost_usd: float = Field(
+        5.0, gt=0, description="Least spend in a window (USD) that can alert."
+    )
 
 
 class Override(_Section):
@@ -556,10 +644,81 @@ class Override(_Section):
     use: tuple[str, ...] | None = Field(
         None, description="Replace the detector list for these series."
     )
+    labels: dict[Annotated[str, AfterValidator(_label_name)], str] = Field(
+        default_factory=dict,
+        description="Labels added to these series' alerts (e.g. team), which routes match on and "
+        "notifications show; a series label of the same name wins.",
+    )
+    annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations added to these series' alerts (e.g. runbook_url, dashboard), "
+        "shown in notifications and usable in templates.",
+    )
 
     def matches(self, name: str, sid: str) -> bool:
         """Whether this override applies to series ``name`` / full id ``sid``."""
         return fnmatch.fnmatchcase(name, self.match) or fnmatch.fnmatchcase(sid, self.match)
+
+
+def repartition_topics(app_id: str) -> dict[Kind, str]:
+    """The internal topics of re-keyed events, by kind (see :mod:`engine.core.repartition`).
+
+    >>> repartition_topics("kestrel")
+    {'log': 'kestrel-repartition-logs', 'metric': 'kestrel-repartition-metrics'}
+    """
+    return {LOG: f"{app_id}-repartition-logs", METRIC: f"{app_id}-repartition-metrics"}
+
+
+class InputSettings(_Section):
+    """One ``[[inputs]]`` entry: an input topic and the format that reads it.
+
+    ``options`` are the format's own settings (e.g. the field mapping of ``json``, the signal
+    of ``otlp_proto``), checked by the format (see :mod:`engine.formats`).
+    """
+
+    topic: str = Field(min_length=1)
+    format: str = Field("kestrel_json", description="See engine.formats.FORMATS.")
+    kind: Literal["log", "metric"] | None = Field(
+        None, description="For kestrel_json: what the topic carries."
+    )
+    options: dict[str, Any] = Field(default_factory=dict)
+    repartition: bool = Field(
+        False,
+        description="Re-key the decoded events by series through an internal topic, so that a "
+        "series meets its baseline on one worker (for shippers that do not key by series).",
+    )
+
+    def spec(self) -> InputSpec:
+        """The :class:`~engine.formats.base.InputSpec` the decoders are built from."""
+        return InputSpec(self.topic, self.format, self.kind, self.options)
+
+
+class MetricsSettings(_Section):
+    """Kestrel's anomaly view as Prometheus gauges, for the series chosen here (TOML ``[metrics]``).
+
+    Each exported series gets its last value, and per detector its expected value, band and
+    anomaly score, at ``/metrics`` (``kestrel_series_*``, labelled by series id). A series id is a
+    label here only because the set is bounded: the globs choose the series and
+    ``export_max_series`` caps how many one worker exports (the first ones seen win).
+    """
+
+    export_series: tuple[Annotated[str, Field(min_length=1)], ...] = Field(
+        (),
+        description="Globs on series names or ids (as in [[overrides]] match); empty exports none.",
+    )
+    export_max_series: int = Field(
+        1000, ge=1, le=100_000, description="Most series one worker exports."
+    )
+
+    def exports(self, name: str, sid: str) -> bool:
+        """Whether series ``name`` (full id ``sid``) is chosen for export.
+
+        >>> MetricsSettings(export_series=("cpu*",)).exports("cpu_load", "cpu_load{host=a}")
+        True
+        """
+        return any(
+            fnmatch.fnmatchcase(name, g) or fnmatch.fnmatchcase(sid, g) for g in self.export_series
+        )
 
 
 class ApiSettings(_Section):
@@ -597,6 +756,13 @@ class Config(_Section):
     silences: tuple[SilenceSettings, ...] = ()
     inhibit_rules: tuple[InhibitRuleSettings, ...] = ()
     api: ApiSettings = ApiSettings()
+    input_topics: tuple[InputSettings, ...] = Field(
+        (),
+        alias="inputs",
+        description="[[inputs]]: more input topics, each with its format; [topics] logs and "
+        "metrics stay inputs (kestrel_json) unless an entry names the same topic.",
+    )
+    metrics: MetricsSettings = MetricsSettings()
     cold_store: ColdStoreSettings = ColdStoreSettings()
     _source: str = PrivateAttr("<defaults>")
 
@@ -612,10 +778,28 @@ class Config(_Section):
         [('logs', 'kestrel_json', 'log'), ('metrics', 'kestrel_json', 'metric')]
         """
         t = self.topics
-        return (
+        listed = [i.spec() for i in self.input_topics]
+        named = {spec.topic for spec in listed}
+        implicit = (
             InputSpec(t.logs, "kestrel_json", LOG),
             InputSpec(t.metrics, "kestrel_json", METRIC),
         )
+        internal: tuple[InputSpec, ...] = ()
+        if self.repartition_sources():
+            topics = repartition_topics(self.kafka.app_id)
+            internal = tuple(InputSpec(topics[k], "kestrel_json", k) for k in (LOG, METRIC))
+        return (*(spec for spec in implicit if spec.topic not in named), *listed, *internal)
+
+    def repartition_sources(self) -> frozenset[str]:
+        """The input topics whose events are re-keyed by series (``repartition = true``); their
+        events reach the pipeline through the internal topics ``<app_id>-repartition-logs`` and
+        ``-metrics`` (see :mod:`engine.core.repartition`)."""
+        return frozenset(i.topic for i in self.input_topics if i.repartition)
+
+    def input_problems(self) -> list[str]:
+        """What is wrong with the ``[[inputs]]`` entries (unknown format, bad options, a topic
+        listed twice), one line per problem with its key path."""
+        return _input_problems(self)
 
     @property
     def cold_store_url(self) -> str:
@@ -674,6 +858,22 @@ def _plan(
         DetectorChoice(kind, _params_with(cfg, kind, patches.get(kind, {}))) for kind in kinds
     )
     return choices, severity
+
+
+def _input_problems(cfg: Config) -> list[str]:
+    from engine.formats import build_decoder  # (the formats package imports pydantic models)
+
+    problems: list[str] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(cfg.input_topics):
+        if entry.topic in seen:
+            problems.append(f"inputs[{i}].topic: {entry.topic!r} is listed twice")
+        seen.add(entry.topic)
+        try:
+            build_decoder(entry.spec())
+        except ValueError as exc:
+            problems.append(f"inputs[{i}]: {str(exc).removeprefix('format: ')}")
+    return problems
 
 
 def _base_params(cfg: Config, kind: str) -> DetectorParams:
@@ -762,6 +962,7 @@ def parse_config(
     )
     if cfg is not None:
         problems.extend(cfg.routing.channel_problems([c.name for c in cfg.channels]))
+        problems.extend(cfg.input_problems())
     if problems or cfg is None:
         raise ConfigError(source, problems)
     cfg._source = source

@@ -16,7 +16,10 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 #: Bottom first. ``engine`` itself (its ``__init__``: the version) counts as the model layer.
+#: ``kestrel_client`` (for applications, not the engine) sits below everything: it imports no
+#: other Kestrel code.
 LAYERS: tuple[tuple[str, ...], ...] = (
+    ("kestrel_client",),
     ("engine.model", "engine"),
     ("detectors", "alert_channels", "engine.formats", "engine.notify"),
     ("engine.config",),
@@ -26,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("engine.devtools",),
     ("engine.cli",),
 )
-OURS = ("engine", "detectors", "alert_channels")
+OURS = ("engine", "detectors", "alert_channels", "kestrel_client")
 #: Third-party packages only some layers may use.
 RESTRICTED = {"faust": ("engine.runtime",), "mode": ("engine.runtime",)}
 

@@ -22,10 +22,14 @@ from engine.cli import (
     demo,
     dlq,
     evaluate,
+    explain,
     logs,
+    patterns,
     produce,
     replay,
     store,
+    tail,
+    top,
     worker,
 )
 from engine.config import ConfigError
@@ -40,12 +44,16 @@ COMMANDS: tuple[ModuleType, ...] = (
     produce,
     replay,
     evaluate,
+    patterns,
     dlq,
     check_config,
-    store,
-    db,
-    logs,
     alerts,
+    explain,
+    tail,
+    top,
+    logs,
+    db,
+    store,
 )
 
 

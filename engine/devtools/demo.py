@@ -3,7 +3,8 @@
 Starts the embedded broker on a free port, a worker process, a local webhook receiver (the alert
 channel), and a producer of simulated LLM-platform traffic (see
 :mod:`engine.devtools.scenarios`) running
-``speed`` times faster than real time, with a latency spike, an error burst and a level shift.
+``speed`` times faster than real time, with a latency spike, an error burst, a level shift, a
+runaway agent burning tokens and a credential-stuffing burst.
 Each alert is printed as it fires and resolves. The last line is the summary::
 
     demo: events=<n> alerts_fired=<n> alerts_resolved=<n> dlq=<n>
@@ -15,6 +16,7 @@ import asyncio
 import contextlib
 import os
 import random
+import secrets
 import signal
 import subprocess
 import sys
@@ -53,8 +55,11 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _config(broker: EmbeddedBroker, web_port: int, hook_port: int, run_id: str) -> str:
+def _config(broker: EmbeddedBroker, web_port: int, hook_port: int, run_id: str, token: str) -> str:
     return f"""
+[api]
+token = "{token}"
+
 [kafka]
 broker = "{broker.url}"
 app_id = "kestrel-demo-{run_id}"
@@ -73,6 +78,27 @@ retention_seconds = 3600
 size_seconds = 60
 allowed_lateness_seconds = 10
 idle_advance_seconds = 2
+
+[series]
+# Behaviour, security and cost series (engine/core/behaviour.py).
+per_type = true
+per_tool = true
+per_model = true
+per_user_types = ["cost_tracking", "security_event", "tool_executed", "user_approval"]
+per_session_types = ["tool_executed"]
+
+# The derived series are counts per minute, often small: zscore, as for log.events.
+[[overrides]]
+match = "log.type_events*"
+use = ["zscore"]
+
+[[overrides]]
+match = "llm.*"
+use = ["zscore"]
+
+[[overrides]]
+match = "tool.*"
+use = ["zscore"]
 
 [[channels]]
 name = "demo-webhook"
@@ -198,7 +224,8 @@ async def _main(
         runner, hook_port = await _receiver(counts)
         web_port = free_port()
         cfg = workdir / "kestrel.toml"
-        cfg.write_text(_config(broker, web_port, hook_port, str(os.getpid())))
+        token = secrets.token_urlsafe(16)  # the read-only API's and the dashboard's
+        cfg.write_text(_config(broker, web_port, hook_port, str(os.getpid()), token))
         worker_log = workdir / "worker.log"
         worker = subprocess.Popen(  # noqa: ASYNC220 - started once, returns at once
             [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)],
@@ -210,7 +237,14 @@ async def _main(
         )
         if not await asyncio.to_thread(_wait_healthy, web_port, worker, 60):
             raise RuntimeError(f"the worker did not become healthy; see {worker_log}")
-        _say(f"demo: worker ready, metrics at http://127.0.0.1:{web_port}/metrics")
+        url = f"http://127.0.0.1:{web_port}"
+        _say(f"demo: worker ready, metrics at {url}/metrics")
+        _say(f"demo: dashboard at {url}/dashboard#token={token}")
+        _say(f"demo: in another terminal: kestrel top --url {url} --token {token}")
+        _say(
+            f"demo: and, once an alert fired: kestrel explain 'llm_latency_ms{{model=gpt-large}}' "
+            f"--url {url} --token {token}"
+        )
         stop = asyncio.Event()
         watcher = asyncio.create_task(_watch_alerts(broker.bootstrap, counts, stop))
         traffic = max(10.0, duration - (clock() - started) - 6.0)

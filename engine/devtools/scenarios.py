@@ -8,7 +8,19 @@ The timeline is split in fractions so that any length works:
 
 - 35%-38%: ``llm_latency_ms{model=gpt-large}`` spikes to about 4x;
 - 55%-58%: ``tool-runner`` logs turn mostly to errors;
-- from 75%: ``queue_depth{queue=tasks}`` shifts from ~20 to ~60 and stays.
+- from 75%: ``queue_depth{queue=tasks}`` shifts from ~20 to ~60 and stays;
+- 20%-24%: a runaway agent of user ``u-7`` (session ``s-runaway``) burns tokens on
+  ``llm-gateway``: about 50 times its usual spend (``cost_tracking`` events with
+  ``context.cost_usd``, ``llm_completion`` with ``context.total_tokens``) and 30 tool calls a
+  minute;
+- 62%-65%: a credential-stuffing burst: 36 failed logins a minute (``security_event``,
+  ``context.status = "failed"``) for user ``u-13`` on ``agent-api``.
+
+Log events carry ``user_id`` (40 users), ``session_id`` and, by type, the context fields the
+behaviour series read (:mod:`engine.core.behaviour`): ``tool`` and ``success`` on
+``tool_executed``, ``model``, ``total_tokens`` and ``cost_usd`` on ``llm_completion``,
+``cost_usd`` on ``cost_tracking``, ``approved`` on ``user_approval``, ``action`` and ``status``
+on ``security_event``.
 
 >>> import random
 >>> events = list(platform_traffic(random.Random(1), start=0.0, minutes=2, step_seconds=10))
@@ -28,7 +40,18 @@ Event = tuple[str, bytes, dict[str, Any]]
 
 SERVICES = ("agent-api", "tool-runner", "llm-gateway")
 HOT_TYPES = ("thought", "llm_request", "executor_heartbeat", "stream_delta")
-COLD_TYPES = ("task_created", "tool_executed", "llm_completion", "cost_tracking")
+COLD_TYPES = (
+    "task_created",
+    "tool_executed",
+    "llm_completion",
+    "cost_tracking",
+    "user_approval",
+    "security_event",
+)
+TOOLS = ("web_search", "code_exec", "file_read")
+MODELS = ("gpt-large", "gpt-small")
+RUNAWAY_USER = "u-7"
+STUFFED_USER = "u-13"
 
 
 def _metric(name: str, value: float, ts: float, labels: dict[str, str]) -> Event:
@@ -59,6 +82,8 @@ def platform_traffic(
         spike = anomalies and 0.35 <= frac < 0.38
         burst = anomalies and 0.55 <= frac < 0.58
         shifted = anomalies and frac >= 0.75
+        runaway = anomalies and 0.20 <= frac < 0.24
+        stuffing = anomalies and 0.62 <= frac < 0.65
         if only in (None, "metric"):
             latency = rng.gauss(800, 40) * (4.0 if spike else 1.0)
             yield _metric("llm_latency_ms", latency, ts, {"model": "gpt-large"})
@@ -72,6 +97,11 @@ def platform_traffic(
                 error_rate = 0.7 if (burst and service == "tool-runner") else 0.02
                 for j in range(6):
                     yield _log(rng, service, ts + j * step_seconds / 6, error_rate)
+            if runaway:
+                yield from _runaway(rng, ts, step_seconds)
+            if stuffing:
+                for j in range(6):
+                    yield _stuffing(ts + j * step_seconds / 6)
 
 
 def _log(rng: random.Random, service: str, ts: float, error_rate: float) -> Event:
@@ -93,14 +123,94 @@ def _log(rng: random.Random, service: str, ts: float, error_rate: float) -> Even
             "type": etype,
             "message": f"{etype} for task {rng.randint(1000, 9999)}",
             "session_id": f"s-{rng.randint(1, 50)}",
-            "context": {"attempt": 1},
+            "context": _context(rng, etype),
         }
         if etype == "tool_executed":
             event["performance_data"] = {
                 "operation": "tool_call",
                 "duration_ms": round(rng.gauss(120, 10), 2),
             }
+    event["user_id"] = f"u-{rng.randint(1, 40)}"
     return ("log", service.encode(), event)
+
+
+def _context(rng: random.Random, etype: str) -> dict[str, Any]:
+    ctx: dict[str, Any] = {"attempt": 1}
+    if etype == "tool_executed":
+        ctx.update(tool=rng.choice(TOOLS), success=rng.random() > 0.03)
+    elif etype == "llm_completion":
+        tokens = rng.randint(200, 2000)
+        ctx.update(model=rng.choice(MODELS), total_tokens=tokens, cost_usd=tokens * 1e-5)
+    elif etype == "cost_tracking":
+        ctx.update(cost_usd=round(rng.uniform(0.005, 0.05), 4))
+    elif etype == "user_approval":
+        ctx.update(approved=rng.random() > 0.1)
+    elif etype == "security_event":
+        ctx.update(action="login", status="failed" if rng.random() < 0.1 else "ok")
+    return ctx
+
+
+def _runaway(rng: random.Random, ts: float, step_seconds: float) -> Iterator[Event]:
+    """One step of a runaway agent on llm-gateway: 8 costly completions, 5 tool calls."""
+    for j in range(8):
+        t = ts + j * step_seconds / 8
+        tokens = rng.randint(30_000, 50_000)
+        for etype, ctx in (
+            ("llm_completion", {"model": "gpt-large", "total_tokens": tokens}),
+            ("cost_tracking", {"model": "gpt-large", "cost_usd": round(tokens * 1e-5, 4)}),
+        ):
+            ctx["cost_usd"] = round(tokens * 1e-5, 4)
+            yield (
+                "log",
+                b"llm-gateway",
+                {
+                    "timestamp": t,
+                    "level": "INFO",
+                    "service": "llm-gateway",
+                    "type": etype,
+                    "message": f"{etype} for task 4242",
+                    "session_id": "s-runaway",
+                    "user_id": RUNAWAY_USER,
+                    "context": ctx,
+                },
+            )
+    for j in range(5):
+        yield (
+            "log",
+            b"llm-gateway",
+            {
+                "timestamp": ts + j * step_seconds / 5,
+                "level": "INFO",
+                "service": "llm-gateway",
+                "type": "tool_executed",
+                "message": "tool_executed for task 4242",
+                "session_id": "s-runaway",
+                "user_id": RUNAWAY_USER,
+                "context": {"tool": "web_search", "success": True},
+                "performance_data": {
+                    "operation": "tool_call",
+                    "duration_ms": round(rng.gauss(120, 10), 2),
+                },
+            },
+        )
+
+
+def _stuffing(ts: float) -> Event:
+    """One failed login of a credential-stuffing burst against one user."""
+    return (
+        "log",
+        b"agent-api",
+        {
+            "timestamp": ts,
+            "level": "WARNING",
+            "service": "agent-api",
+            "type": "security_event",
+            "message": "login failed: bad password",
+            "session_id": "s-anon",
+            "user_id": STUFFED_USER,
+            "context": {"action": "login", "status": "failed", "ip": "203.0.113.7"},
+        },
+    )
 
 
 def _only(kind: str, anomalies: bool = True) -> Callable[..., Iterator[Event]]:

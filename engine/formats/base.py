@@ -10,8 +10,9 @@ Which decoder reads a topic is configuration (:class:`InputSpec`), never a topic
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Final, Protocol
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
 
 from engine.model.events import Decoded, Kind, Rejected
 
@@ -23,11 +24,16 @@ SAMPLE_BYTES: Final = 64 * 1024
 
 @dataclass(frozen=True, slots=True)
 class InputSpec:
-    """One input topic: its name, the format that reads it and, for Kestrel's schema, its kind."""
+    """One input topic: its name, the format that reads it and, for Kestrel's schema, its kind.
+
+    ``options`` are the format's own settings (``[inputs.options]``: e.g. the field mapping of
+    ``json``), checked by the format's factory.
+    """
 
     topic: str
     format: str
     kind: Kind | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -39,12 +39,12 @@ from engine.model.events import (
     MetricSample,
     Rejected,
 )
-from engine.model.levels import canonical_level
+from engine.model.levels import LEVEL_SPELLINGS, canonical_level
 
 __all__ = ["INPUT_LEVELS", "KestrelJsonDecoder", "decode_message"]
 
-#: Level spellings this format accepts (any case).
-INPUT_LEVELS: Final = frozenset({"debug", "info", "warning", "warn", "error", "critical", "fatal"})
+#: Level spellings this format accepts (any case): every name and synonym of the levels table.
+INPUT_LEVELS: Final = LEVEL_SPELLINGS
 
 
 def _number(obj: Mapping[str, Any], key: str, where: str) -> float:

@@ -1,8 +1,10 @@
 """Timestamps as users write them, to epoch seconds (float, UTC).
 
-Accepted: ISO 8601 with or without a zone (no zone means UTC), and epoch seconds or milliseconds
-as numbers or numeric strings. A number above 1e11 is taken as milliseconds (1e11 s is the year
-5138).
+Accepted: ISO 8601 with or without a zone (no zone means UTC), and epoch seconds, milliseconds,
+microseconds or nanoseconds as numbers or numeric strings. The unit is told by the magnitude: a
+number up to 1e11 is seconds (1e11 s is the year 5138), up to 1e14 milliseconds, up to 1e17
+microseconds, up to 1e20 nanoseconds (each the year 5138 in that unit); OpenTelemetry, Influx
+line protocol and Go's shippers write nanoseconds, Java's milliseconds.
 """
 
 from __future__ import annotations
@@ -13,19 +15,42 @@ from typing import Any, Final
 
 from engine.model.events import InvalidEvent
 
-__all__ = ["EPOCH_SECONDS_MAX", "parse_timestamp"]
+__all__ = ["EPOCH_SECONDS_MAX", "epoch_seconds", "parse_timestamp"]
 
 #: Epoch numbers above this are taken as milliseconds (1e11 s is the year 5138).
 EPOCH_SECONDS_MAX: Final = 1e11
 
 
+def epoch_seconds(number: float) -> float:
+    """Epoch seconds from an epoch number in s, ms, us or ns (told by its magnitude).
+
+    Returns ``nan`` for a number out of every unit's range (negative, non-finite, or beyond the
+    year 5138 even as nanoseconds): the caller rejects it.
+
+    >>> epoch_seconds(1704164645), epoch_seconds(1704164645123), epoch_seconds(1704164645123456)
+    (1704164645.0, 1704164645.123, 1704164645.123456)
+    >>> epoch_seconds(1704164645123456789), epoch_seconds(-1)
+    (1704164645.1234567, nan)
+    """
+    ts = float(number)
+    if 0.0 <= ts <= EPOCH_SECONDS_MAX:
+        return ts
+    for _ in range(3):  # ms, us, ns
+        ts /= 1000.0
+        if 0.0 <= ts <= EPOCH_SECONDS_MAX:
+            return ts
+    return math.nan
+
+
 def parse_timestamp(value: Any) -> float:
-    """Epoch seconds (UTC) from ISO 8601 (zone optional, UTC assumed) or epoch s/ms.
+    """Epoch seconds (UTC) from ISO 8601 (zone optional, UTC assumed) or epoch s/ms/us/ns.
 
     >>> parse_timestamp("2024-01-02T03:04:05Z"), parse_timestamp("2024-01-02 03:04:05")
     (1704164645.0, 1704164645.0)
     >>> parse_timestamp(1704164645123), parse_timestamp("1704164645.5")
     (1704164645.123, 1704164645.5)
+    >>> parse_timestamp(1704164645123456), parse_timestamp("1704164645123456789")
+    (1704164645.123456, 1704164645.1234567)
     """
     kind = type(value)
     if kind is float or kind is int:  # the common case first (bool is neither)
@@ -58,9 +83,8 @@ def parse_timestamp(value: Any) -> float:
         raise InvalidEvent(
             "bad_timestamp", f"timestamp: expected a time, got {type(value).__name__}"
         )
-    if ts > EPOCH_SECONDS_MAX:
-        ts /= 1000.0
-    # Beyond the year 5138 even as milliseconds: a unit mistake, never a real time.
-    if not math.isfinite(ts) or not 0 <= ts <= EPOCH_SECONDS_MAX:
+    seconds = epoch_seconds(ts) if math.isfinite(ts) else math.nan
+    # Beyond the year 5138 even as nanoseconds: a unit mistake, never a real time.
+    if seconds != seconds:  # nan
         raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {value!r}")
-    return ts
+    return seconds

@@ -41,6 +41,8 @@ REASONS: Final = (
     "not_finite",
     "bad_timestamp",
     "bad_level",
+    "invalid_protobuf",
+    "invalid_line_protocol",
 )
 
 

@@ -8,13 +8,25 @@ detectors compare levels by number.
 ('WARNING', 'CRITICAL', None)
 >>> level_number("ERROR") > level_number("warning")
 True
+>>> canonical_level("err"), canonical_level("notice"), canonical_level("emerg")
+('ERROR', 'NOTICE', 'EMERGENCY')
+>>> otel_level(17), otel_level(3), otel_level(0)
+('ERROR', 'TRACE', None)
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["ERROR_LEVELS", "LEVEL_NUMBERS", "canonical_level", "level_number"]
+__all__ = [
+    "ALIASES",
+    "ERROR_LEVELS",
+    "LEVEL_NUMBERS",
+    "LEVEL_SPELLINGS",
+    "canonical_level",
+    "level_number",
+    "otel_level",
+]
 
 #: Canonical level names and their numeric severity.
 LEVEL_NUMBERS: Final = {
@@ -36,7 +48,18 @@ ALIASES: Final = {
     "CRIT": "CRITICAL",
     "FATAL": "CRITICAL",
     "EMERG": "EMERGENCY",
+    "PANIC": "EMERGENCY",  # syslog's deprecated name of emerg
+    "INFORMATION": "INFO",
+    "INFORMATIONAL": "INFO",  # syslog's and .NET's long form
+    "DBG": "DEBUG",
+    "SEVERE": "ERROR",  # java.util.logging
 }
+
+#: Every accepted spelling, lower case (input formats check membership before canonicalising).
+LEVEL_SPELLINGS: Final = frozenset(name.lower() for name in (*LEVEL_NUMBERS, *ALIASES))
+
+#: OpenTelemetry's SeverityNumber ranges (1-4 TRACE ... 21-24 FATAL), by first number.
+_OTEL_RANGES: Final = ((21, "CRITICAL"), (17, "ERROR"), (13, "WARNING"), (9, "INFO"), (5, "DEBUG"))
 
 #: Levels that count as errors in ``log.error_ratio``.
 ERROR_LEVELS: Final = frozenset({"ERROR", "CRITICAL", "ALERT", "EMERGENCY"})
@@ -54,3 +77,14 @@ def level_number(name: str) -> int:
     """Numeric severity of a level name (any spelling); an unknown name counts as INFO (20)."""
     canonical = canonical_level(name)
     return LEVEL_NUMBERS[canonical] if canonical is not None else LEVEL_NUMBERS["INFO"]
+
+
+def otel_level(severity_number: int) -> str | None:
+    """The canonical level of an OpenTelemetry ``SeverityNumber`` (1-24), or ``None`` for 0
+    (unspecified) or a number out of range."""
+    if not 1 <= severity_number <= 24:
+        return None
+    for first, name in _OTEL_RANGES:
+        if severity_number >= first:
+            return name
+    return "TRACE"

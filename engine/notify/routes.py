@@ -2,12 +2,14 @@
 
 A root route (``[routing]``) takes every alert; its child routes (``[[routing.routes]]``) are tried
 in order and the first whose matchers match takes the alert, unless it has ``continue = true``, in
-which case the next ones are tried too. When no child route matches, the root route does.
-Settings a child route leaves out are inherited from the root.
+which case the next ones are tried too. When no child route matches, the parent route does. Child
+routes nest to any depth (``[[routing.routes.routes]]``), as Alertmanager's do. Settings a child
+route leaves out (channels, ``group_by``, timings) are inherited from its parent.
 
-Each match names its route with a stable ``route_id`` (``root``, ``routes[2]``), used in the group
-key. Changing the order of routes in the config changes the ids (and so the groups), as in
-Alertmanager where the group key contains the route's path.
+Each match names its route with a stable ``route_id`` (``root``, ``routes[2]``,
+``routes[2].routes[0]``), used in the group key. Changing the order of routes in the config
+changes the ids (and so the groups), as in Alertmanager where the group key contains the route's
+path.
 
 >>> from engine.notify.settings import RoutingSettings
 >>> root = Route.from_settings(
@@ -32,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from engine.notify.matchers import Matcher, matches_all
-from engine.notify.settings import GROUP_BY_ALL, RoutingSettings
+from engine.notify.settings import GROUP_BY_ALL, RouteSettings, RoutingSettings
 
 __all__ = ["ROOT_ROUTE_ID", "Route", "RouteMatch", "group_key"]
 
@@ -46,7 +48,7 @@ class RouteMatch:
     Attributes
     ----------
     route_id
-        ``root`` or ``routes[<index>]``.
+        ``root``, ``routes[<index>]``, or a nested ``routes[<i>].routes[<j>]``.
     channels
         Channel names to notify (may be empty: the alert is dropped on purpose).
     group_by
@@ -93,7 +95,7 @@ class Route:
 
     @property
     def route_id(self) -> str:
-        """``root`` or ``routes[<index>]``."""
+        """``root``, ``routes[<index>]`` or a nested ``routes[<i>].routes[<j>]``."""
         return self.settings.route_id
 
     @classmethod
@@ -128,24 +130,37 @@ class Route:
             group_interval_seconds=settings.group_interval_seconds,
             repeat_interval_seconds=settings.repeat_interval_seconds,
         )
-        children = []
-        for i, child in enumerate(settings.routes):
-            group_by = root_group_by if child.group_by is None else tuple(child.group_by)
-            resolved = RouteMatch(
-                route_id=f"routes[{i}]",
-                channels=tuple(child.channels),
-                group_by=() if group_by == (GROUP_BY_ALL,) else group_by,
-                group_by_all=group_by == (GROUP_BY_ALL,),
-                group_wait_seconds=_or(child.group_wait_seconds, root.group_wait_seconds),
-                group_interval_seconds=_or(
-                    child.group_interval_seconds, root.group_interval_seconds
-                ),
-                repeat_interval_seconds=_or(
-                    child.repeat_interval_seconds, root.repeat_interval_seconds
-                ),
-            )
-            children.append(cls(resolved, child.parsed_matchers(), child.continue_, ()))
-        return cls(root, (), False, tuple(children))
+        children = tuple(
+            cls._child(child, f"routes[{i}]", root) for i, child in enumerate(settings.routes)
+        )
+        return cls(root, (), False, children)
+
+    @classmethod
+    def _child(cls, settings: RouteSettings, route_id: str, parent: RouteMatch) -> Route:
+        """The subtree of ``settings``; what it leaves out comes from ``parent``."""
+        if settings.group_by is None:
+            group_by, by_all = parent.group_by, parent.group_by_all
+        else:
+            by_all = tuple(settings.group_by) == (GROUP_BY_ALL,)
+            group_by = () if by_all else tuple(settings.group_by)
+        resolved = RouteMatch(
+            route_id=route_id,
+            channels=parent.channels if settings.channels is None else tuple(settings.channels),
+            group_by=group_by,
+            group_by_all=by_all,
+            group_wait_seconds=_or(settings.group_wait_seconds, parent.group_wait_seconds),
+            group_interval_seconds=_or(
+                settings.group_interval_seconds, parent.group_interval_seconds
+            ),
+            repeat_interval_seconds=_or(
+                settings.repeat_interval_seconds, parent.repeat_interval_seconds
+            ),
+        )
+        children = tuple(
+            cls._child(child, f"{route_id}.routes[{i}]", resolved)
+            for i, child in enumerate(settings.routes)
+        )
+        return cls(resolved, settings.parsed_matchers(), settings.continue_, children)
 
     def match(self, labels: Mapping[str, str]) -> list[RouteMatch]:
         """The routes that take an alert with ``labels`` (at least one for the root).

@@ -19,6 +19,15 @@ problems as ``<key>: <problem>``, which the config loader turns into a key path.
     matchers = ['severity="critical"']
     channels = ["pagerduty", "slack"]
 
+    [[routing.routes]]              # routes nest; a child inherits what it leaves out
+    matchers = ['team="db"']
+    channels = ["db-slack"]
+    group_wait_seconds = "30s"      # every *_seconds key also takes Go-style durations
+
+    [[routing.routes.routes]]       # critical db alerts also page the db on-call
+    matchers = ['severity="critical"']
+    channels = ["db-pager", "db-slack"]
+
     [[silences]]
     matchers = ['service="batch"']
     starts_at = 2024-05-01T20:00:00Z
@@ -46,8 +55,18 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from engine.model.durations import seconds_or_duration
 from engine.notify.matchers import Matcher, parse_matcher
 
 __all__ = [
@@ -67,6 +86,13 @@ _LABEL_NAME = re.compile(r"[A-Za-z_:][A-Za-z0-9_:]*")
 
 class _Section(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _durations(cls, value: Any, info: ValidationInfo) -> Any:
+        """Every ``*_seconds`` key also takes Go-style text ("5m", "1h30m", "500ms")."""
+        name = info.field_name or ""
+        return seconds_or_duration(value) if name.endswith("_seconds") else value
 
 
 def _check_matcher(text: str) -> str:
@@ -158,8 +184,10 @@ class RouteSettings(_Section):
 
     Routes are tried in order; the first whose matchers all match takes the alert, unless it has
     ``continue = true``, in which case the following routes are tried too. An alert no route takes
-    goes to the root route (``[routing]``). Settings left out (``None``) are inherited from the
-    root route.
+    goes to its parent route (in the end the root route, ``[routing]``). Routes nest as in
+    Alertmanager (``[[routing.routes.routes]]``): a route whose own child routes do not take an
+    alert takes it itself. Settings left out (``None``) are inherited from the parent route,
+    ``channels`` included (Alertmanager's receiver inheritance).
 
     Attributes
     ----------
@@ -167,7 +195,8 @@ class RouteSettings(_Section):
         Alertmanager matchers on the alert's labels (``alertname`` = series name, ``detector``,
         ``severity`` and the series labels); none matches every alert.
     channels
-        Names of the channels to notify. An empty list drops the matched alerts on purpose.
+        Names of the channels to notify; ``None`` (left out) inherits the parent's. An empty list
+        drops the matched alerts on purpose.
     continue_
         TOML key ``continue``: keep trying the following routes after this one matched.
     group_by
@@ -179,6 +208,8 @@ class RouteSettings(_Section):
         How long a group waits before notifying about alerts added or changed since (> 0).
     repeat_interval_seconds
         How long before a notification that is still true is sent again (> 0).
+    routes
+        Child routes of this route, tried in order as above (any depth).
     """
 
     model_config = ConfigDict(
@@ -186,12 +217,13 @@ class RouteSettings(_Section):
     )
 
     matchers: tuple[MatcherText, ...] = ()
-    channels: Annotated[tuple[ChannelName, ...], AfterValidator(_check_channel_names)]
+    channels: Annotated[tuple[ChannelName, ...] | None, AfterValidator(_check_channel_names)] = None
     continue_: bool = Field(False, alias="continue")
     group_by: Annotated[tuple[GroupLabel, ...] | None, AfterValidator(_check_group_by)] = None
     group_wait_seconds: float | None = Field(None, ge=0)
     group_interval_seconds: float | None = Field(None, gt=0)
     repeat_interval_seconds: float | None = Field(None, gt=0)
+    routes: tuple[RouteSettings, ...] = ()
 
     def parsed_matchers(self) -> tuple[Matcher, ...]:
         """The matchers, parsed."""
@@ -220,7 +252,7 @@ class RoutingSettings(_Section):
     group_by, group_wait_seconds, group_interval_seconds, repeat_interval_seconds
         As in :class:`RouteSettings`; here they are the defaults child routes inherit.
     routes
-        Child routes, tried in order (one level).
+        Child routes, tried in order; they may have child routes of their own.
     flap_window_seconds
         Window over which state changes of one alert are counted (> 0).
     flap_threshold
@@ -260,7 +292,11 @@ class RoutingSettings(_Section):
         shown = ", ".join(sorted(known)) or "none"
         problems = []
         lists: list[tuple[str, tuple[str, ...]]] = [("routing.channels", self.channels or ())]
-        lists += [(f"routing.routes[{i}].channels", r.channels) for i, r in enumerate(self.routes)]
+        pending = [(f"routing.routes[{i}]", r) for i, r in enumerate(self.routes)]
+        while pending:
+            path, route = pending.pop(0)
+            lists.append((f"{path}.channels", route.channels or ()))
+            pending += [(f"{path}.routes[{i}]", r) for i, r in enumerate(route.routes)]
         for path, names in lists:
             for j, name in enumerate(names):
                 if name not in known:

@@ -43,6 +43,8 @@ from engine.runtime.metrics import (
     register_process_metrics,
 )
 from engine.runtime.notifier import Notifier
+from engine.runtime.repartition import wire_repartition
+from engine.runtime.series_metrics import SeriesCollector
 from engine.runtime.transport import KestrelApp
 from engine.runtime.web import register_views
 from engine.runtime.worker import Topics, Worker
@@ -215,8 +217,10 @@ def build_worker(
             )
         )
     )
+    registry.register(SeriesCollector(pipeline.exported_views))  # [metrics] export_series
     register_process_metrics(registry, __version__)
     wire_ingest(worker)
+    wire_repartition(worker)  # after wire_ingest: takes over the repartitioned inputs
     wire_delivery(worker)
     register_views(worker)
     attach_cold_store(worker)  # its own consumer group: never in detection's way

@@ -22,6 +22,7 @@ import orjson
 
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
+from engine.core.traces import TraceExamples
 from engine.model.alert import Alert, alert_labels
 from engine.runtime.worker import Worker
 from engine.sinks import Backpressure, Sink, SinkBatch
@@ -46,6 +47,18 @@ def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
             changed += 1
     if changed:
         worker.metrics.checkpoints.inc(changed)
+
+
+async def _checkpoint(worker: Worker) -> None:
+    """Write the changed states a chunk at a time, waiting for the producer's buffer to ebb.
+
+    Events may be judged between two chunks (see :meth:`Pipeline.checkpoint_chunks`); the
+    memory a checkpoint holds is a chunk's, not every changed state's at once.
+    """
+    buffer = worker.app.producer.buffer
+    for writes in worker.pipeline.checkpoint_chunks():
+        _write_states(worker, writes)
+        await buffer.wait_until_ebb()
 
 
 def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
@@ -97,7 +110,9 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     send, name = worker.app.producer.send, topic.get_topic_name()
     silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
+    decorate = worker.pipeline.decorate  # override labels and annotations, summary template
     for alert in alerts:
+        alert = decorate(alert)
         if silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
@@ -130,6 +145,7 @@ def wire_ingest(worker: Worker) -> None:
     clock = worker.clock
 
     recovery = app.tables.recovery  # type: ignore[attr-defined]
+    traces = TraceExamples(cfg.alerts.trace_examples, cfg.alerts.trace_link_template)
 
     async def on_batch(tp: Any, records: Sequence[Record]) -> None:
         # Series state comes from the changelog table: judging an event before the table is
@@ -145,6 +161,7 @@ def wire_ingest(worker: Worker) -> None:
             max_future_seconds=wcfg.max_future_seconds,
             now=clock(),
         )
+        result.alerts = traces.annotate(result.alerts, result.logs)
         for topic, c in result.counts.items():
             metrics.messages.labels(topic).inc(c.messages)
             metrics.events.labels(topic).inc(c.events)
@@ -177,10 +194,10 @@ def wire_ingest(worker: Worker) -> None:
 
     @app.timer(wcfg.checkpoint_interval_seconds)  # type: ignore[untyped-decorator]
     async def checkpoint() -> None:
-        _write_states(worker, pipeline.checkpoint())
+        await _checkpoint(worker)
 
     async def checkpoint_before_commit() -> None:
-        _write_states(worker, pipeline.checkpoint())  # the commit then covers no unsaved event
+        await _checkpoint(worker)  # the commit then covers no unsaved event
 
     app.before_commit.append(checkpoint_before_commit)
 

@@ -129,6 +129,8 @@ class _Consumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: Per partition of a batch topic: the offset after the last record its handler finished.
         self._batch_done: dict[TP, int] = {}
+        #: The commit started because ``broker_commit_every`` records were handled, if running.
+        self._commit_started: asyncio.Future[Any] | None = None
 
     @property
     def _kestrel(self) -> KestrelApp:
@@ -208,7 +210,7 @@ class _Consumer(faust_aiokafka.Consumer):
                         read_offset[tp] = batch[-1].offset  # (Faust's: the last one delivered)
                     if commit_every is not None and self._n_acked >= commit_every:
                         self._n_acked = 0
-                        await self.commit()
+                        self._commit_in_background()
                 self.diag.unset_flag(CONSUMER_FETCHING)
 
         except self.consumer_stopped_errors:
@@ -217,6 +219,20 @@ class _Consumer(faust_aiokafka.Consumer):
         except asyncio.CancelledError:
             if not app.should_stop:
                 raise
+
+    def _commit_in_background(self) -> None:
+        """Start a commit beside the fetch loop, unless one started so is still running.
+
+        A commit flushes the producer and waits for the broker to acknowledge the offsets:
+        0.3-0.8 s on a loaded machine. Awaited in the fetch loop, it stopped consumption for
+        that long every ``broker_commit_every`` records (publish-to-alert p50 0.7 s under a
+        steady load). It commits the offsets finished when it starts, and the states written
+        by the ``before_commit`` hooks are at least that new, as with the periodic commit
+        (which Faust also runs beside the fetch loop).
+        """
+        running = self._commit_started
+        if running is None or running.done():
+            self._commit_started = self.add_future(self.commit())
 
     async def _fetch_again(self, dropped: Sequence[tuple[TP, Sequence[Any]]]) -> None:
         """Seek back to fetched records left unhandled (the flow stopped, a rebalance began).

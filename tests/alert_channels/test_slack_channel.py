@@ -252,3 +252,12 @@ def test_bucket_validation() -> None:
         TokenBucket(rate_per_second=0)
     with pytest.raises(ValueError, match="capacity must be >= 1"):
         TokenBucket(capacity=0.5)
+
+
+def test_an_alert_with_a_trace_link_shows_it(make_alert: Callable[..., Alert]) -> None:
+    alert = make_alert(annotations={"trace_url": "https://jaeger/trace/4bf92f3577b34da6"})
+    payload = slack_payload(Notification.single(alert, "slack"))
+    _assert_within_limits(payload)
+    assert "<https://jaeger/trace/4bf92f3577b34da6|trace_url>" in _texts(payload)[1]
+    plain = slack_payload(Notification.single(make_alert(), "slack"))
+    assert "trace_url" not in " ".join(_texts(plain))

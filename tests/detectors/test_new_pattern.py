@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -116,8 +117,20 @@ def test_malformed_state_is_rejected() -> None:
         )
 
 
-def test_masking_keeps_keys() -> None:
-    assert mask_tokens("took 12ms id=abc123 path=/x") == ["took", "<*>", "id=<*>", "path=/x"]
+def test_masking_keeps_keys_and_constant_words() -> None:
+    assert mask_tokens("took 12ms id=42 path=/x") == ["took", "<*>", "id=<*>", "path=/x"]
+    # Words that hold a digit are not parameters; numbers glued to a letter are part of a word.
+    assert mask_tokens('link en0: up, "GET /x HTTP/1.1" from fe80::1 PS/2') == [
+        "link",
+        "en0:",
+        "up,",
+        '"GET',
+        "/x",
+        'HTTP/1.1"',
+        "from",
+        "<*>",
+        "PS/2",
+    ]
 
 
 def test_bad_parameter_is_named() -> None:
@@ -144,3 +157,38 @@ def test_min_level_must_be_a_known_level() -> None:
     det = NewPatternDetector(NewPatternParams(min_level="warning", warmup_seconds=0))
     det.observe("service started", "INFO", 0.0)
     assert det.observe("retry budget low for pool 3", "WARNING", 1.0).anomalous
+
+
+def test_churn_that_broke_the_old_masking_stays_quiet() -> None:
+    """IPv6 peers, UUIDs, hostnames with digits, sizes and sub-second lifetimes are parameters."""
+    rng = random.Random(4)
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=60, min_level="warning"))
+    verdicts = []
+    for i in range(3000):
+        peer = f"fe80::{rng.getrandbits(16):x}:{rng.getrandbits(16):x}"
+        host = f"tcpconn{rng.randint(1, 9)}.example.com:{rng.choice([80, 443, 8080])}"
+        size = rng.choice(
+            [f"{rng.randint(0, 999)} bytes", f"{rng.randint(1, 10**6)} bytes (1.2 KB)"]
+        )
+        lifetime = rng.choice(["<1 sec", f"00:{rng.randint(0, 59):02d}"])
+        shapes = [
+            (f"link en0: peer {peer} up", "INFO"),
+            (f"{host} close, {size} sent, lifetime {lifetime}", "INFO"),
+            (f"[instance: {uuid.UUID(int=rng.getrandbits(128))}] VM Resumed", "INFO"),
+            (
+                f'10.0.0.{rng.randint(1, 254)} "GET /v2/{rng.getrandbits(64):x} HTTP/1.1" 200',
+                "INFO",
+            ),
+            (f"retry {rng.randint(1, 5)} for job_{rng.randint(1, 99999)} failed", "WARNING"),
+        ]
+        message, level = shapes[i % len(shapes)]
+        verdicts.append(det.observe(message, level, float(i)))
+    print(det.templates)
+    assert len(det.templates) == 5
+    assert not [v for v in verdicts if v.anomalous]
+    assert "link en0: peer <*> up" in det.templates.values()
+    # A genuinely new error template still fires, once.
+    error = det.observe("disk /dev/sda1 full: 0 bytes free", "ERROR", 3001.0)
+    assert error.new and error.transition is Transition.FIRED
+    again = det.observe("disk /dev/sdb2 full: 12 bytes free", "ERROR", 3002.0)
+    assert not again.new and again.template_id == error.template_id

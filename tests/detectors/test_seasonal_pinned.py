@@ -9,6 +9,10 @@ the same on every platform: a regular 5-minute series over three weeks, and a ra
 the epoch, fractional seconds, gaps, repeated and backward timestamps).
 ``tests/detectors/data/seasonal_states_f2046d3.json`` holds states saved by that code, with the
 hash of the verdicts that followed them.
+
+Issue 12 added ``adaptive``'s ``alert_min_raw`` (default 3.0; 0.0 is the rule before it): the
+hashes of f2046d3 are checked with ``alert_min_raw = 0.0`` (:func:`params`), so they still pin
+the code path bit for bit, and ``adaptive-default-v2`` pins the new default.
 """
 
 from __future__ import annotations
@@ -88,6 +92,13 @@ def verdict_hash(verdicts: list[Verdict]) -> str:
         key = (v.score.hex(), v.expected.hex(), v.anomalous, v.firing, transition)
         digest.update(repr(key).encode())
     return digest.hexdigest()
+
+
+def params(kind: str, overrides: dict[str, Any]) -> AdaptiveParams | SeasonalParams:
+    """The parameters of a pin computed by f2046d3: ``adaptive`` with the rule of that time."""
+    if kind == "adaptive":
+        overrides = {"alert_min_raw": 0.0, **overrides}
+    return CLASSES[kind][1].model_validate(overrides)
 
 
 def run(detector: ValueDetector[Any], rows: list[tuple[float, float]]) -> list[Verdict]:
@@ -191,9 +202,16 @@ PINNED = [
 def test_verdicts_are_pinned_bit_for_bit(
     kind: str, overrides: dict[str, Any], series: str, expected: str
 ) -> None:
-    cls, params_type = CLASSES[kind]
-    verdicts = run(cls(params_type.model_validate(overrides)), SERIES[series]())
+    cls, _ = CLASSES[kind]
+    verdicts = run(cls(params(kind, overrides)), SERIES[series]())
     assert verdict_hash(verdicts) == expected
+
+
+def test_the_new_default_is_pinned_too() -> None:
+    verdicts = run(AdaptiveDetector(AdaptiveParams()), pinned_series())
+    assert (
+        verdict_hash(verdicts) == "dc5f6e1c94013ea78404e11bbfb18decd2a730aaa9aef2f0c9fcf1357d0add57"
+    )
 
 
 def test_the_pinned_series_exercises_alerts() -> None:
@@ -210,12 +228,12 @@ def _saved() -> list[tuple[str, dict[str, Any]]]:
 def test_states_saved_by_earlier_versions_load_and_continue_identically(
     name: str, saved: dict[str, Any]
 ) -> None:
-    cls, params_type = CLASSES[saved["kind"]]
-    params = params_type.model_validate(saved["params"])
-    detector = cls.from_state(params, saved["state"])
+    cls, _ = CLASSES[saved["kind"]]
+    chosen = params(saved["kind"], saved["params"])
+    detector = cls.from_state(chosen, saved["state"])
     rows = SERIES[saved["series"]]()[saved["cut"] :]
     assert verdict_hash(run(detector, rows)) == saved["sha256"]
     # The state it saves now round-trips exactly too.
     state = json.loads(json.dumps(detector.to_state()))
-    again = cls.from_state(params, state)
+    again = cls.from_state(chosen, state)
     assert again.to_state() == state

@@ -38,6 +38,18 @@ def test_the_demo_fires_resolves_and_dead_letters_on_the_embedded_broker() -> No
     assert summary, out
     events, fired, resolved, dlq = map(int, summary.groups())
     assert events > 10_000
-    assert fired >= 2 and resolved >= 2, out  # the latency spike and the error burst
+    assert fired >= 4 and resolved >= 2, out  # spike, error burst, runaway agent, stuffing
     assert dlq == 3, out  # the three malformed messages
     assert any("FIRING   [warning] llm_latency_ms{model=gpt-large}" in line for line in out), out
+    assert any(line.startswith("demo: dashboard at http://127.0.0.1:") for line in out), out
+    # The behaviour incidents: a runaway agent burning money, a credential-stuffing burst.
+    assert any(
+        "FIRING" in line and "user.cost_usd{" in line and "user_id=u-7" in line for line in out
+    ), out
+    assert any(
+        "FIRING" in line
+        and "user.failures{" in line
+        and "type=security_event" in line
+        and "user_id=u-13" in line
+        for line in out
+    ), out

@@ -241,7 +241,7 @@ REASON_CASES: list[tuple[str, str, bytes]] = [
     ("bad_timestamp", METRIC, orjson.dumps(metric(timestamp="soon"))),
     ("bad_timestamp", METRIC, b'{"name": "cpu", "value": 1, "timestamp": NaN}'),
     ("bad_level", LOG, orjson.dumps(log(level="verbose"))),
-    ("bad_level", LOG, orjson.dumps(log(level="err"))),
+    ("bad_level", LOG, orjson.dumps(log(level="loudest"))),
 ]
 
 
@@ -256,7 +256,9 @@ def test_reject_reasons(reason: str, kind: str, data: bytes) -> None:
 
 
 def test_every_reason_is_covered_and_too_large_too() -> None:
+    # (the reasons of the other formats are covered in tests/engine/test_formats_real.py)
     covered = {reason for reason, _, _ in REASON_CASES} | {"too_large"}
+    covered |= {"invalid_protobuf", "invalid_line_protocol"}
     assert covered == set(REASONS)
 
 

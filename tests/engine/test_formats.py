@@ -27,9 +27,17 @@ def test_every_configured_input_gets_a_decoder() -> None:
 
 
 def test_an_unknown_format_names_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown format 'avro' \(known: kestrel_json\)"):
+    with pytest.raises(ValueError, match=r"unknown format 'avro' \(known: influx_line, json, kes"):
         build_decoder(InputSpec("t", "avro"))
-    assert set(FORMATS) == {"kestrel_json"}
+    assert set(FORMATS) == {
+        "kestrel_json",
+        "otlp_json",
+        "otlp_proto",
+        "influx_line",
+        "telegraf_json",
+        "prometheus_adapter_json",
+        "json",
+    }
 
 
 def test_kestrel_json_needs_a_kind() -> None:

@@ -36,6 +36,7 @@ from tests.bad_input import (
     encode,
     nested,
 )
+from tests.engine.test_formats_real import REJECT_CASES
 
 #: Modest, so the whole file runs in seconds; no deadline (the machine is shared and noisy).
 FUZZ = settings(
@@ -46,20 +47,30 @@ FUZZ = settings(
 
 
 def _every_decoder() -> list[tuple[str, Decoder]]:
-    """One decoder per registered format and kind it accepts."""
+    """One decoder per registered format and kind it accepts (per signal for otlp_proto)."""
     out = []
     for name, factory in sorted(FORMATS.items()):
         for kind in (None, LOG, METRIC):
+            if kind is not None and name != "kestrel_json":
+                continue  # (only Kestrel's own schema has kinds)
             try:
                 out.append((f"{name}-{kind}", factory(InputSpec("t", name, kind))))
             except ValueError:
                 continue
+    for signal in ("logs", "metrics", "traces"):
+        spec = InputSpec("t", "otlp_proto", options={"signal": signal})
+        out.append((f"otlp_proto-{signal}", FORMATS["otlp_proto"](spec)))
     return out
 
 
-DECODERS = _every_decoder()
+ALL_DECODERS = _every_decoder()
+#: Kestrel's own schema gets the full fuzz budget; the other formats (one decoder each) a
+#: smaller one, so that the whole file stays within a couple of minutes on a loaded machine.
+DECODERS = [(n, d) for n, d in ALL_DECODERS if n.startswith("kestrel_json")]
+OTHER_DECODERS = [(n, d) for n, d in ALL_DECODERS if not n.startswith("kestrel_json")]
+OTHER_FUZZ = settings(FUZZ, max_examples=40)
 #: The formats whose schema this file knows how to mutate (a new format must add its cases).
-SCHEMA_CASES = {"kestrel_json": CORRUPTIONS}
+SCHEMA_CASES: dict[str, Any] = {"kestrel_json": CORRUPTIONS, **REJECT_CASES}
 
 
 def well_formed(decoded: Any, value: bytes) -> None:
@@ -90,9 +101,11 @@ def well_formed(decoded: Any, value: bytes) -> None:
 
 def test_every_format_has_its_schema_mutations_here() -> None:
     assert set(FORMATS) <= set(SCHEMA_CASES), "add the new format's mutations to this file"
+    others = {"invalid_protobuf", "invalid_line_protocol"}  # (other formats': REJECT_CASES)
     assert {c.reason for c in CORRUPTIONS} | {c.reason for c in LINE_CORRUPTIONS} == set(
         REASONS
-    ) - {"too_large"}  # too_large is the caller's, checked in the batch test below
+    ) - {"too_large"} - others  # too_large is the caller's, checked in the batch test below
+    assert others <= {reason for cases in REJECT_CASES.values() for reason, _ in cases}
 
 
 # -- any bytes, any JSON -----------------------------------------------------------------------
@@ -102,6 +115,15 @@ def test_every_format_has_its_schema_mutations_here() -> None:
 @FUZZ
 @given(value=st.binary(max_size=2048), not_after=st.floats(0, 2e11) | st.just(math.inf))
 def test_any_bytes_give_events_or_rejections(
+    name: str, decoder: Decoder, value: bytes, not_after: float
+) -> None:
+    well_formed(decoder(value, DecodeContext("t", not_after)), value)
+
+
+@pytest.mark.parametrize(("name", "decoder"), OTHER_DECODERS, ids=[n for n, _ in OTHER_DECODERS])
+@OTHER_FUZZ
+@given(value=st.binary(max_size=2048), not_after=st.floats(0, 2e11) | st.just(math.inf))
+def test_other_formats_any_bytes_give_events_or_rejections(
     name: str, decoder: Decoder, value: bytes, not_after: float
 ) -> None:
     well_formed(decoder(value, DecodeContext("t", not_after)), value)
@@ -152,12 +174,28 @@ near_misses = st.dictionaries(_keys, json_values, max_size=8) | st.dictionaries(
 def test_any_json_gives_events_or_rejections(
     name: str, decoder: Decoder, docs: list[Any], framing: str
 ) -> None:
+    value = _framed(docs, framing)
+    well_formed(decoder(value, DecodeContext("t")), value)
+
+
+def _framed(docs: list[Any], framing: str) -> bytes:
     if framing == "single":
-        value = encode(docs[0])
-    elif framing == "array":
-        value = encode(docs)
-    else:
-        value = b"\n".join(encode(d) for d in docs)
+        return encode(docs[0])
+    if framing == "array":
+        return encode(docs)
+    return b"\n".join(encode(d) for d in docs)
+
+
+@pytest.mark.parametrize(("name", "decoder"), OTHER_DECODERS, ids=[n for n, _ in OTHER_DECODERS])
+@OTHER_FUZZ
+@given(
+    docs=st.lists(json_values | near_misses, min_size=1, max_size=6),
+    framing=st.sampled_from(["single", "array", "ndjson"]),
+)
+def test_other_formats_any_json_gives_events_or_rejections(
+    name: str, decoder: Decoder, docs: list[Any], framing: str
+) -> None:
+    value = _framed(docs, framing)
     well_formed(decoder(value, DecodeContext("t")), value)
 
 

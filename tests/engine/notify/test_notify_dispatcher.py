@@ -556,3 +556,38 @@ def test_external_url_and_group_labels_reach_the_notification() -> None:
     assert n.external_url == "https://kestrel.example/"
     assert n.group_labels == {"service": "api"}
     assert n.group_key == 'root:{service="api"}'
+
+
+def test_nested_routes_deliver_with_their_inherited_timings() -> None:
+    """A nested route's alerts go to its channels with the timings of its parent route."""
+    h = harness(
+        channels={"ops": True, "api-team": True, "pager": True},
+        routes=[
+            {
+                "matchers": ['service="api"'],
+                "channels": ["api-team"],
+                "group_wait_seconds": "30s",
+                "routes": [
+                    {"matchers": ['severity="critical"'], "channels": ["pager"], "continue": True},
+                    {"matchers": ['host="h1"']},  # inherits api-team and the 30 s wait
+                ],
+            }
+        ],
+    )
+    h.ingest(alert(host="h1", severity=Severity.CRITICAL), alert(host="h2"), alert(service="db"))
+    h.advance(T0 + 29)
+    # Only the db alert so far: the root route (every channel), after its 10 s group wait.
+    early = sorted((s.at - T0, s.notification.receiver, s.notification.group_key) for s in h.sent)
+    assert early == [(10.0, r, 'root:{service="db"}') for r in ("api-team", "ops", "pager")]
+    h.advance(T0 + 30)
+    got = sorted(
+        (s.notification.receiver, s.notification.group_key, tuple(sorted(s.statuses)))
+        for s in h.sent[3:]
+    )
+    print(got)
+    assert got == [
+        ("api-team", 'routes[0].routes[1]:{service="api"}', ("latency_ms/h1",)),
+        ("api-team", 'routes[0]:{service="api"}', ("latency_ms/h2",)),
+        ("pager", 'routes[0].routes[0]:{service="api"}', ("latency_ms/h1",)),
+    ]
+    assert all(s.at == T0 + 30 for s in h.sent[3:])

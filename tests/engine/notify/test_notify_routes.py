@@ -98,3 +98,80 @@ def test_group_key_is_stable_and_unambiguous() -> None:
     # A value containing the separators cannot imitate another group.
     assert group_key("root", {"a": 'x",b="y'}) != group_key("root", {"a": "x", "b": "y"})
     assert group_key("routes[0]", {"a": "x"}) != group_key("root", {"a": "x"})
+
+
+# -- nested routes (Alertmanager's tree) ---------------------------------------------------------
+
+NESTED = [
+    {
+        "matchers": ['team="db"'],
+        "channels": ["slack"],
+        "group_by": ["alertname"],
+        "group_wait_seconds": "30s",
+        "routes": [
+            {"matchers": ['severity="critical"'], "channels": ["pager"], "continue": True},
+            {"matchers": ['env="prod"'], "repeat_interval_seconds": "15m"},  # inherits slack
+            {"matchers": ['env="test"'], "channels": []},
+        ],
+    },
+    {"matchers": ['team="web"'], "routes": [{"matchers": ['severity="critical"']}]},
+]
+
+
+@pytest.mark.parametrize(
+    ("labels", "expected"),
+    [
+        # The child routes of routes[0] do not match: routes[0] itself takes the alert.
+        ({"team": "db", "env": "dev"}, [("routes[0]", ("slack",))]),
+        # continue = true in a nested route: the next sibling is tried too.
+        (
+            {"team": "db", "env": "prod", "severity": "critical"},
+            [("routes[0].routes[0]", ("pager",)), ("routes[0].routes[1]", ("slack",))],
+        ),
+        ({"team": "db", "env": "prod"}, [("routes[0].routes[1]", ("slack",))]),
+        ({"team": "db", "env": "test"}, [("routes[0].routes[2]", ())]),
+        # No channels anywhere on the path: the root's (every channel).
+        (
+            {"team": "web", "severity": "critical"},
+            [("routes[1].routes[0]", ("console", "slack", "pager"))],
+        ),
+        ({"team": "ops"}, [("root", ("console", "slack", "pager"))]),
+    ],
+)
+def test_nested_routes_match_depth_first(
+    labels: dict[str, str], expected: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    got = tree(channels=None, routes=NESTED).match(labels)
+    print(labels, [(m.route_id, m.channels) for m in got])
+    assert [(m.route_id, m.channels) for m in got] == expected
+
+
+def test_nested_routes_inherit_from_their_parent_not_the_root() -> None:
+    root = tree(
+        group_by=["service"], group_wait_seconds=5, repeat_interval_seconds=600, routes=NESTED
+    )
+    (m,) = root.match({"team": "db", "env": "prod"})
+    # group_by and group_wait from routes[0]; repeat interval its own; interval from the root.
+    assert m == RouteMatch(
+        "routes[0].routes[1]", ("slack",), ("alertname",), False, 30.0, 60.0, 900.0
+    )
+    assert root.find("routes[0].routes[1]") == m
+    (w,) = root.match({"team": "web", "severity": "critical"})
+    assert (w.group_by, w.group_wait_seconds, w.repeat_interval_seconds) == (
+        ("service",),
+        5.0,
+        600.0,
+    )
+
+
+def test_unknown_channels_in_nested_routes_name_their_path() -> None:
+    with pytest.raises(ValueError, match=r"routing\.routes\[0\]\.routes\[1\]\.channels\[0\]: "):
+        tree(routes=[{"matchers": ["a=b"], "routes": [{}, {"channels": ["sms"]}]}])
+
+
+def test_group_keys_of_nested_routes_differ_from_their_parents() -> None:
+    root = tree(routes=NESTED)
+    (child,) = root.match({"team": "db", "env": "prod", "alertname": "cpu"})
+    (parent,) = root.match({"team": "db", "env": "dev", "alertname": "cpu"})
+    keys = {group_key(m.route_id, m.group_labels({"alertname": "cpu"})) for m in (child, parent)}
+    assert keys == {'routes[0].routes[1]:{alertname="cpu"}', 'routes[0]:{alertname="cpu"}'}

@@ -125,8 +125,9 @@ def test_route_continue_alias_and_name() -> None:
             "(=, !=, =~ or !~) after the label name",
         ),
         (
-            {"routing": {"routes": [{"matchers": ["a=b"]}]}},
-            "routing.routes[0].channels: required key is missing",
+            {"routing": {"routes": [{"routes": [{"matchers": ["a=b", "service~api"]}]}]}},
+            "routing.routes[0].routes[0].matchers[1]: bad matcher 'service~api': expected an "
+            "operator (=, !=, =~ or !~) after the label name",
         ),
         (
             {"routing": {"routes": [{"channels": ["a"], "contineu": True}]}},
