@@ -419,12 +419,10 @@ class WorkerSettings(_Section):
     web_host: str = "127.0.0.1"
     web_port: int = Field(6066, ge=0, le=65535)
     batch_max_messages: int = Field(
-        10_000,
+        1000,
         ge=1,
         description="Most records one fetch returns (Kafka's max.poll.records); a fetched "
-        "partition batch is judged in one call. The fetch size per partition (1 MiB) bounds "
-        "the work of one call too; 1,000 made single-event messages wait for a fetch a fifth "
-        "of the time.",
+        "partition batch is judged in one call.",
     )
     batch_within_seconds: float = Field(
         0.05,
