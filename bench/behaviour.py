@@ -24,7 +24,6 @@ import random
 import sys
 import time
 import tracemalloc
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,10 @@ from engine.core.batch import process_batch
 from engine.core.behaviour import Behaviour
 from engine.core.pipeline import Pipeline
 from engine.formats import build_decoder
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import Rec
+
 from engine.model.alert import Alert
 from engine.model.events import LogEvent
 
@@ -45,18 +48,6 @@ FETCH = 500
 PER_MINUTE = 10_000
 USER_TYPES = ["cost_tracking", "security_event", "tool_executed", "user_approval"]
 TYPES = ["thought", "llm_request", "llm_completion", "task_created", *USER_TYPES]
-
-
-@dataclass(frozen=True, slots=True)
-class Rec:
-    """A consumed record, as aiokafka's ``ConsumerRecord`` offers it."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes
 
 
 def _config(on: bool) -> Config:
