@@ -41,6 +41,7 @@ from typing import Any
 
 from detectors.base import Detector, Verdict
 from engine.core.pipeline import Pipeline, _PatternWatch, _Series, _Service, _Watch
+from engine.core.series_export import VerdictRecorder
 from engine.model.alert import Alert, AlertStatus, series_id
 
 __all__ = ["AlertBoard", "Tap", "Taps", "explain", "finite", "list_series"]
@@ -182,10 +183,12 @@ def _find(pipeline: Pipeline, sid: str) -> tuple[str, Sequence[_Watch], float | 
 
 
 def _detector(watch: _Watch) -> Detector[Any]:
-    scorer = watch.scorer
-    inner = scorer.inner if isinstance(scorer, Tap) else scorer
-    assert isinstance(inner, Detector)
-    return inner
+    """The watch's detector, out of the wrappers a tap or an export may have put around it."""
+    scorer: Any = watch.scorer
+    while type(scorer) in (Tap, VerdictRecorder):
+        scorer = scorer.inner
+    assert isinstance(scorer, Detector)
+    return scorer
 
 
 def list_series(

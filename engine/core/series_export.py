@@ -36,20 +36,25 @@ class VerdictRecorder:
     pipeline saves and restores it as before.
     """
 
-    __slots__ = ("detector", "verdict")
+    __slots__ = ("inner", "verdict")
 
     def __init__(self, detector: ValueDetector[Any]) -> None:
-        self.detector = detector
+        self.inner = detector
         self.verdict: Verdict | None = None
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        """The wrapped detector's class, so ``isinstance`` checks see the detector."""
+        return type(self.inner)
 
     def update(self, value: float, ts: float) -> Verdict:
         """The wrapped detector's :meth:`~detectors.base.ValueDetector.update`, remembered."""
-        verdict = self.detector.update(value, ts)
+        verdict = self.inner.update(value, ts)
         self.verdict = verdict
         return verdict
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.detector, name)
+        return getattr(self.inner, name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,3 +218,22 @@ def test_a_detector_without_describe_says_nothing() -> None:
             return cls(params)
 
     assert Plain(DetectorParams()).describe() == {}
+
+
+def test_an_exported_series_is_explained_and_tapped_too() -> None:
+    """[metrics] export_series wraps the detectors of a series too: explain sees through it."""
+    rng = random.Random(5)
+    values = [50.0 + rng.gauss(0, 1) for _ in range(60)] + [90.0] * 3
+    plain = Pipeline(make_config(FAST))
+    exported = Pipeline(make_config(FAST, metrics={"export_series": ["cpu*"]}))
+    taps = Taps(points=20)
+    _feed(plain, values[:30])
+    _feed(exported, values[:30])
+    assert taps.tap(exported, "cpu{host=a}")
+    assert _feed(exported, values[30:], start=30) == _feed(plain, values[30:], start=30)
+    doc = explain(exported, "cpu{host=a}", None, taps)
+    assert doc is not None
+    (det,) = doc["detectors"]
+    assert det["kind"] == "zscore" and det["state"]["warm"] is True
+    assert len(det["recent"]) == 20
+    assert [w.value for w in exported.checkpoint()] == [w.value for w in plain.checkpoint()]
