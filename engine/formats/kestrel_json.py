@@ -26,6 +26,7 @@ from typing import Any, Final
 
 import orjson
 
+from engine.formats._common import undecodable
 from engine.formats.base import DecodeContext
 from engine.formats.timestamps import EPOCH_SECONDS_MAX, parse_timestamp
 from engine.model.events import (
@@ -286,13 +287,13 @@ def decode_message(data: bytes, kind: Kind, not_after: float = math.inf) -> Deco
         try:
             obj, lenient = _loads(line)
         except _Undecodable:
-            bad = _undecodable(line)
+            bad = undecodable(line)
             bad.index = i
             items.append(bad)
         else:
             items.append((i, line, obj, lenient))
     if len(lines) < 2 or all(isinstance(item, Rejected) for item in items):
-        out.rejected.append(_undecodable(data))  # not NDJSON either (e.g. pretty-printed)
+        out.rejected.append(undecodable(data))  # not NDJSON either (e.g. pretty-printed)
         return out
     for item in items:
         if isinstance(item, Rejected):
@@ -301,18 +302,6 @@ def decode_message(data: bytes, kind: Kind, not_after: float = math.inf) -> Deco
             i, line, obj, lenient = item
             _item(obj, parse, line, i, lenient, out, not_after)
     return out
-
-
-def _undecodable(data: bytes) -> Rejected:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejected("not_utf8", f"not UTF-8 at byte {exc.start}", data)
-    try:
-        orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return Rejected("invalid_json", f"invalid JSON: {exc}", data)
-    return Rejected("invalid_json", "invalid JSON", data)  # pragma: no cover
 
 
 class KestrelJsonDecoder:
