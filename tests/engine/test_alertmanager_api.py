@@ -53,6 +53,11 @@ token = "{TOKEN}"
     port = write_config(cfg, broker, unique, redis_url, extra)
     worker = WorkerProcess(cfg, port, tmp / "worker.log")
     worker.start().wait_ready()
+    # The alerts API answers on the active notifier only, which a worker becomes a little after
+    # it is ready (when it holds the alerts topic's partition).
+    health = f"http://127.0.0.1:{port}/health"
+    notifier = _wait(lambda: httpx.get(health, timeout=5).json().get("notifier") is True, 60)
+    assert notifier, "the worker did not become the active notifier within 60 s"
     http_config = tmp / "amtool-http.yml"
     http_config.write_text(f"authorization:\n  type: Bearer\n  credentials: {TOKEN}\n")
     yield {"unique": unique, "worker": worker, "port": port, "http_config": http_config}
