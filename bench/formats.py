@@ -20,7 +20,6 @@ import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
@@ -40,20 +39,11 @@ from engine.core.pipeline import Pipeline
 from engine.core.repartition import repartition_batch
 from engine.formats import build_decoder
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline import Rec  # bench/pipeline.py: a record as the consumer hands it over
+
 T0 = 1_700_000_000
 FETCH = 500
-
-
-@dataclass(frozen=True, slots=True)
-class Rec:
-    """A consumed record, as aiokafka's ``ConsumerRecord`` offers it."""
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp: int
-    key: bytes | None
-    value: bytes
 
 
 def _influx(events: int) -> list[bytes]:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from engine.cli.api_client import add_api
+from engine.model.times import rfc3339
 
 NAME = "alerts"
 HELP = "what is firing now (from a worker) and the recent transitions; --history: the store"
@@ -48,12 +49,6 @@ def run(args: argparse.Namespace) -> int:
     return _firing(args)
 
 
-def _when(ts: float) -> str:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
 def history_line(alert: Any, as_json: bool) -> str:
     """One output line of a :class:`~engine.sinks.cold_store.StoredAlert`."""
     if as_json:
@@ -61,7 +56,7 @@ def history_line(alert: Any, as_json: bool) -> str:
 
         return orjson.dumps({"transition": alert.transition, **alert.alert}).decode()
     return (
-        f"{_when(alert.recorded_at)} {alert.transition:<9} {alert.severity:<8} "
+        f"{rfc3339(alert.recorded_at, 'seconds')} {alert.transition:<9} {alert.severity:<8} "
         f"{alert.series_id} [{alert.detector}]  {alert.summary}"
     )
 

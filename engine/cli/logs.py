@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from engine.cli.options import add_config, config_of
+from engine.model.times import rfc3339
 
 NAME = "logs"
 HELP = "query the cold store's log events (by session, user, trace, type, service, level, time)"
@@ -50,10 +50,6 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def line_of(event: Any, as_json: bool) -> str:
     """One output line of a :class:`~engine.sinks.cold_store.StoredEvent`."""
     if as_json:
@@ -69,7 +65,7 @@ def line_of(event: Any, as_json: bool) -> str:
         )
         if value
     )
-    head = f"{_when(event.ts)} {event.level:<8} {event.service} {event.type}"
+    head = f"{rfc3339(event.ts, 'milliseconds')} {event.level:<8} {event.service} {event.type}"
     return f"{head} {ids}  {event.message}" if ids else f"{head}  {event.message}"
 
 

@@ -49,6 +49,18 @@ def parse_when(text: str, *, now: float) -> float:
     return when.timestamp()
 
 
+def _between(
+    column: str, since: float | None, until: float | None, where: list[str], args: list[Any]
+) -> None:
+    """``since <= column < until``, for the bounds that are set."""
+    if since is not None:
+        where.append(f"{column} >= ?")
+        args.append(since)
+    if until is not None:
+        where.append(f"{column} < ?")
+        args.append(until)
+
+
 def _in(column: str, values: tuple[str, ...], where: list[str], args: list[Any]) -> None:
     if len(values) == 1:
         where.append(f"{column} = ?")
@@ -97,12 +109,7 @@ class EventQuery:
         ):
             if values:
                 _in(column, values, where, args)
-        if self.since is not None:
-            where.append("ts >= ?")
-            args.append(self.since)
-        if self.until is not None:
-            where.append("ts < ?")
-            args.append(self.until)
+        _between("ts", self.since, self.until, where, args)
         if self.after_id is not None:
             where.append("id > ?")
             args.append(self.after_id)
@@ -139,12 +146,7 @@ class AlertQuery:
                 args.append(value)
         if self.transitions:
             _in("transition", self.transitions, where, args)
-        if self.since is not None:
-            where.append("recorded_at >= ?")
-            args.append(self.since)
-        if self.until is not None:
-            where.append("recorded_at < ?")
-            args.append(self.until)
+        _between("recorded_at", self.since, self.until, where, args)
         return where, args
 
 
