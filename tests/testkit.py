@@ -183,28 +183,37 @@ async def collect(
     return records
 
 
-async def topic_configs(bootstrap: str, topics: list[str]) -> dict[str, dict[str, str]]:
+async def topic_configs(
+    bootstrap: str, topics: list[str], timeout: float = 15.0
+) -> dict[str, dict[str, str]]:
     """Each topic's configuration as the broker describes it (DescribeConfigs).
 
     Apache Kafka lists every setting with its effective value; Tansu lists only those set when
-    the topic was created.
+    the topic was created. A topic just created may be unknown (error 3) to a broker whose
+    metadata has not caught up yet; that is asked again until ``timeout`` seconds have passed.
     """
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+    unknown_topic = 3
+    deadline = time.monotonic() + timeout
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        responses = await admin.describe_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
-        )
+        while True:
+            responses = await admin.describe_configs(
+                [ConfigResource(ConfigResourceType.TOPIC, topic) for topic in topics]
+            )
+            resources = [r for response in responses for r in response.resources]
+            if time.monotonic() > deadline or all(r[0] != unknown_topic for r in resources):
+                break
+            await asyncio.sleep(0.2)
     finally:
         await admin.close()
     configs: dict[str, dict[str, str]] = {}
-    for response in responses:
-        for error_code, error_message, _type, name, entries in response.resources:
-            assert error_code == 0, f"DescribeConfigs {name}: {error_code} {error_message}"
-            configs[name] = {entry[0]: entry[1] for entry in entries}
+    for error_code, error_message, _type, name, entries in resources:
+        assert error_code == 0, f"DescribeConfigs {name}: {error_code} {error_message}"
+        configs[name] = {entry[0]: entry[1] for entry in entries}
     return configs
 
 
