@@ -123,6 +123,12 @@ CANDIDATES: list[tuple[str, str, list[dict[str, Any]]]] = [
         "resonance",
         [{}, {"vigilance": 1.0}, {"vigilance": 0.25}, {"window": 4}, {"prototypes": 16}],
     ),
+    ("context", "context", [{}]),
+    (
+        "context tuned",
+        "context",
+        [{}, {"levels": 16}, {"level_fading": 0.01}, {"span": 2.0}, {"short_window": 1}],
+    ),
 ]
 
 

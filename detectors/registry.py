@@ -22,6 +22,7 @@ from typing import Any
 
 from detectors.adaptive import AdaptiveDetector
 from detectors.base import Detector, DetectorParams, Input
+from detectors.context import ContextDetector
 from detectors.ensemble import EnsembleDetector
 from detectors.error_spike import ErrorSpikeDetector
 from detectors.new_pattern import NewPatternDetector
@@ -39,6 +40,7 @@ DETECTORS: Mapping[str, type[Detector[Any]]] = {
     "seasonal": SeasonalDetector,
     "adaptive": AdaptiveDetector,
     "resonance": ResonanceDetector,
+    "context": ContextDetector,
     "ensemble": EnsembleDetector,
     "new_pattern": NewPatternDetector,
 }
@@ -48,7 +50,7 @@ def kinds_for(*inputs: Input) -> tuple[str, ...]:
     """The registered kinds whose :attr:`~detectors.base.Detector.input` is one of ``inputs``.
 
     >>> kinds_for(Input.VALUES, Input.WINDOWS)
-    ('zscore', 'error_spike', 'seasonal', 'adaptive', 'resonance', 'ensemble')
+    ('zscore', 'error_spike', 'seasonal', 'adaptive', 'resonance', 'context', 'ensemble')
     """
     return tuple(kind for kind, cls in DETECTORS.items() if cls.input in inputs)
 

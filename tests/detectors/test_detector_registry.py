@@ -55,7 +55,14 @@ def test_one_registry_holds_every_input_shape() -> None:
     assert DETECTORS["new_pattern"] is NewPatternDetector
     assert kinds_for(Input.MESSAGES) == ("new_pattern",)
     assert kinds_for(Input.WINDOWS) == ("error_spike",)
-    assert kinds_for(Input.VALUES) == ("zscore", "seasonal", "adaptive", "resonance", "ensemble")
+    assert kinds_for(Input.VALUES) == (
+        "zscore",
+        "seasonal",
+        "adaptive",
+        "resonance",
+        "context",
+        "ensemble",
+    )
     assert kinds_for() == ()
     assert isinstance(params_for("new_pattern", {"min_level": "warn"}), NewPatternParams)
 

@@ -229,10 +229,10 @@ def test_detectors_must_take_the_input_of_the_place_they_are_used_in() -> None:
     )
     assert problems == [
         "series.error_detectors[0]: unknown detector 'new_pattern' "
-        "(known: adaptive, ensemble, error_spike, resonance, seasonal, zscore)",
+        "(known: adaptive, context, ensemble, error_spike, resonance, seasonal, zscore)",
         "series.pattern_detectors[0]: unknown detector 'zscore' (known: new_pattern)",
         "overrides[0].use[0]: unknown detector 'new_pattern' "
-        "(known: adaptive, ensemble, error_spike, resonance, seasonal, zscore)",
+        "(known: adaptive, context, ensemble, error_spike, resonance, seasonal, zscore)",
     ]
 
 
