@@ -625,7 +625,7 @@ def _run_kestrel(
         # py-spy samples the worker (100 Hz, native frames off) into a collapsed-stack file.
         profile.mkdir(parents=True, exist_ok=True)
         out_file = profile / f"kestrel-{workdir.name}.txt"
-        cmd = [_py_spy(), "record", "--format", "raw", "--rate", "500", "-o", str(out_file), "--"]
+        cmd = [_py_spy(), "record", "--format", "raw", "--rate", "100", "-o", str(out_file), "--"]
         cmd += [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
     with log.open("wb") as out:
         proc = subprocess.Popen(
