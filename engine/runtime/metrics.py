@@ -29,6 +29,7 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
+    GCCollector,
     Histogram,
     Info,
     PlatformCollector,
@@ -256,9 +257,11 @@ class LiveCollector(Collector):
 
 
 def register_process_metrics(registry: CollectorRegistry, version: str) -> None:
-    """Add ``kestrel_build_info`` and the standard ``process_*`` and ``python_info`` metrics."""
+    """Add ``kestrel_build_info`` and the standard ``process_*``, ``python_gc_*`` and
+    ``python_info`` metrics."""
     Info("kestrel_build", "Kestrel's version and the Python running it.", registry=registry).info(
         {"version": version, "python": platform.python_version()}
     )
     ProcessCollector(registry=registry)
+    GCCollector(registry=registry)
     PlatformCollector(registry=registry)

@@ -62,7 +62,7 @@ def test_build_info_and_process_metrics() -> None:
     registry = CollectorRegistry()
     register_process_metrics(registry, __version__)
     names = {m.name for m in registry.collect()}
-    assert {"kestrel_build", "python_info", "process_cpu_seconds"} <= names
+    assert {"kestrel_build", "python_info", "process_cpu_seconds", "python_gc_collections"} <= names
     info = next(m for m in registry.collect() if m.name == "kestrel_build")
     (sample,) = info.samples
     assert sample.name == "kestrel_build_info" and sample.labels["version"] == __version__

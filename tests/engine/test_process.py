@@ -1,4 +1,5 @@
-"""engine.runtime.process: the worker's event loop bounds the closing handshake of TLS.
+"""engine.runtime.process: the worker's event loop bounds the closing handshake of TLS, and the
+garbage collector is settled after start-up.
 
 Closing a TLS connection waits for the peer's ``close_notify``; uvloop waits 30 s by default,
 which stalled a worker on a SASL_SSL broker (see ``_Loop``). A peer that never answers shows the
@@ -8,6 +9,7 @@ bound: the close ends after about ``TLS_SHUTDOWN_TIMEOUT_SECONDS``.
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import ssl
 import threading
@@ -17,7 +19,12 @@ from collections.abc import Iterator
 import pytest
 
 from engine.devtools.certificates import CertificateFiles, make_certificates
-from engine.runtime.process import TLS_SHUTDOWN_TIMEOUT_SECONDS, _LoopPolicy
+from engine.runtime.process import (
+    GC_THRESHOLDS,
+    TLS_SHUTDOWN_TIMEOUT_SECONDS,
+    _LoopPolicy,
+    settle_gc,
+)
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +100,20 @@ def test_the_worker_loop_is_made_for_every_thread() -> None:
     finally:
         for loop in loops:
             loop.close()
+
+
+def test_settle_gc_freezes_what_start_up_built_and_collects_less_often() -> None:
+    before = gc.get_threshold()
+    assert gc.get_freeze_count() == 0
+    try:
+        settle_gc()
+        assert gc.get_freeze_count() > 1_000  # at least the modules' objects
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert GC_THRESHOLDS[0] > before[0]
+        garbage: list[object] = []
+        garbage.append(garbage)  # a cycle made after the freeze is still collected
+        del garbage
+        assert gc.collect() >= 1
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -220,6 +220,7 @@ def test_metrics_pass_promtool_lint(worker: WorkerProcess) -> None:
         "kestrel_notifications_muted_total",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
+        "python_gc_collections_total",
         "python_info",
     ):
         assert f"\n{name}" in text, name
