@@ -41,7 +41,7 @@ from typing import Any
 
 from detectors.base import Detector, Verdict
 from engine.core.pipeline import Pipeline, _PatternWatch, _Series, _Service, _Watch
-from engine.core.series_export import VerdictRecorder
+from engine.core.wrapped import WrappedDetector, unwrapped
 from engine.model.alert import Alert, AlertStatus, series_id
 
 __all__ = ["AlertBoard", "Tap", "Taps", "explain", "finite", "list_series"]
@@ -184,9 +184,7 @@ def _find(pipeline: Pipeline, sid: str) -> tuple[str, Sequence[_Watch], float | 
 
 def _detector(watch: _Watch) -> Detector[Any]:
     """The watch's detector, out of the wrappers a tap or an export may have put around it."""
-    scorer: Any = watch.scorer
-    while type(scorer) in (Tap, VerdictRecorder):
-        scorer = scorer.inner
+    scorer = unwrapped(watch.scorer)
     assert isinstance(scorer, Detector)
     return scorer
 
@@ -267,26 +265,14 @@ def explain(
 POINT_FIELDS = ("ts", "value", "score", "expected", "low", "high", "anomalous", "firing")
 
 
-class Tap:
-    """A detector wrapped to record each point it judges; the pipeline calls it as the detector.
+class Tap(WrappedDetector):
+    """A detector wrapped to record each point it judges (see :mod:`engine.core.wrapped`)."""
 
-    ``isinstance`` sees the wrapped detector's class (as :mod:`unittest.mock` does), so the
-    pipeline's dispatch on the detector's shape is unchanged; every other attribute is the
-    detector's.
-    """
-
-    __slots__ = ("inner", "ring")
+    __slots__ = ("ring",)
 
     def __init__(self, inner: Detector[Any], ring: deque[tuple[Any, ...]]) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.ring = ring
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        return type(self.inner)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def _record(self, value: float, ts: float, verdict: Verdict, band: Any) -> Verdict:
         low, high = band if band else (None, None)
@@ -307,12 +293,12 @@ class Tap:
     def update(self, value: float, ts: float) -> Verdict:
         """Judge ``value`` with the detector, recording the band it was judged against."""
         band = self.inner.describe().get("band")
-        return self._record(value, ts, self.inner.update(value, ts), band)  # type: ignore[attr-defined]
+        return self._record(value, ts, self.inner.update(value, ts), band)
 
     def update_window(self, errors: int, total: int, ts: float) -> Verdict:
         """Judge a window with the detector; the recorded value is the error ratio."""
         band = self.inner.describe().get("band")
-        verdict = self.inner.update_window(errors, total, ts)  # type: ignore[attr-defined]
+        verdict = self.inner.update_window(errors, total, ts)
         return self._record(errors / total if total else 0.0, ts, verdict, band)
 
 

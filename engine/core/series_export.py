@@ -23,38 +23,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from detectors.base import ValueDetector, Verdict
+from engine.core.wrapped import WrappedDetector
 
 __all__ = ["DetectorView", "SeriesView", "VerdictRecorder", "detector_view", "series_view"]
 
 _NAN = math.nan
 
 
-class VerdictRecorder:
-    """A detector that keeps its last verdict: wraps one detector of an exported series.
+class VerdictRecorder(WrappedDetector):
+    """A detector that keeps its last verdict: wraps one detector of an exported series (see
+    :mod:`engine.core.wrapped`: everything else is the wrapped detector's)."""
 
-    Everything else (``to_state``, ``params``, ``kind``, ...) is the wrapped detector's, so the
-    pipeline saves and restores it as before.
-    """
-
-    __slots__ = ("inner", "verdict")
+    __slots__ = ("verdict",)
 
     def __init__(self, detector: ValueDetector[Any]) -> None:
-        self.inner = detector
+        super().__init__(detector)
         self.verdict: Verdict | None = None
-
-    @property  # type: ignore[misc]
-    def __class__(self) -> type:
-        """The wrapped detector's class, so ``isinstance`` checks see the detector."""
-        return type(self.inner)
 
     def update(self, value: float, ts: float) -> Verdict:
         """The wrapped detector's :meth:`~detectors.base.ValueDetector.update`, remembered."""
-        verdict = self.inner.update(value, ts)
+        verdict: Verdict = self.inner.update(value, ts)
         self.verdict = verdict
         return verdict
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @dataclass(frozen=True, slots=True)

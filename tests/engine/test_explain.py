@@ -230,6 +230,8 @@ def test_an_exported_series_is_explained_and_tapped_too() -> None:
     _feed(plain, values[:30])
     _feed(exported, values[:30])
     assert taps.tap(exported, "cpu{host=a}")
+    (watch,) = exported._cache["m|cpu{host=a}"].watches  # type: ignore[attr-defined]
+    assert isinstance(watch.scorer, ZScoreDetector)  # through both wrappers: a tap and an export
     assert _feed(exported, values[30:], start=30) == _feed(plain, values[30:], start=30)
     doc = explain(exported, "cpu{host=a}", None, taps)
     assert doc is not None
