@@ -12,6 +12,11 @@
    once on an idle worker and once while other series arrive at half the single-event rate
    measured in step 1 (published from this process: the producer shares the machine too).
 
+Steps 1, 2 and 2b also print the CPU the workers and the broker used over the timed window, in
+cores (CPU seconds per second, from ``/proc``), and the workers' CPU time per event: on a
+shared machine that is steadier than events/s, and it shows how much of the two cores the
+broker leaves to the workers (the ceiling of the scale-out ratio when they share one machine).
+
 Prints figures and ratios; asserts nothing (the machines are shared and noisy).
 """
 
@@ -28,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -161,6 +167,29 @@ def assigned_partitions(port: int) -> int:
         return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """A timed run: events/s, and CPU seconds per second of the window, per role."""
+
+    rate: float
+    worker_cpu: float  # all workers together (1.0 = one core busy)
+    broker_cpu: float
+
+    def cpu_note(self) -> str:
+        """The CPU figures as printed, with the worker's CPU time per event."""
+        per_event = self.worker_cpu / self.rate * 1e6 if self.rate else 0.0
+        return (
+            f"CPU: workers {self.worker_cpu:.2f} cores, broker {self.broker_cpu:.2f} cores; "
+            f"{per_event:.1f} us of worker CPU per event"
+        )
+
+
 def _throughput(
     broker: EmbeddedBroker,
     tmp: Path,
@@ -168,8 +197,9 @@ def _throughput(
     messages: list[tuple[bytes, bytes]],
     n_events: int,
     workers: int = 1,
-) -> float:
-    """Events/s of ``workers`` processes in one group over pre-published ``messages``.
+) -> Throughput:
+    """Events/s of ``workers`` processes in one group over pre-published ``messages``, and the
+    CPU the workers and the broker used meanwhile (cores: CPU seconds per second).
 
     One worker: timed from the last poll (every 50 ms) that saw nothing consumed to the poll that
     saw everything, so the figure errs low. Several workers: from the first moment every worker
@@ -184,20 +214,30 @@ def _throughput(
         cfg = tmp / f"{label}-{i}.toml"
         cfg.write_text(worker_config(broker, run, port))
         procs.append(BenchWorker(cfg, port, tmp / f"{label}-{i}.log"))
+    pids = [w.proc.pid for w in procs]
+    broker_pid = broker.process.pid if broker.process is not None else None
+
+    def cpu() -> tuple[float, float]:
+        return (
+            sum(cpu_seconds(pid) for pid in pids),
+            cpu_seconds(broker_pid) if broker_pid is not None else 0.0,
+        )
+
     try:
         first_t, first_n = None, 0.0
         empty_t = time.monotonic()  # the last poll that saw nothing consumed yet
+        empty_cpu = first_cpu = cpu()
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             n = sum(consumed_events(w.port, topic) for w in procs)
             now = time.monotonic()
             if workers == 1:
                 if n == 0:
-                    empty_t = now
+                    empty_t, empty_cpu = now, cpu()
                 elif first_t is None:  # started between the last empty poll and now
-                    first_t, first_n = empty_t, 0.0
+                    first_t, first_n, first_cpu = empty_t, 0.0, empty_cpu
             elif first_t is None and n > 0 and all(assigned_partitions(w.port) for w in procs):
-                first_t, first_n = now, n
+                first_t, first_n, first_cpu = now, n, cpu()
             if n >= n_events:
                 break
             time.sleep(0.05)
@@ -205,7 +245,13 @@ def _throughput(
             raise RuntimeError(f"{label}: only {n} of {n_events} events consumed")
         if first_t is None or n_events - first_n < n_events // 4:
             raise RuntimeError(f"{label}: the workers did not all join before most was consumed")
-        return (n_events - first_n) / max(now - first_t, 1e-9)
+        last_cpu = cpu()
+        window = max(now - first_t, 1e-9)
+        return Throughput(
+            (n_events - first_n) / window,
+            (last_cpu[0] - first_cpu[0]) / window,
+            (last_cpu[1] - first_cpu[1]) / window,
+        )
     finally:
         for w in procs:
             w.stop()
@@ -375,22 +421,30 @@ def main() -> None:
         tmp = Path(d)
         single = 0.0
         if parts & {"single", "scaleout"} or ("latency" in parts and args.load_rate is None):
-            single = _throughput(broker, tmp, "single", samples, args.events)
+            one = _throughput(broker, tmp, "single", samples, args.events)
+            single = one.rate
             print(
-                f"single-event messages: {single:,.0f} events/s ({args.events:,} events)",
+                f"single-event messages: {single:,.0f} events/s ({args.events:,} events); "
+                f"{one.cpu_note()}",
                 flush=True,
             )
         if "batched" in parts:
-            multi = _throughput(broker, tmp, "batched", batched, args.events)
-            print(f"batched messages ({args.batch} events each): {multi:,.0f} events/s", flush=True)
+            batch = _throughput(broker, tmp, "batched", batched, args.events)
+            multi = batch.rate
+            print(
+                f"batched messages ({args.batch} events each): {multi:,.0f} events/s; "
+                f"{batch.cpu_note()}",
+                flush=True,
+            )
             if single:
                 print(f"batched / single: {multi / single:.1f}x", flush=True)
         if "scaleout" in parts and args.scale_out > 1:
             n = args.scale_out
-            many = _throughput(broker, tmp, "scaleout", samples, args.events, workers=n)
+            out = _throughput(broker, tmp, "scaleout", samples, args.events, workers=n)
+            many = out.rate
             print(
                 f"single-event messages, {n} workers in one group: {many:,.0f} events/s "
-                f"({many / single:.2f}x one worker)",
+                f"({many / single:.2f}x one worker); {out.cpu_note()}",
                 flush=True,
             )
         load_rate = args.load_rate if args.load_rate is not None else single / 2
