@@ -53,9 +53,9 @@ from detectors._state import (
 )
 from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
-from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood
-from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.novelty import FadingNormaliser, NoveltyGate, NoveltyParams
+from detectors.params import Threshold
 
 __all__ = ["ContextDetector", "ContextParams"]
 
@@ -65,7 +65,7 @@ _SQRT_HALF = sqrt(0.5)
 _LN2 = log(2.0)
 
 
-class ContextParams(DetectorParams):
+class ContextParams(NoveltyParams):
     """Parameters of :class:`ContextDetector`; counts in points, surprise in bits."""
 
     levels: int = Field(8, ge=2, le=16, description="Symbols a value is quantised to.")
@@ -86,29 +86,8 @@ class ContextParams(DetectorParams):
         ge=0,
         description="Points an order-2 context must have seen before it is used (else order 1).",
     )
-    level_fading: Fading = Field(
-        0.001, description="Weight of the newest value in the normalising mean and spread."
-    )
-    level_clip: float = Field(
-        3.0,
-        gt=0.0,
-        description="Values enter the normalising statistics clipped to this many spreads.",
-    )
-    short_window: int = Field(3, ge=1, le=1000, description="Points in the likelihood's average.")
-    likelihood_fading: Fading = Field(
-        0.001, description="Weight of the newest short average in the likelihood's long run."
-    )
     raw_cap: float = Field(16.0, gt=0.0, description="Surprise is clipped to this (bits).")
-    peak_decay: float = Field(
-        0.995, gt=0.0, lt=1.0, description="Per-point decay of the recent peak (novelty gate)."
-    )
-    damping: float = Field(
-        1e-3, ge=0.0, lt=1.0, description="Factor applied to a score not above the recent peak."
-    )
-    warmup: Warmup = 100
     threshold: Threshold = 7.5
-    fire_after: FireAfter = 1
-    resolve_after: ResolveAfter = 30
 
 
 class ContextDetector(ValueDetector[ContextParams]):
@@ -141,22 +120,19 @@ class ContextDetector(ValueDetector[ContextParams]):
     __slots__ = (
         "_edge_bits",
         "_first",
-        "_hysteresis",
+        "_gate",
         "_likelihood",
-        "_mean",
-        "_peak",
+        "_normaliser",
         "_prev",
         "_prev2",
         "_second",
         "_seen",
-        "_var",
     )
 
     def __init__(self, params: ContextParams) -> None:
         super().__init__(params)
         levels = params.levels
-        self._mean = 0.0
-        self._var = 0.0
+        self._normaliser = FadingNormaliser(params.level_fading, params.level_clip)
         self._seen = 0
         self._prev = -1  # the previous symbol (-1: none yet)
         self._prev2 = -1  # the one before it
@@ -165,35 +141,17 @@ class ContextDetector(ValueDetector[ContextParams]):
         self._likelihood = AnomalyLikelihood(
             params.short_window, params.likelihood_fading, params.raw_cap
         )
-        self._peak = 0.0
-        self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
+        self._gate = NoveltyGate.of(params)
         self._edge_bits = _tail_bits(params.span)  # the tail beyond the bins
 
-    def _symbol(self, x: float) -> tuple[int, float, float]:
-        """``x``'s symbol, the normalising mean before ``x`` and ``x``'s distance from it in
-        spreads; then learn ``x`` (clipped)."""
+    def _symbol(self, z: float) -> int:
+        """The symbol of a value ``z`` spreads from the level."""
         p = self.params
-        seen = self._seen
-        levels = p.levels
-        if seen == 0:
-            self._mean = x
-            return levels // 2, x, 0.0
-        mean, var = self._mean, self._var
-        keep = 1.0 - p.level_fading
-        # Bias-corrected spread (the variance starts at 0), floored relative to the level.
-        weight = 1.0 - keep**seen
-        std = sqrt(var / weight) + 1e-9 + 1e-6 * abs(mean)
-        delta = x - mean
-        z = delta / std
-        if seen > 30:
-            limit = p.level_clip * std
-            delta = max(-limit, min(limit, delta))
-        self._mean = mean + p.level_fading * delta
-        self._var = keep * (var + p.level_fading * delta * delta)
-        symbol = int((z + p.span) * levels / (2.0 * p.span)) if -p.span < z < p.span else -1
-        if symbol < 0:
-            symbol = 0 if z <= -p.span else levels - 1
-        return min(symbol, levels - 1), mean, z
+        if z <= -p.span:
+            return 0
+        if z >= p.span:
+            return p.levels - 1
+        return min(int((z + p.span) * p.levels / (2.0 * p.span)), p.levels - 1)
 
     def _surprise(self, symbol: int) -> float:
         """Bits of surprise at ``symbol`` after the previous symbols; then count it."""
@@ -215,11 +173,12 @@ class ContextDetector(ValueDetector[ContextParams]):
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` (series units) observed at ``ts`` (epoch seconds), then learn it."""
-        hysteresis = self._hysteresis
+        gate = self._gate
         if not usable(value) or not math.isfinite(ts):
-            return Verdict(0.0, math.nan, False, hysteresis.firing)
+            return gate.quiet(math.nan)
         p = self.params
-        symbol, expected, z = self._symbol(float(value))
+        z, expected = self._normaliser.standardise(float(value), self._seen)
+        symbol = self._symbol(z)
         surprise = self._surprise(symbol)
         if not -p.span < z < p.span:  # beyond the bins: surprising in itself, by its tail
             bits = _tail_bits(abs(z)) - self._edge_bits + log2(p.levels)
@@ -229,31 +188,21 @@ class ContextDetector(ValueDetector[ContextParams]):
         seen = self._seen
         self._seen = seen + 1
         if seen < p.warmup:
-            return Verdict(0.0, expected, False, hysteresis.firing)
-        peak = self._peak
-        decayed = peak * p.peak_decay
-        self._peak = likelihood if likelihood > decayed else decayed
-        if hysteresis.firing:
-            score = likelihood * p.damping
-            anomalous = likelihood > p.threshold
-        else:
-            score = likelihood if likelihood > peak else likelihood * p.damping
-            anomalous = score > p.threshold
-        transition = hysteresis.step(anomalous)
-        return Verdict(max(score, 0.0), expected, anomalous, hysteresis.firing, transition)
+            return gate.quiet(expected)
+        return gate.judge(likelihood, expected)
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         return {
-            "mean": self._mean,
-            "var": self._var,
+            "mean": self._normaliser.mean,
+            "var": self._normaliser.var,
             "seen": self._seen,
             "prev": [self._prev2, self._prev],
             "first": encode_bytes(bytes(self._first)),
             "second": encode_bytes(bytes(self._second)),
             "likelihood": self._likelihood.to_state(),
-            "peak": self._peak,
-            "hysteresis": self._hysteresis.to_state(),
+            "peak": self._gate.peak,
+            "hysteresis": self._gate.hysteresis.to_state(),
         }
 
     @classmethod
@@ -267,8 +216,8 @@ class ContextDetector(ValueDetector[ContextParams]):
         """
         detector = cls(params)
         levels = params.levels
-        detector._mean = get_float(state, "mean")
-        detector._var = get_float(state, "var")
+        detector._normaliser.mean = get_float(state, "mean")
+        detector._normaliser.var = get_float(state, "var")
         detector._seen = get_int(state, "seen")
         prev = state.get("prev")
         if (
@@ -284,8 +233,8 @@ class ContextDetector(ValueDetector[ContextParams]):
             raise ValueError("detector state: 'first'/'second' do not fit the levels")
         detector._first, detector._second = bytearray(first), bytearray(second)
         detector._likelihood.load_state(get_mapping(state, "likelihood"))
-        detector._peak = get_float(state, "peak")
-        load_hysteresis(detector._hysteresis, state, "hysteresis")
+        detector._gate.peak = get_float(state, "peak")
+        load_hysteresis(detector._gate.hysteresis, state, "hysteresis")
         return detector
 
 

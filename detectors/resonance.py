@@ -27,7 +27,6 @@ defaults); time O(``prototypes * window``) per point, a constant.
 from __future__ import annotations
 
 import math
-from math import sqrt
 from typing import Any, ClassVar, Self
 
 from pydantic import Field
@@ -35,14 +34,14 @@ from pydantic import Field
 from detectors._state import get_float, get_int, get_list, get_mapping, load_hysteresis
 from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import usable
-from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood
-from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup
+from detectors.novelty import FadingNormaliser, NoveltyGate, NoveltyParams
+from detectors.params import Threshold
 
 __all__ = ["ResonanceDetector", "ResonanceParams"]
 
 
-class ResonanceParams(DetectorParams):
+class ResonanceParams(NoveltyParams):
     """Parameters of :class:`ResonanceDetector`; counts in points, distances in spreads."""
 
     window: int = Field(8, ge=1, le=64, description="Points in a pattern (window).")
@@ -55,32 +54,11 @@ class ResonanceParams(DetectorParams):
     learning_rate: float = Field(
         0.1, gt=0.0, le=1.0, description="Share of the way a resonating prototype moves."
     )
-    level_fading: Fading = Field(
-        0.001, description="Weight of the newest value in the normalising mean and spread."
-    )
-    level_clip: float = Field(
-        3.0,
-        gt=0.0,
-        description="Values enter the normalising statistics clipped to this many spreads.",
-    )
     z_cap: float = Field(20.0, gt=0.0, description="Normalised values are clipped to +-z_cap.")
-    short_window: int = Field(3, ge=1, le=1000, description="Points in the likelihood's average.")
-    likelihood_fading: Fading = Field(
-        0.001, description="Weight of the newest short average in the likelihood's long run."
-    )
     raw_cap: float = Field(
         20.0, gt=0.0, description="Novelty is clipped to this (vigilance units)."
     )
-    peak_decay: float = Field(
-        0.995, gt=0.0, lt=1.0, description="Per-point decay of the recent peak (novelty gate)."
-    )
-    damping: float = Field(
-        1e-3, ge=0.0, lt=1.0, description="Factor applied to a score not above the recent peak."
-    )
-    warmup: Warmup = 100
     threshold: Threshold = 5.0
-    fire_after: FireAfter = 1
-    resolve_after: ResolveAfter = 30
 
 
 class ResonanceDetector(ValueDetector[ResonanceParams]):
@@ -107,21 +85,18 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
     params_type: ClassVar[type[DetectorParams]] = ResonanceParams
 
     __slots__ = (
-        "_hysteresis",
+        "_gate",
         "_last_used",
         "_likelihood",
-        "_mean",
-        "_peak",
+        "_normaliser",
         "_prototypes",
         "_recent",
         "_seen",
-        "_var",
     )
 
     def __init__(self, params: ResonanceParams) -> None:
         super().__init__(params)
-        self._mean = 0.0
-        self._var = 0.0
+        self._normaliser = FadingNormaliser(params.level_fading, params.level_clip)
         self._seen = 0
         self._recent: list[float] = []
         self._prototypes: list[list[float]] = []
@@ -129,29 +104,7 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         self._likelihood = AnomalyLikelihood(
             params.short_window, params.likelihood_fading, params.raw_cap
         )
-        self._peak = 0.0
-        self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
-
-    def _normalise(self, x: float) -> tuple[float, float]:
-        """``x`` in spreads from the normalising mean, then learn ``x`` (clipped)."""
-        p = self.params
-        seen = self._seen
-        if seen == 0:
-            self._mean = x
-            return 0.0, x
-        mean, var = self._mean, self._var
-        keep = 1.0 - p.level_fading
-        # Bias-corrected spread (the variance starts at 0), floored relative to the level.
-        weight = 1.0 - keep**seen
-        std = sqrt(var / weight) + 1e-9 + 1e-6 * abs(mean)
-        delta = x - mean
-        z = delta / std
-        if seen > 30:
-            limit = p.level_clip * std
-            delta = max(-limit, min(limit, delta))
-        self._mean = mean + p.level_fading * delta
-        self._var = keep * (var + p.level_fading * delta * delta)
-        return max(-p.z_cap, min(p.z_cap, z)), mean
+        self._gate = NoveltyGate.of(params)
 
     def _resonate(self, pattern: list[float]) -> float:
         """Novelty of ``pattern`` in vigilance units, then learn it into the prototypes."""
@@ -184,13 +137,13 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` (series units) observed at ``ts`` (epoch seconds), then learn it."""
-        hysteresis = self._hysteresis
+        gate = self._gate
         if not usable(value) or not math.isfinite(ts):
-            return Verdict(0.0, math.nan, False, hysteresis.firing)
+            return gate.quiet(math.nan)
         p = self.params
-        z, expected = self._normalise(float(value))
+        z, expected = self._normaliser.standardise(float(value), self._seen)
         recent = self._recent
-        recent.append(z)
+        recent.append(max(-p.z_cap, min(p.z_cap, z)))
         if len(recent) > p.window:
             del recent[0]
         novelty = self._resonate(recent) if len(recent) == p.window else 0.0
@@ -198,31 +151,21 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         seen = self._seen
         self._seen = seen + 1
         if seen < p.warmup:
-            return Verdict(0.0, expected, False, hysteresis.firing)
-        peak = self._peak
-        decayed = peak * p.peak_decay
-        self._peak = likelihood if likelihood > decayed else decayed
-        if hysteresis.firing:
-            score = likelihood * p.damping
-            anomalous = likelihood > p.threshold
-        else:
-            score = likelihood if likelihood > peak else likelihood * p.damping
-            anomalous = score > p.threshold
-        transition = hysteresis.step(anomalous)
-        return Verdict(max(score, 0.0), expected, anomalous, hysteresis.firing, transition)
+            return gate.quiet(expected)
+        return gate.judge(likelihood, expected)
 
     def to_state(self) -> dict[str, Any]:
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
         return {
-            "mean": self._mean,
-            "var": self._var,
+            "mean": self._normaliser.mean,
+            "var": self._normaliser.var,
             "seen": self._seen,
             "recent": list(self._recent),
             "prototypes": [list(proto) for proto in self._prototypes],
             "last_used": list(self._last_used),
             "likelihood": self._likelihood.to_state(),
-            "peak": self._peak,
-            "hysteresis": self._hysteresis.to_state(),
+            "peak": self._gate.peak,
+            "hysteresis": self._gate.hysteresis.to_state(),
         }
 
     @classmethod
@@ -235,8 +178,8 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
             If ``state`` is malformed or does not fit ``params`` (e.g. another window length).
         """
         detector = cls(params)
-        detector._mean = get_float(state, "mean")
-        detector._var = get_float(state, "var")
+        detector._normaliser.mean = get_float(state, "mean")
+        detector._normaliser.var = get_float(state, "var")
         detector._seen = get_int(state, "seen")
         recent = [_finite(v, "recent") for v in get_list(state, "recent")]
         protos = [
@@ -251,8 +194,8 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
             raise ValueError("detector state: 'last_used' must hold ints")
         detector._recent, detector._prototypes, detector._last_used = recent, protos, last_used
         detector._likelihood.load_state(get_mapping(state, "likelihood"))
-        detector._peak = get_float(state, "peak")
-        load_hysteresis(detector._hysteresis, state, "hysteresis")
+        detector._gate.peak = get_float(state, "peak")
+        load_hysteresis(detector._gate.hysteresis, state, "hysteresis")
         return detector
 
 
