@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Final, Self
 
 __all__ = ["WILDCARD", "LogTemplate", "TemplateMiner", "mask_message", "mask_tokens"]
@@ -88,34 +88,51 @@ _WHOLE_PARAMETER: Final = re.compile(
 )
 
 
+#: One test that settles most tokens: group 1 matches a token that is one parameter as a whole
+#: (:data:`_WHOLE_PARAMETER`); the other alternatives match tokens that masking leaves as they are:
+#: with no digit, or only ASCII letters and digits (``an350``, ``J18``: a parameter there would
+#: have to span the whole token, and group 1 is tried first).
+_WHOLE_OR_KEPT: Final = re.compile(rf"({_WHOLE_PARAMETER.pattern})|[A-Za-z0-9]+|\D*")
+
+
 def _mask_token(token: str) -> str:
-    if _HAS_DIGIT.search(token) is None:
-        return token
-    if _WHOLE_PARAMETER.fullmatch(token) is not None:
-        return WILDCARD
-    return _TOKEN_MASKS.sub(WILDCARD, token)
+    settled = _WHOLE_OR_KEPT.fullmatch(token)
+    if settled is None:
+        return _TOKEN_MASKS.sub(WILDCARD, token)
+    return token if settled.lastindex is None else WILDCARD
 
 
-def _mask_token_into(cache: dict[str, str], token: str) -> str:
-    masked = cache[token] = _mask_token(token)
-    return masked
+class _TokenCache(dict[str, str]):
+    """Tokens to their masked form; a missing token is masked and remembered (not bounded here)."""
+
+    __slots__ = ()
+
+    def __missing__(self, token: str) -> str:
+        masked = self[token] = _mask_token(token)
+        return masked
 
 
-def _masked_text(message: str, cache: dict[str, str] | None = None, cache_size: int = 0) -> str:
+#: Words that need :func:`_join_dates_and_names`: day and month names, and ``user``.
+_SPECIAL_WORDS: Final = _DATE_WORDS | _NAMING
+
+
+def _masked_text(message: str, cache: _TokenCache | None = None, cache_size: int = 0) -> str:
     """:func:`mask_message`, with a token cache (shared by the caller) for speed."""
     if "bytes" in message or "B)" in message or "<" in message:
         message = _PHRASES.sub(WILDCARD, message)
     tokens = message.split()
     if cache is None:
-        out = [_mask_token(t) for t in tokens]
+        mask: Callable[[str], str] = _mask_token
     else:
         if len(cache) >= cache_size:
             cache.clear()
-        get = cache.get
-        out = [get(t) or _mask_token_into(cache, t) for t in tokens]
-    if "user" in tokens or not _DATE_WORDS.isdisjoint(out):
-        out = _join_dates_and_names(tokens, out)
-    text = " ".join(out)
+        mask = cache.__getitem__
+    # A masked token is a day or month name only if the token is one (names hold no digit, and
+    # a token with a digit keeps it or gets a <*>), so the tokens tell whether dates need joining.
+    if _SPECIAL_WORDS.isdisjoint(tokens):
+        text = " ".join(map(mask, tokens))
+    else:
+        text = " ".join(_join_dates_and_names(tokens, list(map(mask, tokens))))
     if "<*> <*>" in text:
         text = _TOKEN_RUNS.sub(WILDCARD, text)
     return text
@@ -263,7 +280,7 @@ class TemplateMiner:
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._group_of: dict[str, _Group] = {}
         self._cache: dict[str, tuple[_Group, int, LogTemplate]] = {}
-        self._token_cache: dict[str, str] = {}
+        self._token_cache = _TokenCache()
         self._text_cache: dict[str, str] = {}  # message -> its masked text
         self._next_id = 1
         #: Ids forgotten (least recently used) by the last :meth:`add`.
