@@ -38,19 +38,23 @@ __all__ = ["WILDCARD", "LogTemplate", "TemplateMiner", "mask_message", "mask_tok
 WILDCARD: Final = "<*>"
 
 #: Parameters inside one whitespace token (applied to tokens holding a digit only).
+#: Each alternative starts by consuming a character (its own "not after" test is a lookbehind of
+#: width 2 right after it), so the regular expression engine skips an alternative on its first
+#: character instead of running its lookbehind at every position: about 1.2-1.3x faster.
 _TOKEN_MASKS: Final = re.compile(
     r"""
     (?<![A-Za-z0-9])  # no parameter starts inside a word: one test instead of one per alternative
     (?:
-    [0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}   # UUID
-    | (?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])                         # IPv4[:port]
+    [0-9a-fA-F][0-9a-fA-F]{7}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}  # UUID
+    | \d(?<![\w.]\d)\d{0,2}(?:\.\d{1,3}){3}(?::\d+)?(?![\w.])                  # IPv4[:port]
     | (?<![\w:])(?=[0-9a-fA-F]{0,4}:)(?=[0-9a-fA-F:]*\d)
       (?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}(?![\w:])                          # IPv6
-    | (?<![\w.-])[A-Za-z][\w-]*(?:\.[\w-]+)+:\d+(?!\w)                           # host.domain:port
-    | (?<![\w.])0x[0-9a-fA-F]+(?!\w)                                             # 0x hex
-    | (?<![\w.-])[A-Za-z]+(?:_-?\d+)+(?!\w)                                         # blk_-12
-    | (?<![A-Za-z0-9])(?=[0-9a-fA-F]*\d)[0-9a-fA-F]{8,}(?![A-Za-z0-9])           # hex id
-    | (?<![A-Za-z0-9./])[-+<>]?\d+(?:[.:,]\d+)*(?:[KMGT]?B|ms|us|ns|s|%)?(?![A-Za-z0-9])  # number
+    | [A-Za-z](?<![\w.-][A-Za-z])[\w-]*(?:\.[\w-]+)+:\d+(?!\w)                    # host.domain:port
+    | 0(?<![\w.]0)x[0-9a-fA-F]+(?!\w)                                              # 0x hex
+    | [A-Za-z](?<![\w.-][A-Za-z])[A-Za-z]*(?:_-?\d+)+(?!\w)                         # blk_-12
+    | [0-9a-fA-F](?:(?<=\d)|(?=[0-9a-fA-F]*\d))[0-9a-fA-F]{7,}(?![A-Za-z0-9])       # hex id
+    | [-+<>\d](?<![A-Za-z0-9./][-+<>\d])(?:(?<=\d)\d*|\d+)                          # number
+      (?:[.:,]\d+)*(?:[KMGT]?B|ms|us|ns|s|%)?(?![A-Za-z0-9])
     )
     """,
     re.VERBOSE,
@@ -102,13 +106,68 @@ def _mask_token(token: str) -> str:
     return token if settled.lastindex is None else WILDCARD
 
 
-class _TokenCache(dict[str, str]):
-    """Tokens to their masked form; a missing token is masked and remembered (not bounded here)."""
+#: A token's shape: digits 2-9 read as 1. Masking treats all digits alike (the only digit the
+#: expressions name is the 0 of ``0x``), so a token and its shape are masked at the same places,
+#: and ``an350``, ``an712`` and ``an286`` share one shape: one regular expression run for all.
+#: (Shapes are UTF-8 bytes: ``bytes.translate`` is about 10x faster than ``str.translate``, and
+#: in UTF-8 the bytes of ASCII digits stand for nothing else.)
+_SHAPE: Final = bytes.maketrans(b"23456789", b"11111111")
+#: Pieces of a token's mask (see :func:`_pieces`): the token as it is, or one ``<*>``.
+_KEEP: Final[tuple[tuple[int, int], ...]] = ()
+_WHOLE: Final[tuple[tuple[int, int], ...]] = ((0, 0),)
 
-    __slots__ = ()
+
+def _pieces(shape: str) -> tuple[tuple[int, int], ...]:
+    """Where masking keeps a token of this shape: ``(start, end)`` slices with ``<*>`` between.
+
+    :data:`_KEEP` if it keeps the whole token, :data:`_WHOLE` if it masks the whole token.
+
+    >>> _pieces("an111"), _pieces("11.11"), _pieces("/11.11.11.11:11")
+    ((), ((0, 0),), ((0, 1), (15, 15)))
+    """
+    settled = _WHOLE_OR_KEPT.fullmatch(shape)
+    if settled is not None:
+        return _KEEP if settled.lastindex is None else _WHOLE
+    pieces = []
+    start = 0
+    for match in _TOKEN_MASKS.finditer(shape):  # what .sub replaces: no match is empty
+        pieces.append((start, match.start()))
+        start = match.end()
+    if not pieces:
+        return _KEEP
+    pieces.append((start, len(shape)))
+    return tuple(pieces)
+
+
+class _TokenCache(dict[str, str]):
+    """Tokens to their masked form; a missing token is masked and remembered.
+
+    Its owner bounds it (clears it when full); the shapes it learns from are bounded by ``size``.
+    """
+
+    __slots__ = ("_shapes", "size")
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self._shapes: dict[bytes, tuple[tuple[int, int], ...]] = {}
 
     def __missing__(self, token: str) -> str:
-        masked = self[token] = _mask_token(token)
+        shape = token.encode("utf-8", "surrogatepass").translate(_SHAPE)
+        pieces = self._shapes.get(shape)
+        if pieces is None:
+            if len(self._shapes) >= self.size:
+                self._shapes.clear()
+            pieces = self._shapes[shape] = _pieces(shape.decode("utf-8", "surrogatepass"))
+        if pieces is _KEEP:
+            masked = token
+        elif pieces is _WHOLE:
+            masked = WILDCARD
+        elif len(pieces) == 2:
+            masked = token[: pieces[0][1]] + WILDCARD + token[pieces[1][0] :]
+        else:
+            masked = WILDCARD.join([token[a:b] for a, b in pieces])
+        self[token] = masked
         return masked
 
 
@@ -280,7 +339,7 @@ class TemplateMiner:
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._group_of: dict[str, _Group] = {}
         self._cache: dict[str, tuple[_Group, int, LogTemplate]] = {}
-        self._token_cache = _TokenCache()
+        self._token_cache = _TokenCache(self.cache_size)
         self._text_cache: dict[str, str] = {}  # message -> its masked text
         self._next_id = 1
         #: Ids forgotten (least recently used) by the last :meth:`add`.
