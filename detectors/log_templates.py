@@ -19,9 +19,11 @@ Tree", ICWS 2017), with our own masking and similarity:
    differing positions become ``<*>``. Otherwise it starts a new template.
 4. **Bounded.** At most ``max_templates`` are kept; the least recently used is forgotten.
 
-A cache of masked messages to templates makes a repeated message shape cost one regular
-expression and one dictionary look-up; an entry is used only while its group is unchanged, so the
-cache never changes a result (and is not part of the state).
+Speed caches, none of which changes a result (nor is part of the state): messages and masked
+messages to their template (an entry is used only while its group is unchanged), so a repeated
+message costs one dictionary look-up and a repeated message shape one masking; tokens to their
+masked form; and token shapes (digits 2-9 read as 1) to where their masks go, so the regular
+expressions run once per shape, not once per id.
 
 Time per message: O(message length) when cached, else O(templates in its group x tokens).
 """
@@ -263,8 +265,26 @@ def _clash(a: str, b: str) -> bool:
     Paused`` and ``VM Resumed`` are two templates), nor a word and a token with a masked part
     (``tty=NODEVssh`` and ``tty=:<*>``).
     """
-    ka, kb = _kind(a), _kind(b)
+    kinds = _KINDS
+    ka = kinds.get(a)
+    if ka is None:
+        ka = _remember_kind(a)
+    kb = kinds.get(b)
+    if kb is None:
+        kb = _remember_kind(b)
     return (ka == 1 and kb in (1, 2)) or (kb == 1 and ka == 2)
+
+
+#: :func:`_kind` of tokens met lately (a memo shared by all miners: the kind is a pure function
+#: of the token; emptied at 4,096 entries).
+_KINDS: Final[dict[str, int]] = {}
+
+
+def _remember_kind(token: str) -> int:
+    if len(_KINDS) >= 4096:
+        _KINDS.clear()
+    kind = _KINDS[token] = _kind(token)
+    return kind
 
 
 class LogTemplate:
@@ -305,8 +325,8 @@ class TemplateMiner:
     max_templates:
         Templates kept; the least recently used beyond that is forgotten.
     cache_size:
-        Entries in each of the three speed caches (messages, tokens, masked shapes); a full
-        cache is emptied. They change no result and are not saved.
+        Entries in each of the four speed caches (messages, masked messages, tokens, token
+        shapes); a full cache is emptied. They change no result and are not saved.
 
     Examples
     --------
@@ -338,9 +358,11 @@ class TemplateMiner:
         self._templates: OrderedDict[str, LogTemplate] = OrderedDict()  # LRU: oldest first
         self._groups: dict[tuple[str, ...], _Group] = {}
         self._group_of: dict[str, _Group] = {}
-        self._cache: dict[str, tuple[_Group, int, LogTemplate]] = {}
+        # Masked texts, and messages, to their group, its version then, their template and the
+        # masked text: an entry is used only while the group's version is unchanged.
+        self._cache: dict[str, tuple[_Group, int, LogTemplate, str]] = {}
         self._token_cache = _TokenCache(self.cache_size)
-        self._text_cache: dict[str, str] = {}  # message -> its masked text
+        self._text_cache: dict[str, tuple[_Group, int, LogTemplate, str]] = {}
         self._next_id = 1
         #: Ids forgotten (least recently used) by the last :meth:`add`.
         self.evicted: list[str] = []
@@ -382,15 +404,22 @@ class TemplateMiner:
         """Learn one message; return its template (after learning) and whether it is new."""
         if self.evicted:
             self.evicted = []
-        masked = self._text_cache.get(message)
-        if masked is None:
-            if len(self._text_cache) >= self.cache_size:
-                self._text_cache.clear()
-            masked = self._text_cache[message] = _masked_text(
-                message, self._token_cache, self.cache_size
-            )
+        seen = self._text_cache.get(message)
+        if seen is not None:
+            if seen[0].version == seen[1]:  # the same message, its group unchanged since
+                template = seen[2]
+                template.count += 1
+                self._templates.move_to_end(template.id)
+                return template, False
+            masked = seen[3]
+        else:
+            masked = _masked_text(message, self._token_cache, self.cache_size)
+        text_cache = self._text_cache
+        if len(text_cache) >= self.cache_size:
+            text_cache.clear()
         hit = self._cache.get(masked)
         if hit is not None and hit[0].version == hit[1]:
+            text_cache[message] = hit
             template = hit[2]
             template.count += 1
             self._templates.move_to_end(template.id)
@@ -424,7 +453,7 @@ class TemplateMiner:
         template.count += 1
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
-        self._cache[masked] = (group, group.version, template)
+        self._cache[masked] = text_cache[message] = (group, group.version, template, masked)
         return template, new
 
     def _evict(self) -> None:
