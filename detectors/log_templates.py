@@ -258,33 +258,20 @@ def _kind(token: str) -> int:
     return 3
 
 
-def _clash(a: str, b: str) -> bool:
+def _clash(a: str, b: str, kinds: dict[str, int]) -> bool:
     """Two differing tokens that cannot be one parameter: two words, or a word and ``key=<*>``.
 
     Variable parts are mostly masked, so a template does not turn a word into ``<*>`` (``VM
     Paused`` and ``VM Resumed`` are two templates), nor a word and a token with a masked part
-    (``tty=NODEVssh`` and ``tty=:<*>``).
+    (``tty=NODEVssh`` and ``tty=:<*>``). ``kinds`` memoises :func:`_kind` (the caller bounds it).
     """
-    kinds = _KINDS
     ka = kinds.get(a)
     if ka is None:
-        ka = _remember_kind(a)
+        ka = kinds[a] = _kind(a)
     kb = kinds.get(b)
     if kb is None:
-        kb = _remember_kind(b)
+        kb = kinds[b] = _kind(b)
     return (ka == 1 and kb in (1, 2)) or (kb == 1 and ka == 2)
-
-
-#: :func:`_kind` of tokens met lately (a memo shared by all miners: the kind is a pure function
-#: of the token; emptied at 4,096 entries).
-_KINDS: Final[dict[str, int]] = {}
-
-
-def _remember_kind(token: str) -> int:
-    if len(_KINDS) >= 4096:
-        _KINDS.clear()
-    kind = _KINDS[token] = _kind(token)
-    return kind
 
 
 class LogTemplate:
@@ -325,8 +312,8 @@ class TemplateMiner:
     max_templates:
         Templates kept; the least recently used beyond that is forgotten.
     cache_size:
-        Entries in each of the four speed caches (messages, masked messages, tokens, token
-        shapes); a full cache is emptied. They change no result and are not saved.
+        Entries in each of the speed caches (messages, masked messages, tokens, token shapes,
+        token kinds); a full cache is emptied. They change no result and are not saved.
 
     Examples
     --------
@@ -362,6 +349,7 @@ class TemplateMiner:
         # masked text: an entry is used only while the group's version is unchanged.
         self._cache: dict[str, tuple[_Group, int, LogTemplate, str]] = {}
         self._token_cache = _TokenCache(self.cache_size)
+        self._kinds: dict[str, int] = {}  # token -> _kind(token), for _clash
         self._text_cache: dict[str, tuple[_Group, int, LogTemplate, str]] = {}
         self._next_id = 1
         #: Ids forgotten (least recently used) by the last :meth:`add`.
@@ -384,13 +372,16 @@ class TemplateMiner:
     def _best(self, group: _Group, tokens: list[str]) -> LogTemplate | None:
         best: LogTemplate | None = None
         best_equal = -1
+        kinds = self._kinds
+        if len(kinds) >= self.cache_size:
+            kinds.clear()
         for template in group.templates:
             equal = 0
             clash = False
             for a, b in zip(template.tokens, tokens, strict=True):
                 if a == b:
                     equal += 1
-                elif _clash(a, b):
+                elif _clash(a, b, kinds):
                     clash = True
                     break
             if not clash and equal > best_equal:
