@@ -228,7 +228,8 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
                 self._rates.pop(evicted, None)
         if new:
             ratio = 0.0
-            self._rates[tid] = rates = _Rates(ts)
+            rates = self._rates[tid] = _Rates(ts)
+            rates.fast = rates.slow = 1.0  # this message
             first_ts = self._first_ts
             if first_ts is None:
                 self._first_ts = first_ts = ts
@@ -241,23 +242,23 @@ class NewPatternDetector(MessageDetector[NewPatternParams]):
             fast_seconds = self._fast_seconds
             slow_seconds = self._slow_seconds
             dt = ts - rates.last_ts
-            if dt > 0.0:  # decay both counts to ts
-                rates.fast *= exp(-dt / fast_seconds)
-                rates.slow *= exp(-dt / slow_seconds)
+            if dt > 0.0:  # decay both counts to ts, and count this message
+                rates.fast = fast = rates.fast * exp(-dt / fast_seconds) + 1.0
+                rates.slow = slow = rates.slow * exp(-dt / slow_seconds) + 1.0
                 rates.last_ts = ts
+            else:
+                rates.fast = fast = rates.fast + 1.0
+                rates.slow = slow = rates.slow + 1.0
             age = ts - rates.first_ts
             # The baseline covers at least the template's age, so a young template is not judged
             # against a long run it has not had.
             horizon = age if age > fast_seconds else fast_seconds
             if horizon > slow_seconds:
                 horizon = slow_seconds
-            fast = rates.fast + 1.0
-            score = ratio = (fast / fast_seconds) / ((rates.slow + 1.0) / horizon)
+            score = ratio = (fast / fast_seconds) / (slow / horizon)
             anomalous = (
                 age >= fast_seconds and ratio >= self._rate_ratio and fast >= self._min_burst
             )
-        rates.fast += 1.0
-        rates.slow += 1.0
         hysteresis = self._hysteresis
         # With fire_after 1, a normal message while not firing never changes the hysteresis (its
         # run is 0): skip the call in that, the usual, case.
