@@ -1,7 +1,8 @@
 """Log template mining on the Loghub-2k samples: grouping accuracy, parsing accuracy, lines/s.
 
-    python bench/loghub_eval.py [--engine kestrel|drain3|both] [--repeat 5] [--out DIR]
-                                [--similarity 0.5] [--depth 1] [--loghub ../shared/loghub]
+    python bench/loghub_eval.py [--engine kestrel|detector|drain3] [--repeat 5] [--out DIR]
+                                [--baseline REV] [--similarity 0.5] [--depth 1]
+                                [--loghub ../shared/loghub]
 
 Feeds each data set's ``Content`` column, in file order, to the miner with its default settings
 (the same for every data set), writes ``DIR/<engine>/<Name>_2k.csv`` (``LineId``, ``template_id``,
@@ -9,6 +10,10 @@ Feeds each data set's ``Content`` column, in file order, to the miner with its d
 ``score.py`` (grouping accuracy GA, parsing accuracy PA). Lines/s is the best of ``--repeat`` runs
 of the miner alone (masking, matching, learning; no file reading) on one core, so a loaded machine
 lowers it less; it is a figure, not a pass mark.
+
+With ``--baseline REV`` it also runs ``detectors/new_pattern.py`` as of that revision (e.g.
+``ce7c426~1``, the detector before the new miner) and ends with the speed of ``detector`` (the
+``new_pattern`` detector) and ``kestrel`` (the miner alone) over it, as measured in this run.
 
 ``drain3`` (``pip install drain3``; a bench-only package, Kestrel does not depend on it) runs with
 its own defaults (no masking, similarity 0.4, depth 4), i.e. no per-data-set settings either.
@@ -182,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
             runners["drain3"] = drain3_runner()
         except ImportError:
             print("drain3 is not installed (pip install drain3): skipping it", file=sys.stderr)
+    speeds: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = args.out or Path(tmp)
         for name, results in evaluate(runners, args.loghub, out, args.repeat).items():
@@ -196,7 +202,15 @@ def main(argv: list[str] | None = None) -> int:
             mean_pa = sum(pas) / len(pas) if pas else float("nan")
             # Overall lines/s: all lines over the summed times (each set has 2,000 lines).
             total = n / sum(1 / r[2] for r in results.values())
+            speeds[name] = total
             print(f"  {'mean':12s} {mean_ga:7.4f} {mean_pa:7.4f} {total:10,.0f}")
+    baseline = f"detector@{args.baseline}" if args.baseline else None
+    if baseline in speeds:
+        # Measured in this run, engines taking turns: the claim "n x as fast" is checkable here.
+        print(f"speed against {baseline} (mean lines/s, this run):")
+        for name in ("detector", "kestrel"):
+            if name in speeds:
+                print(f"  {name:12s} {speeds[name] / speeds[baseline]:5.2f}x")
     return 0
 
 

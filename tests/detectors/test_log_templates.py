@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from detectors.log_templates import TemplateMiner, mask_message
+from detectors.log_templates import (
+    TemplateMiner,
+    _mask_token,
+    _masked_text,
+    _TokenCache,
+    mask_message,
+)
 
 LOGHUB = Path(__file__).resolve().parents[2].parent / "shared" / "loghub"
 
@@ -93,3 +99,57 @@ def test_masks_keep_words_and_drop_obvious_parameters() -> None:
     assert mask_message("job_42 took 3.5s on node-7 (en0:) at Fri Jun 17 07:07:00 2005") == (
         "<*> took <*> on node-<*> (en0:) at <*>"
     )
+
+
+_TRICKY_TOKENS = [
+    *("0x1f", "1x1f", "0x", "x0", "an350", "an351,", "J18", "deadbe12", "deadbe12,", "Deadbeef"),
+    *("10.0.0.7:80", "/10.251.43.21:50010", "1.2.3.4.", "12:07:00", "12:07:00.", "fe80::1:2"),
+    *("core.20367", "core.123456789", "blk_-1608999687919862906", "size=629060,", "(3853437)"),
+    *("e820", 'HTTP/1.1"', "12ms", "<1", "-3", "+7.5%", "a1b2c3d4-1111-2222-3333-444455556666"),
+    *("x\udcfe3", "é٣4", "٣٤٥", "v2.0.1-rc3", "user42@host7", "0.0.0.0"),
+]
+
+
+def test_masking_through_token_shapes_equals_masking_each_token() -> None:
+    """The miner masks a token through its shape (digits 2-9 as 1): same result as masking it.
+
+    Run on every token of the Loghub samples and on tricky ones, with a roomy cache and with a
+    tiny one (emptied all the time).
+    """
+    messages = [
+        r["Content"] for name in ("BGL", "HDFS", "Proxifier", "Thunderbird") for r in _loghub(name)
+    ]
+    messages.append(" ".join(_TRICKY_TOKENS))
+    tokens = sorted({t for m in messages for t in m.split()} | set(_TRICKY_TOKENS))
+    for size in (100_000, 3):
+        cache = _TokenCache(size)
+        differ = []
+        for token in tokens:
+            if len(cache) >= size:
+                cache.clear()
+            if cache[token] != _mask_token(token):
+                differ.append((token, cache[token], _mask_token(token)))
+        print(f"cache of {size}: {len(tokens)} tokens, {len(cache._shapes)} shapes at the end")
+        assert differ == []
+    miner = TemplateMiner(cache_size=5)
+    assert [_masked_text(m, miner._token_cache, 5) for m in messages] == [
+        mask_message(m) for m in messages
+    ]
+
+
+def test_tiny_caches_change_no_result() -> None:
+    """Speed caches of one entry (emptied at every message) give the same templates and ids."""
+    rows = _loghub("OpenStack")[:600] + _loghub("Linux")[:600]
+    roomy, tiny = TemplateMiner(max_templates=40), TemplateMiner(max_templates=40, cache_size=1)
+    for r in rows:
+        a, new_a = roomy.add(r["Content"])
+        b, new_b = tiny.add(r["Content"])
+        assert (a.id, a.text, a.count, new_a, roomy.evicted) == (
+            b.id,
+            b.text,
+            b.count,
+            new_b,
+            tiny.evicted,
+        )
+    assert roomy.to_state() == tiny.to_state()
+    print(f"{len(rows)} lines, {len(roomy)} templates kept, next id {roomy.to_state()['next_id']}")

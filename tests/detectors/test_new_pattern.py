@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import random
 import uuid
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from collections.abc import Callable
 import pytest
 from pydantic import ValidationError
 
-from detectors.base import Transition
+from detectors.base import MessageVerdict, Transition
 from detectors.new_pattern import NewPatternDetector, NewPatternParams, mask_tokens
 
 
@@ -192,3 +194,42 @@ def test_churn_that_broke_the_old_masking_stays_quiet() -> None:
     assert error.new and error.transition is Transition.FIRED
     again = det.observe("disk /dev/sdb2 full: 12 bytes free", "ERROR", 3002.0)
     assert not again.new and again.template_id == error.template_id
+
+
+def test_fast_verdicts_equal_constructed_ones() -> None:
+    """``observe`` builds its verdicts without ``MessageVerdict(...)`` (for speed): same objects.
+
+    If ``MessageVerdict`` gains a field, ``_verdict`` must set it: this test then fails.
+    """
+    assert [f.name for f in dataclasses.fields(MessageVerdict)] == [
+        *("score", "expected", "anomalous", "firing", "transition"),
+        *("template_id", "template", "new", "rate_ratio"),
+    ]
+    rng = random.Random(5)
+    det = NewPatternDetector(NewPatternParams(warmup_seconds=0, min_burst=3))
+    logs = _normal_logs(rng, 500) + [
+        ("disk full on /dev/sda1", "ERROR", 1000.0 + i) for i in range(60)
+    ]
+    seen = set()
+    for m, lvl, ts in logs:
+        v = det.observe(m, lvl, ts)
+        built = MessageVerdict(
+            v.score,
+            math.nan,
+            v.anomalous,
+            v.firing,
+            v.transition,
+            template_id=v.template_id,
+            template=v.template,
+            new=v.new,
+            rate_ratio=v.rate_ratio,
+        )
+        assert type(v) is MessageVerdict
+        assert math.isnan(v.expected)
+        # nan != nan: compare with the constructed verdict's expected set to the same object.
+        built.expected = v.expected
+        assert v == built
+        seen.add((v.new, v.anomalous, v.transition))
+    print(f"verdict kinds seen: {sorted(seen, key=str)}")
+    assert (True, True, Transition.FIRED) in seen  # a new ERROR template
+    assert (False, False, None) in seen
