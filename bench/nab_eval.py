@@ -66,7 +66,8 @@ ADAPTIVE_GRID: list[dict[str, Any]] = [
     {"seasonal": {"weekly": False}},
     {"record_min_z": 5.0, "threshold": 5.0, "record_score": 5.5},
 ]
-#: ``adaptive`` within 2 KB of state: no weekly profile, 15-minute daily buckets (96).
+#: ``adaptive`` with a smaller profile: no weekly profile, 15-minute daily buckets (96). (The
+#: default fits 2 KB since issue 12 quantised its profiles.)
 ADAPTIVE_SMALL: dict[str, Any] = {"seasonal": {"weekly": False, "bucket_seconds": 900.0}}
 #: The default since issue 12: the v1 settings, and an alert needs a raw score above 3.
 ADAPTIVE_V2: dict[str, Any] = {"alert_min_raw": 3.0}

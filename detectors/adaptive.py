@@ -36,24 +36,34 @@ Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling
 scored 0; no alert fires during them. After a lasting level shift the long-run level, the
 likelihoods and the record range re-learn the new normal (the shift's alert fires, then resolves).
 
-Memory: O(profile buckets) (288 daily + 168 weekly doubles by default, allocated as the buckets
-are first seen; about 6 KB of JSON state) plus O(1); time O(``short_window``) per point.
+Memory: O(profile buckets) (288 daily + 168 weekly int16 codes by default, allocated as the
+buckets are first seen) plus O(``short_window``): about 2.0 KB in memory once the profiles hold
+a whole day and week (``bench/detectors.py``, tracemalloc; 5.0 KB before issue 12) and 1.8 KB of
+JSON state (5.8 KB before). Time O(``short_window``) per point.
 """
 
 from __future__ import annotations
 
 import math
 import sys
+from array import array
 from math import sqrt, tanh
 from typing import Any, ClassVar, Final, Self
 
 from pydantic import Field
 
-from detectors._state import get_float, get_int, get_mapping, load_hysteresis
+from detectors._state import (
+    decode_bytes,
+    encode_bytes,
+    get_float,
+    get_int,
+    get_mapping,
+    load_hysteresis,
+)
 from detectors.base import DetectorParams, ValueDetector, Verdict
 from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
-from detectors.likelihood import AnomalyLikelihood, likelihood_state, read_likelihood_state
+from detectors.likelihood import AnomalyLikelihood, read_likelihood_state
 from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup, constants_for
 from detectors.seasonal import SeasonalBaseline, SeasonalParams
 
@@ -61,6 +71,17 @@ __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 
 _NAN: Final = math.nan
 _LOWEST: Final = -MAX_ABS_VALUE
+
+# The layout of AdaptiveDetector._f: level mean and variance, peak, the pattern and level
+# likelihoods' long-run mean and variance, then the two rings (short_window slots each).
+_F_LEVEL_MEAN: Final = 0
+_F_LEVEL_VAR: Final = 1
+_F_PEAK: Final = 2
+_F_PATTERN_MEAN: Final = 3
+_F_PATTERN_VAR: Final = 4
+_F_LEVEL_LIK_MEAN: Final = 5
+_F_LEVEL_LIK_VAR: Final = 6
+_F_RING: Final = 7
 
 
 class AdaptiveParams(DetectorParams):
@@ -239,20 +260,14 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
 
     # The two anomaly likelihoods are AnomalyLikelihood written out inline: they step together,
     # so they share the ring's fill count and position (and the per-point call overhead).
+    # Memory: the scalars that change on every point and both rings live in one array of
+    # doubles, ``_f`` (layout in _F_*): a float in a slot costs 32 bytes, in an array 8.
     __slots__ = (
         "_c",
+        "_f",
         "_hysteresis",
-        "_level_lik_mean",
-        "_level_lik_var",
-        "_level_mean",
-        "_level_ring",
         "_level_seen",
-        "_level_var",
         "_pattern",
-        "_pattern_lik_mean",
-        "_pattern_lik_var",
-        "_pattern_ring",
-        "_peak",
         "_record_high",
         "_record_low",
         "_ring_filled",
@@ -266,17 +281,14 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         self._pattern = SeasonalBaseline(params.seasonal)
         # Two AnomalyLikelihood (see __slots__); it checks the parameters.
         AnomalyLikelihood(params.short_window, params.likelihood_fading, params.raw_cap)
-        self._pattern_ring = [0.0] * params.short_window
-        self._level_ring = [0.0] * params.short_window
+        # Level mean (nan: not yet), level variance, peak, each likelihood's long-run mean and
+        # variance, then the two rings (pattern, level) of short_window raw scores each.
+        # (Made from one list: extending an array over-allocates.)
+        self._f = array("d", [_NAN, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0] + [0.0] * 2 * params.short_window)
         self._ring_filled = self._ring_pos = 0
-        self._pattern_lik_mean = self._level_lik_mean = 0.0
-        self._pattern_lik_var = self._level_lik_var = 1.0
         # Not yet is nan (compared as floats on the hot path), saved as None.
         self._record_low = self._record_high = _NAN
-        self._level_mean = _NAN
-        self._level_var = 0.0
         self._level_seen = 0
-        self._peak = 0.0
         self._seen = 0
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
 
@@ -291,14 +303,15 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         raw_pattern, expected = self._pattern.step(x, ts)
 
         # Long-run level z-score of x, then learn x (clipped) into the level.
-        mean = self._level_mean
+        f = self._f
+        mean = f[_F_LEVEL_MEAN]
         if mean != mean:
-            self._level_mean = x
+            f[_F_LEVEL_MEAN] = x
             raw_level = 0.0
         else:
             delta = x - mean
             seen = self._level_seen
-            var = self._level_var
+            var = f[_F_LEVEL_VAR]
             # The variance starts at 0: divide by the weight learned so far (bias correction),
             # so young series are not judged against an underestimated spread. The weight
             # reaches 1.0 exactly (see _Constants.settled) and then stays there.
@@ -313,9 +326,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
                 if size > limit:
                     delta = limit if delta > 0.0 else -limit
             fading = c.level_fading
-            self._level_mean = mean + fading * delta
-            self._level_var = c.level_keep * (var + fading * delta * delta)
-            self._level_seen = seen + 1
+            f[_F_LEVEL_MEAN] = mean + fading * delta
+            f[_F_LEVEL_VAR] = c.level_keep * (var + fading * delta * delta)
+            if seen < c.settled:  # from then on the count changes nothing: stop (no new int)
+                self._level_seen = seen + 1
 
         # The anomaly likelihood of each raw score (AnomalyLikelihood.update, twice), the larger.
         cap = c.raw_cap
@@ -325,38 +339,37 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         raw = raw_level if raw_level < cap else cap
         if raw < 0.0:
             raw = 0.0
-        pattern_ring, level_ring = self._pattern_ring, self._level_ring
+        window = c.short_window
         filled = self._ring_filled
-        if filled < c.short_window:
-            pattern_ring[filled] = raw_pattern
-            level_ring[filled] = raw
+        if filled < window:
+            f[_F_RING + filled] = raw_pattern
+            f[_F_RING + window + filled] = raw
             self._ring_filled = filled = filled + 1
         else:
             pos = self._ring_pos
-            pattern_ring[pos] = raw_pattern
-            level_ring[pos] = raw
+            f[_F_RING + pos] = raw_pattern
+            f[_F_RING + window + pos] = raw
             pos += 1
             self._ring_pos = 0 if pos == filled else pos
         if c.sum_five:
-            # The default window: sum() written out, which costs half as much (see sum_five).
-            a, b, d, e, f = pattern_ring
-            pattern_sum = 0.0 + a + b + d + e + f
-            a, b, d, e, f = level_ring
-            level_sum = 0.0 + a + b + d + e + f
+            # The default window: sum() written out, which costs half as much (see sum_five);
+            # one unpacking reads every slot of _f after the level's two.
+            _, _, _, mean, var, level_mean, level_var, a, b, d, e, g, h, k, m, n, o = f
+            pattern_sum = 0.0 + a + b + d + e + g
+            level_sum = 0.0 + h + k + m + n + o
         else:
-            pattern_sum = sum(pattern_ring)
-            level_sum = sum(level_ring)
+            mean, var, level_mean, level_var = f[_F_PATTERN_MEAN:_F_RING]
+            pattern_sum = sum(f[_F_RING : _F_RING + window])
+            level_sum = sum(f[_F_RING + window :])
         fading, keep = c.likelihood_fading, c.likelihood_keep
-        mean, var = self._pattern_lik_mean, self._pattern_lik_var
         delta = pattern_sum / filled - mean
-        self._pattern_lik_mean = mean + fading * delta
-        self._pattern_lik_var = keep * (var + fading * delta * delta)
+        f[_F_PATTERN_MEAN] = mean + fading * delta
+        f[_F_PATTERN_VAR] = keep * (var + fading * delta * delta)
         likelihood = delta / (sqrt(var) + 1e-9)
-        mean, var = self._level_lik_mean, self._level_lik_var
-        delta = level_sum / filled - mean
-        self._level_lik_mean = mean + fading * delta
-        self._level_lik_var = keep * (var + fading * delta * delta)
-        level_likelihood = delta / (sqrt(var) + 1e-9)
+        delta = level_sum / filled - level_mean
+        f[_F_LEVEL_LIK_MEAN] = level_mean + fading * delta
+        f[_F_LEVEL_LIK_VAR] = keep * (level_var + fading * delta * delta)
+        level_likelihood = delta / (sqrt(level_var) + 1e-9)
         if level_likelihood > likelihood:
             likelihood = level_likelihood
 
@@ -385,9 +398,9 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         if seen < c.warmup:
             self._seen = seen + 1
             return Verdict(0.0, expected, False, hysteresis.firing)
-        peak = self._peak
+        peak = f[_F_PEAK]
         decayed = peak * c.peak_decay
-        self._peak = likelihood if likelihood > decayed else decayed
+        f[_F_PEAK] = likelihood if likelihood > decayed else decayed
         if hysteresis.firing:
             # An open alert: its points are not news (score damped), but they keep it open.
             score = likelihood * c.damping
@@ -412,10 +425,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         the detector's kinds of evidence); the band is for charts, the verdict weighs more.
         ``None`` before any value.
         """
-        mean = self._level_mean
+        mean = self._f[_F_LEVEL_MEAN]
         if mean != mean:  # nan: nothing learned yet
             return None
-        seen, var = self._level_seen, self._level_var
+        seen, var = self._level_seen, self._f[_F_LEVEL_VAR]
         c = self._c
         if seen and seen < c.settled:
             var /= 1.0 - c.level_keep**seen
@@ -439,29 +452,23 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         }
 
     def to_state(self) -> dict[str, Any]:
-        """The whole mutable state as a JSON-serialisable dict (no non-finite floats)."""
+        """The whole mutable state as a JSON-serialisable dict (no non-finite floats).
+
+        ``floats`` packs the doubles (base64 of little-endian doubles, ``nan`` = not yet): the
+        detector's array ``_f`` (see ``_F_*``), then the record range's low and high.
+        """
+        floats = array("d", self._f)
+        floats.append(self._record_low)
+        floats.append(self._record_high)
+        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+            floats.byteswap()
         return {
+            "format": 2,
             "pattern": self._pattern.to_state(),
-            "pattern_likelihood": likelihood_state(
-                self._pattern_ring,
-                self._ring_filled,
-                self._ring_pos,
-                self._pattern_lik_mean,
-                self._pattern_lik_var,
-            ),
-            "level_likelihood": likelihood_state(
-                self._level_ring,
-                self._ring_filled,
-                self._ring_pos,
-                self._level_lik_mean,
-                self._level_lik_var,
-            ),
-            "level_mean": _optional(self._level_mean),
-            "level_var": self._level_var,
+            "floats": encode_bytes(floats.tobytes()),
+            "filled": self._ring_filled,
+            "pos": self._ring_pos,
             "level_seen": self._level_seen,
-            "record_low": _optional(self._record_low),
-            "record_high": _optional(self._record_high),
-            "peak": self._peak,
             "seen": self._seen,
             "hysteresis": self._hysteresis.to_state(),
         }
@@ -470,6 +477,9 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     def from_state(cls, params: AdaptiveParams, state: dict[str, Any]) -> Self:
         """Rebuild from ``params`` and :meth:`to_state` output; future verdicts are identical.
 
+        A state saved before issue 12 (JSON floats, profiles of doubles) loads too; its profiles
+        are quantised as they load (:class:`~detectors.seasonal.SeasonalBaseline`).
+
         Raises
         ------
         ValueError
@@ -477,29 +487,59 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         """
         detector = cls(params)
         detector._pattern.load_state(get_mapping(state, "pattern"))
+        if "format" not in state:
+            detector._load_v1(params, state)
+        elif state["format"] != 2:
+            raise ValueError(f"detector state: unknown adaptive format {state['format']!r}")
+        else:
+            window = params.short_window
+            blob = decode_bytes(state.get("floats"), "floats")
+            size = len(detector._f) + 2
+            if len(blob) != 8 * size:
+                raise ValueError(
+                    f"detector state: 'floats' must hold {size} doubles (short_window {window})"
+                )
+            floats = array("d")
+            floats.frombytes(blob)
+            if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+                floats.byteswap()
+            if math.inf in floats or -math.inf in floats:
+                raise ValueError("detector state: 'floats' holds an infinite number")
+            filled, pos = get_int(state, "filled"), get_int(state, "pos")
+            if filled > window or pos >= max(filled, 1):
+                raise ValueError("detector state: ring 'filled' or 'pos' out of range")
+            detector._record_high = floats.pop()
+            detector._record_low = floats.pop()
+            detector._f = floats
+            detector._ring_filled, detector._ring_pos = filled, pos
+            detector._level_seen = get_int(state, "level_seen")
+        detector._seen = get_int(state, "seen")
+        load_hysteresis(detector._hysteresis, state, "hysteresis")
+        return detector
+
+    def _load_v1(self, params: AdaptiveParams, state: dict[str, Any]) -> None:
+        """The state of the detector before issue 12 (its scalars as JSON)."""
         window = params.short_window
         pattern = read_likelihood_state(get_mapping(state, "pattern_likelihood"), window)
         level = read_likelihood_state(get_mapping(state, "level_likelihood"), window)
         if pattern[1:3] != level[1:3]:  # every version has stepped them together
             raise ValueError("detector state: the two likelihoods' buffers are out of step")
-        detector._pattern_ring, filled, pos, mean, var = pattern
-        detector._pattern_lik_mean, detector._pattern_lik_var = mean, var
-        detector._level_ring, _, _, mean, var = level
-        detector._level_lik_mean, detector._level_lik_var = mean, var
-        detector._ring_filled, detector._ring_pos = filled, pos
-        if state.get("level_mean") is None:
-            detector._level_mean = _NAN
-        else:
-            detector._level_mean = get_float(state, "level_mean")
-        detector._level_var = get_float(state, "level_var")
-        detector._level_seen = get_int(state, "level_seen")
+        pattern_ring, filled, pos, pattern_mean, pattern_var = pattern
+        level_ring, _, _, level_mean, level_var = level
+        self._ring_filled, self._ring_pos = filled, pos
+        mean = _NAN if state.get("level_mean") is None else get_float(state, "level_mean")
+        f = self._f
+        f[_F_LEVEL_MEAN] = mean
+        f[_F_LEVEL_VAR] = get_float(state, "level_var")
+        f[_F_PEAK] = get_float(state, "peak")
+        f[_F_PATTERN_MEAN], f[_F_PATTERN_VAR] = pattern_mean, pattern_var
+        f[_F_LEVEL_LIK_MEAN], f[_F_LEVEL_LIK_VAR] = level_mean, level_var
+        f[_F_RING : _F_RING + window] = array("d", pattern_ring)
+        f[_F_RING + window :] = array("d", level_ring)
+        self._level_seen = min(get_int(state, "level_seen"), self._c.settled)
         for key in ("record_low", "record_high"):
             if state.get(key) is not None:
                 get_float(state, key)
         low, high = state.get("record_low"), state.get("record_high")
-        detector._record_low = _NAN if low is None else float(low)
-        detector._record_high = _NAN if high is None else float(high)
-        detector._peak = get_float(state, "peak")
-        detector._seen = get_int(state, "seen")
-        load_hysteresis(detector._hysteresis, state, "hysteresis")
-        return detector
+        self._record_low = _NAN if low is None else float(low)
+        self._record_high = _NAN if high is None else float(high)
