@@ -28,9 +28,19 @@ Per point, before learning it:
 
 The score is non-negative, higher = more anomalous, continuous (distinct near the top). A point is
 anomalous when the score exceeds ``threshold`` and the point's own raw evidence (pattern residual
-or long-run z-score) exceeds ``alert_min_raw`` (a short run of middling residuals, which plain
-noise produces, is ranked but not alerted); the alert fires after ``fire_after`` such points and
-resolves after ``resolve_after`` normal ones.
+in units of its mean absolute error, about 0.8 standard deviations on Gaussian noise; or long-run
+z-score in standard deviations) exceeds ``alert_min_raw`` (a short run of middling residuals,
+which plain noise produces, is ranked but not alerted); an incident opens after ``fire_after``
+such points and closes after ``resolve_after`` normal ones.
+
+6. **Paging**: an incident pages (``Transition.FIRED``) at once when its raw evidence reaches
+   ``alert_sure_raw`` (6: about 4.8 standard deviations of Gaussian noise), else only when one of
+   the next ``confirm_within`` points confirms it (likelihood above ``threshold`` and raw
+   evidence above ``alert_min_raw`` again), or a later point of the open incident is sure. Plain
+   noise opens about 13 weak incidents per 100,000 points (a chance cluster of 2.4-4 sigma
+   residuals lifts the likelihood, or a 4-sigma new record); confirmed, about 0.8 per 100,000
+   page (``bench/false_alarms.py``). The score is that of the incident either way, so paging
+   changes no ranking. ``alert_sure_raw = 0`` pages every incident (the rule before issue 12).
 
 Warm-up: the first ``warmup`` points (60 by default: 10 minutes at 10 s sampling) are learned and
 scored 0; no alert fires during them. After a lasting level shift the long-run level, the
@@ -55,12 +65,13 @@ from pydantic import Field
 from detectors._state import (
     decode_bytes,
     encode_bytes,
+    get_bool,
     get_float,
     get_int,
     get_mapping,
     load_hysteresis,
 )
-from detectors.base import DetectorParams, ValueDetector, Verdict
+from detectors.base import DetectorParams, Transition, ValueDetector, Verdict
 from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood, read_likelihood_state
@@ -74,6 +85,8 @@ _LOWEST: Final = -MAX_ABS_VALUE
 
 # The layout of AdaptiveDetector._f: level mean and variance, peak, the pattern and level
 # likelihoods' long-run mean and variance, then the two rings (short_window slots each).
+_FIRED: Final = Transition.FIRED
+
 _F_LEVEL_MEAN: Final = 0
 _F_LEVEL_VAR: Final = 1
 _F_PEAK: Final = 2
@@ -157,6 +170,24 @@ class AdaptiveParams(DetectorParams):
             "z-score, in their scale units) above this; 0 turns the check off."
         ),
     )
+    alert_sure_raw: float = Field(
+        6.0,
+        ge=0.0,
+        description=(
+            "Raw evidence (pattern residual or long-run z-score, in their scale units) from which "
+            "one anomalous point fires; weaker evidence must be confirmed within "
+            "confirm_within points (0 fires on any evidence above alert_min_raw)."
+        ),
+    )
+    confirm_within: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description=(
+            "Points after a weakly anomalous one in which a point whose likelihood and raw "
+            "evidence are above threshold and alert_min_raw confirms it (fires)."
+        ),
+    )
     warmup: Warmup = 60
     threshold: Threshold = 4.3
     fire_after: FireAfter = 1
@@ -194,6 +225,8 @@ class _Constants:
 
     __slots__ = (
         "alert_min_raw",
+        "alert_sure_raw",
+        "confirm_within",
         "damping",
         "level_clip",
         "level_fading",
@@ -217,6 +250,8 @@ class _Constants:
         self.threshold = params.threshold
         self.damping = params.damping
         self.alert_min_raw = params.alert_min_raw
+        self.alert_sure_raw = params.alert_sure_raw
+        self.confirm_within = params.confirm_within
         self.peak_decay = params.peak_decay
         self.record_tolerance = params.record_tolerance
         self.record_min_z = params.record_min_z
@@ -263,10 +298,12 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     # Memory: the scalars that change on every point and both rings live in one array of
     # doubles, ``_f`` (layout in _F_*): a float in a slot costs 32 bytes, in an array 8.
     __slots__ = (
+        "_armed",
         "_c",
         "_f",
         "_hysteresis",
         "_level_seen",
+        "_paging",
         "_pattern",
         "_record_high",
         "_record_low",
@@ -289,6 +326,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         # Not yet is nan (compared as floats on the hot path), saved as None.
         self._record_low = self._record_high = _NAN
         self._level_seen = 0
+        # The open incident (the hysteresis firing) pages only once its evidence is sure or
+        # confirmed: _paging; points left to confirm a weak start: _armed.
+        self._paging = False
+        self._armed = 0
         self._seen = 0
         self._hysteresis = Hysteresis(params.fire_after, params.resolve_after)
 
@@ -413,8 +454,36 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         if score < 0.0:
             score = 0.0
         if anomalous or hysteresis.firing or hysteresis._run:
+            # The incident (hysteresis) opens and closes as ever (it gates the score); it pages
+            # when its evidence is sure, or once a weakly anomalous start is confirmed.
             transition = hysteresis.step(anomalous)
-            return Verdict(score, expected, anomalous, hysteresis.firing, transition)
+            paging = self._paging
+            if transition is None:
+                if hysteresis.firing and not paging:
+                    armed = self._armed
+                    if anomalous and (
+                        raw_pattern >= c.alert_sure_raw
+                        or raw >= c.alert_sure_raw
+                        or (armed and (raw_pattern > c.alert_min_raw or raw > c.alert_min_raw))
+                    ):
+                        self._paging = True
+                        self._armed = 0
+                        return Verdict(score, expected, True, True, _FIRED)
+                    if armed:
+                        self._armed = armed - 1
+                return Verdict(score, expected, anomalous, paging)
+            if transition is _FIRED:
+                if raw_pattern >= c.alert_sure_raw or raw >= c.alert_sure_raw:
+                    self._paging = True
+                    return Verdict(score, expected, True, True, _FIRED)
+                self._armed = c.confirm_within  # weak: wait for a confirming point
+                return Verdict(score, expected, True, False)
+            # Resolved: the incident is over; it pages a resolution if it paged.
+            self._armed = 0
+            if paging:
+                self._paging = False
+                return Verdict(score, expected, anomalous, False, transition)
+            return Verdict(score, expected, anomalous, False)
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return Verdict(score, expected, False, False)
 
@@ -469,6 +538,8 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             "filled": self._ring_filled,
             "pos": self._ring_pos,
             "level_seen": self._level_seen,
+            "armed": self._armed,
+            "paging": self._paging,
             "seen": self._seen,
             "hysteresis": self._hysteresis.to_state(),
         }
@@ -513,8 +584,12 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             detector._f = floats
             detector._ring_filled, detector._ring_pos = filled, pos
             detector._level_seen = get_int(state, "level_seen")
+            detector._armed = get_int(state, "armed")
+            detector._paging = get_bool(state, "paging")
         detector._seen = get_int(state, "seen")
         load_hysteresis(detector._hysteresis, state, "hysteresis")
+        if "format" not in state:  # an open alert of an older version had paged
+            detector._paging = detector._hysteresis.firing
         return detector
 
     def _load_v1(self, params: AdaptiveParams, state: dict[str, Any]) -> None:

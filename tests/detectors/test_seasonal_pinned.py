@@ -104,7 +104,7 @@ def verdict_hash(verdicts: list[Verdict]) -> str:
 def params(kind: str, overrides: dict[str, Any]) -> AdaptiveParams | SeasonalParams:
     """The parameters of a pin computed by f2046d3: ``adaptive`` with the rule of that time."""
     if kind == "adaptive":
-        overrides = {"alert_min_raw": 0.0, **overrides}
+        overrides = {"alert_min_raw": 0.0, "alert_sure_raw": 0.0, **overrides}
     return CLASSES[kind][1].model_validate(overrides)
 
 
@@ -217,7 +217,7 @@ def test_verdicts_are_pinned_bit_for_bit(
 def test_the_new_default_is_pinned_too() -> None:
     verdicts = run(AdaptiveDetector(AdaptiveParams()), pinned_series())
     assert (
-        verdict_hash(verdicts) == "66f38b1681c5683d68160793309507a8ed0d254e247af0bfda3abee88263fca7"
+        verdict_hash(verdicts) == "c7d1e9bc8fdf183a0a074bf71c41796c529c083653a528ab7f7f31d677a88fa1"
     )
 
 
