@@ -204,7 +204,7 @@ def _requantised(
     ``(offset, step)`` and the code of ``value`` (:data:`_EMPTY` for a ``nan`` value).
 
     The offset is the middle of the values' range, the step the power of two putting them within
-    :data:`_HEADROOM` steps of it (at least ``2**-38`` of the offset's magnitude: float32-like
+    :data:`_HEADROOM` steps of it (at least ``2**-24`` of the offset's magnitude: float32-like
     precision for a near-constant profile). ``offset`` is ``nan`` for an empty profile.
     """
     values = [offset + q * step for q in profile if q != _EMPTY] if offset == offset else []
@@ -214,7 +214,7 @@ def _requantised(
         return offset, step, _EMPTY
     low, high = min(values), max(values)
     mid = 0.5 * low + 0.5 * high
-    half = max(high - mid, mid - low, abs(mid) * 2.0**-24, 2.0**-1000)
+    half = max(high - mid, mid - low, abs(mid) * 2.0**-10, 2.0**-1000)
     new_step = _quantum(half)
     for k, q in enumerate(profile):
         if q != _EMPTY:
@@ -232,7 +232,7 @@ def _tightened(profile: array[int], offset: float, step: float) -> tuple[float, 
     if high == _EMPTY or high - low >= _SHRINK_SPAN or offset != offset:
         return offset, step
     mid = offset + (0.5 * low + 0.5 * high) * step
-    half = max(0.5 * (high - low) * step, abs(mid) * 2.0**-24, 2.0**-1000)
+    half = max(0.5 * (high - low) * step, abs(mid) * 2.0**-10, 2.0**-1000)
     if not _quantum(half) < step:
         return offset, step
     offset, step, _ = _requantised(profile, offset, step, _NAN)

@@ -234,7 +234,7 @@ CONTINUED = {
     "adaptive-default@40": "d8756b3d4e8d4bfbaa37a8c710c6af975418db3098b6e632097e88b4a0f31e28",
     "adaptive-default@4500": "2f731d774d52d91de216d31b2be9827dd3b5dae2d1a13ebb11e17ca3d23e93d9",
     "adaptive-ragged@2500": "5b7849389ed1b001c3634266a12711802169c41f5aa74efd99f93e186dc35ea4",
-    "seasonal-default@2010": "0475f2375ccde444c9e2c8d61fbec9409edcfdfc28b02d4cf31ebaa35ca8a151",
+    "seasonal-default@2010": "a9f80652e6ac58f6bdc5126e7bef416b08034c3eb70f7604ec430e863f1423a7",
     "seasonal-no-daily@700": "30627f0778aa4a68b202b14e00b67280a2de2ca85c8f68510d157f4950fca980",
     "seasonal-ragged@300": "12c8b5f7a2b1759a0764c036657f749157c72839d62fe0dd037a38edd656e377",
 }
