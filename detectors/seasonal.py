@@ -16,8 +16,13 @@ the currently best forecaster; seasonality is therefore detected automatically: 
 daily pattern the daily profile forecasts best and is used, on a flat one the level or last value.
 
 The score is ``|x - forecast| / scale`` of the selected forecaster.
-Memory is O(buckets per day + buckets per week) (288 + 168 doubles by default, allocated as the
-buckets are first seen), time O(1) per point.
+Memory is O(buckets per day + buckets per week), time O(1) per point (amortised: a profile is
+re-quantised in O(buckets) when its range doubles, and checked once a day or week for a finer
+step). Each profile is stored as int16 codes, ``value = offset + code * step`` with a per-profile
+offset and a power-of-two step putting the profile's range within +-16,384 codes: precision about
+1/30,000 of the range (a forecast needs far less). 288 + 168 codes by default: 1.0 KB in memory
+(the doubles before issue 12 took 3.6 KB), allocated as the buckets are first seen. The saved
+state is about 1.4 KB of JSON.
 """
 
 from __future__ import annotations
@@ -162,59 +167,117 @@ class _Constants:
         self.whole_week_bucket = int(params.weekly_bucket_seconds)
 
 
-#: The bytes of one bucket not seen yet (``nan``, as the profiles have always been filled).
-_EMPTY: Final = struct.pack("=d", _NAN)
-_EMPTY_WORD: Final[int] = struct.unpack("=Q", _EMPTY)[0]
+#: The code of a bucket not seen yet; a seen bucket holds a code in [-_CODE_MAX, _CODE_MAX].
+_EMPTY: Final = -32768
+_CODE_MAX: Final = 32767
+#: After (re)quantising, the values of a profile lie within this many steps of its offset, so
+#: it can widen twofold before the next re-quantisation.
+_HEADROOM: Final = 16384.0
+#: A profile is re-quantised finer (once a period, at bucket 0) when its codes span fewer steps.
+_SHRINK_SPAN: Final = 8192
+_EMPTY_BYTES: Final = struct.pack("=h", _EMPTY)
 _EMPTY_RUN: Final = re.compile(b"\x01+")
 
 
+#: One float object per power of two used as a step, shared by every series (a float of its own
+#: would cost each series 24 bytes per profile). At most ~2,100 entries.
+_POWERS: Final[dict[float, float]] = {}
+
+
+def _shared(step: float) -> float:
+    """``step`` itself, or the shared object equal to it when it is a power of two."""
+    if step > 0.0 and math.frexp(step)[0] == 0.5:
+        return _POWERS.setdefault(step, step)
+    return step
+
+
+def _quantum(half: float) -> float:
+    """The power of two that puts every value within ``half`` of the offset at most
+    :data:`_HEADROOM` steps from it (the shared object, see :func:`_shared`)."""
+    return _shared(math.ldexp(1.0, math.frexp(half / _HEADROOM)[1]))
+
+
+def _requantised(
+    profile: array[int], offset: float, step: float, value: float
+) -> tuple[float, float, int]:
+    """Re-encode ``profile`` in place so that its values and ``value`` fit; the new
+    ``(offset, step)`` and the code of ``value`` (:data:`_EMPTY` for a ``nan`` value).
+
+    The offset is the middle of the values' range, the step the power of two putting them within
+    :data:`_HEADROOM` steps of it (at least ``2**-24`` of the offset's magnitude: float32-like
+    precision for a near-constant profile). ``offset`` is ``nan`` for an empty profile.
+    """
+    values = [offset + q * step for q in profile if q != _EMPTY] if offset == offset else []
+    if value == value:
+        values.append(value)
+    if not values:
+        return offset, step, _EMPTY
+    low, high = min(values), max(values)
+    mid = 0.5 * low + 0.5 * high
+    half = max(high - mid, mid - low, abs(mid) * 2.0**-10, 2.0**-1000)
+    new_step = _quantum(half)
+    for k, q in enumerate(profile):
+        if q != _EMPTY:
+            profile[k] = round((offset + q * step - mid) / new_step)
+    code = round((value - mid) / new_step) if value == value else _EMPTY
+    return mid, new_step, code
+
+
+def _tightened(profile: array[int], offset: float, step: float) -> tuple[float, float]:
+    """``(offset, step)`` after re-quantising ``profile`` finer if its codes span fewer than
+    :data:`_SHRINK_SPAN` steps and a finer step fits (a spike that has faded out of it)."""
+    high, low = max(profile), min(profile)
+    if low == _EMPTY:
+        low = min((q for q in profile if q != _EMPTY), default=high)
+    if high == _EMPTY or high - low >= _SHRINK_SPAN or offset != offset:
+        return offset, step
+    mid = offset + (0.5 * low + 0.5 * high) * step
+    half = max(0.5 * (high - low) * step, abs(mid) * 2.0**-10, 2.0**-1000)
+    if not _quantum(half) < step:
+        return offset, step
+    offset, step, _ = _requantised(profile, offset, step, _NAN)
+    return offset, step
+
+
 def _stored(
-    profile: array[float], start: int, index: int, bucket: int, size: int, value: float
-) -> tuple[array[float], int]:
+    profile: array[int], start: int, index: int, bucket: int, size: int, code: int
+) -> tuple[array[int], int]:
     """``profile`` (buckets ``start``, ``start + 1``, ... mod ``size``) extended to ``bucket``.
 
     ``index`` is ``(bucket - start) mod size``, at least ``len(profile)``. The buckets skipped
-    on the way are ``nan``, ``bucket`` holds ``value``. Returns the profile and its start (the
-    bucket itself when the profile was empty); a complete profile starts at bucket 0.
+    on the way are :data:`_EMPTY`, ``bucket`` holds ``code``. Returns the profile and its start
+    (the bucket itself when the profile was empty); a complete profile starts at bucket 0.
     """
     if not profile:
         start, index = bucket, 0
-    profile.frombytes(_EMPTY * (index - len(profile)))
-    profile.append(value)
+    profile.frombytes(_EMPTY_BYTES * (index - len(profile)))
+    profile.append(code)
     if len(profile) == size:  # complete: from bucket 0, without the slack of growing
         return _full(profile, start, size), 0
     return profile, start
 
 
-def _full(profile: array[float] | None, start: int, size: int) -> array[float]:
-    """The profile as ``size`` buckets from bucket 0 (``nan`` where not seen yet)."""
+def _full(profile: array[int] | None, start: int, size: int) -> array[int]:
+    """The profile as ``size`` buckets from bucket 0 (:data:`_EMPTY` where not seen yet)."""
     if profile is None:
-        return array("d")
+        return array("h")
     if len(profile) == size:  # a whole day (week): only rotate; an exact-size copy
         return profile[size - start :] + profile[: size - start]
-    out = array("d", _EMPTY * size)
+    out = array("h", _EMPTY_BYTES * size)
     head = min(len(profile), size - start)
     out[start : start + head] = profile[:head]
     out[: len(profile) - head] = profile[head:]
     return out
 
 
-def _arc(full: array[float]) -> tuple[array[float], int]:
-    """Inverse of :func:`_full`: the shortest run of buckets (circularly) holding all seen ones.
-
-    A bucket counts as not seen when it holds exactly the ``nan`` the profiles are filled with,
-    so a loaded profile is saved again byte for byte.
-    """
+def _arc(full: array[int]) -> tuple[array[int], int]:
+    """Inverse of :func:`_full`: the shortest run of buckets (circularly) holding all seen ones."""
     size = len(full)
-    blob = full.tobytes()
-    if _EMPTY not in blob:  # not at any offset: every bucket seen (the steady state)
+    if _EMPTY not in full:  # every bucket seen (the steady state)
         return full[:], 0
-    empty_word = _EMPTY_WORD
-    flags = bytes([word == empty_word for word in array("Q", blob)])  # 1: not seen
+    flags = bytes([q == _EMPTY for q in full])  # 1: not seen
     if 0 not in flags:
-        return array("d"), 0
-    if 1 not in flags:
-        return full[:], 0
+        return array("h"), 0
     # The longest run of empty buckets, twice round (it may wrap past the end); the profile
     # starts right after it.
     longest, start = 0, 0
@@ -224,15 +287,27 @@ def _arc(full: array[float]) -> tuple[array[float], int]:
     return _full(full, (size - start) % size, size)[: size - longest], start
 
 
-def _encode(profile: array[float]) -> str:
-    """Base64 of little-endian doubles (``nan`` = bucket not seen yet)."""
+def _encode(codes: array[int]) -> str:
+    """Base64 of little-endian int16 codes (:data:`_EMPTY` = bucket not seen yet)."""
     if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-        profile = array("d", profile)
-        profile.byteswap()
-    return encode_bytes(profile.tobytes())
+        codes = array("h", codes)
+        codes.byteswap()
+    return encode_bytes(codes.tobytes())
 
 
-def _decode(state: Mapping[str, Any], key: str, size: int) -> array[float]:
+def _decode(state: Mapping[str, Any], key: str, size: int) -> array[int]:
+    blob = decode_bytes(state.get(key), key)
+    if len(blob) != 2 * size:
+        raise ValueError(f"detector state: {key!r} must hold {size} int16 codes")
+    codes = array("h")
+    codes.frombytes(blob)
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        codes.byteswap()
+    return codes
+
+
+def _decode_doubles(state: Mapping[str, Any], key: str, size: int) -> array[float]:
+    """A profile saved before issue 12 (little-endian doubles, ``nan`` = not seen)."""
     blob = decode_bytes(state.get(key), key)
     if len(blob) != 8 * size:
         raise ValueError(f"detector state: {key!r} must hold {size} doubles")
@@ -243,6 +318,20 @@ def _decode(state: Mapping[str, Any], key: str, size: int) -> array[float]:
     if math.inf in values or -math.inf in values:
         raise ValueError(f"detector state: {key!r} holds an infinite number")
     return values
+
+
+def _quantised(values: array[float]) -> tuple[array[int], float, float]:
+    """A profile of doubles (``nan`` = not seen) as ``(codes, offset, step)``."""
+    codes = array("h", _EMPTY_BYTES * len(values))
+    offset, step = _NAN, _NAN
+    for k, value in enumerate(values):
+        if value == value:
+            r = (value - offset) / step
+            if -_CODE_MAX <= r <= _CODE_MAX:
+                codes[k] = round(r)
+            else:
+                offset, step, codes[k] = _requantised(codes, offset, step, value)
+    return codes, offset, step
 
 
 def _check_slots(values: list[Any], size: int, key: str) -> list[float]:
@@ -299,15 +388,19 @@ class SeasonalBaseline:
     True
     """
 
-    # Memory: the profiles are arrays of doubles covering only the buckets seen so far (a run of
-    # buckets, circularly: ``_daily[k]`` is bucket ``(_daily_start + k) mod buckets_day``), so a
-    # young series does not pay for a whole day and week; ``None`` when the forecaster is off.
-    # "Not yet" is ``nan`` everywhere (no forecast, no scale), never ``None``, so the hot path
-    # compares floats only. The constants live in one object per params object (_constants).
+    # Memory: the profiles are arrays of int16 codes covering only the buckets seen so far (a run
+    # of buckets, circularly: ``_daily[k]`` is bucket ``(_daily_start + k) mod buckets_day``),
+    # so a young series does not pay for a whole day and week; ``None`` when the forecaster is
+    # off. A code decodes as ``offset + code * step`` (``_daily_offset``, ``_daily_step``; the
+    # steps are powers of two, one float object shared by all series); -32768 is a bucket not
+    # seen yet. Elsewhere "not yet" is ``nan`` (no forecast, no scale), never ``None``, so the
+    # hot path compares floats only. The constants live in one object per params object.
     __slots__ = (
         "_c",
         "_daily",
+        "_daily_offset",
         "_daily_start",
+        "_daily_step",
         "_last",
         "_level",
         "_scale_daily",
@@ -319,15 +412,19 @@ class SeasonalBaseline:
         "_select_level",
         "_select_weekly",
         "_weekly",
+        "_weekly_offset",
         "_weekly_start",
+        "_weekly_step",
     )
 
     def __init__(self, params: SeasonalParams) -> None:
         c = self._c = constants_for(params, _Constants)
         self._last = self._level = _NAN
-        self._daily: array[float] | None = array("d") if c.daily else None
-        self._weekly: array[float] | None = array("d") if c.weekly else None
+        self._daily: array[int] | None = array("h") if c.daily else None
+        self._weekly: array[int] | None = array("h") if c.weekly else None
         self._daily_start = self._weekly_start = 0
+        # A profile's value is ``offset + code * step`` (see the class comment).
+        self._daily_offset = self._daily_step = self._weekly_offset = self._weekly_step = _NAN
         self._scale_last = self._scale_level = self._scale_daily = self._scale_weekly = _NAN
         self._select_last = self._select_level = self._select_daily = self._select_weekly = _NAN
 
@@ -341,15 +438,16 @@ class SeasonalBaseline:
             i = int((ts % DAY_SECONDS) // c.bucket_seconds) % size - self._daily_start
             if i < 0:
                 i += size
-            if i < len(daily):
-                d = daily[i]
+            if i < len(daily) and daily[i] != _EMPTY:
+                d = self._daily_offset + daily[i] * self._daily_step
         if weekly is not None:
             size = c.buckets_week
             j = int((ts % WEEK_SECONDS) // c.week_bucket_seconds) % size - self._weekly_start
             if j < 0:
                 j += size
-            if j < len(weekly):
-                w = (d if daily is not None else self._level) + weekly[j]
+            if j < len(weekly) and weekly[j] != _EMPTY:
+                correction = self._weekly_offset + weekly[j] * self._weekly_step
+                w = (d if daily is not None else self._level) + correction
         return self._last, self._level, d, w
 
     @property
@@ -418,7 +516,9 @@ class SeasonalBaseline:
                 i += c.buckets_day
             seen_days = len(daily)
             if i < seen_days:
-                d = daily[i]
+                code = daily[i]
+                if code != _EMPTY:
+                    d = self._daily_offset + code * self._daily_step
         weekly = self._weekly
         w = base = _NAN
         if weekly is not None:
@@ -429,9 +529,12 @@ class SeasonalBaseline:
             # learned correction, so coarse weekly buckets still follow the fine daily shape.
             base = d if daily is not None else level
             seen_weeks = len(weekly)
+            correction = _NAN
             if j < seen_weeks:
-                correction = weekly[j]
-                w = base + correction
+                code = weekly[j]
+                if code != _EMPTY:
+                    correction = self._weekly_offset + code * self._weekly_step
+                    w = base + correction
 
         # Score: the forecaster with the lowest selection error (the first on a tie) among those
         # with a forecast and a scale.
@@ -513,77 +616,155 @@ class SeasonalBaseline:
                 else select_weekly + select_fading * (error - select_weekly)
             )
         self._last = x
+        # The profiles learn in their int16 codes (see the class comment): a value that does not
+        # fit re-quantises the profile (rare: the range grew twofold).
         if weekly is not None and base == base:
             target = x - base
+            if correction == correction:
+                target = correction + c.week_fading * (target - correction)
+            offset, step = self._weekly_offset, self._weekly_step
+            r = (target - offset) / step  # nan while the profile is empty
+            if -_CODE_MAX <= r <= _CODE_MAX:
+                code = round(r)
+            else:
+                offset, step, code = _requantised(weekly, offset, step, target)
+                self._weekly_offset, self._weekly_step = offset, step
             if j < seen_weeks:
-                weekly[j] = (
-                    target
-                    if correction != correction
-                    else correction + c.week_fading * (target - correction)
-                )
+                weekly[j] = code
+                if j == 0 and seen_weeks == c.buckets_week:  # once a week: finer if it can be
+                    self._weekly_offset, self._weekly_step = _tightened(weekly, offset, step)
             elif j == seen_weeks and seen_weeks + 1 < c.buckets_week:  # the next bucket
-                weekly.append(target)
+                weekly.append(code)
             else:
                 self._weekly, self._weekly_start = _stored(
-                    weekly, self._weekly_start, j, week, c.buckets_week, target
+                    weekly, self._weekly_start, j, week, c.buckets_week, code
                 )
         if daily is not None:
+            target = x if d != d else d + c.season_fading * (x - d)
+            offset, step = self._daily_offset, self._daily_step
+            r = (target - offset) / step  # nan while the profile is empty
+            if -_CODE_MAX <= r <= _CODE_MAX:
+                code = round(r)
+            else:
+                offset, step, code = _requantised(daily, offset, step, target)
+                self._daily_offset, self._daily_step = offset, step
             if i < seen_days:
-                daily[i] = x if d != d else d + c.season_fading * (x - d)
+                daily[i] = code
+                if i == 0 and seen_days == c.buckets_day:  # once a day: finer if it can be
+                    self._daily_offset, self._daily_step = _tightened(daily, offset, step)
             elif i == seen_days and seen_days + 1 < c.buckets_day:  # the next bucket
-                daily.append(x)
+                daily.append(code)
             else:
                 self._daily, self._daily_start = _stored(
-                    daily, self._daily_start, i, day, c.buckets_day, x
+                    daily, self._daily_start, i, day, c.buckets_day, code
                 )
         return out, forecast
 
     def to_state(self) -> dict[str, Any]:
-        """The mutable state as a JSON-serialisable dict."""
+        """The mutable state as a JSON-serialisable dict.
+
+        ``daily`` and ``weekly`` are the profiles' int16 codes (base64, little-endian, whole
+        profiles from bucket 0, -32768 = not seen yet); ``floats`` packs the 14 scalars as
+        little-endian doubles (base64; ``nan`` = not yet): last value, level, the four error
+        scales and the four selection errors, then each profile's offset and step.
+        """
         c = self._c
+        floats = array(
+            "d",
+            (
+                self._last,
+                self._level,
+                self._scale_last,
+                self._scale_level,
+                self._scale_daily,
+                self._scale_weekly,
+                self._select_last,
+                self._select_level,
+                self._select_daily,
+                self._select_weekly,
+                self._daily_offset,
+                self._daily_step,
+                self._weekly_offset,
+                self._weekly_step,
+            ),
+        )
+        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+            floats.byteswap()
         return {
-            "last": _optional(self._last),
-            "level": _optional(self._level),
+            "format": 2,
+            "floats": encode_bytes(floats.tobytes()),
             "daily": _encode(_full(self._daily, self._daily_start, c.buckets_day)),
             "weekly": _encode(_full(self._weekly, self._weekly_start, c.buckets_week)),
-            "scale": [
-                _optional(v)
-                for v in (
-                    self._scale_last,
-                    self._scale_level,
-                    self._scale_daily,
-                    self._scale_weekly,
-                )
-            ],
-            "select": [
-                _optional(v)
-                for v in (
-                    self._select_last,
-                    self._select_level,
-                    self._select_daily,
-                    self._select_weekly,
-                )
-            ],
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`to_state` returned (``ValueError`` if malformed)."""
+        """Restore what :meth:`to_state` returned, or a state saved before issue 12 (profiles of
+        doubles, re-quantised here); ``ValueError`` if malformed."""
         c = self._c
+        days, weeks = c.buckets_day if c.daily else 0, c.buckets_week if c.weekly else 0
+        if "format" not in state:
+            self._load_doubles(state, days, weeks)
+            return
+        if state["format"] != 2:
+            raise ValueError(f"detector state: unknown seasonal format {state['format']!r}")
+        blob = decode_bytes(state.get("floats"), "floats")
+        if len(blob) != 8 * 14:
+            raise ValueError("detector state: 'floats' must hold 14 doubles")
+        floats = array("d")
+        floats.frombytes(blob)
+        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+            floats.byteswap()
+        if math.inf in floats or -math.inf in floats:
+            raise ValueError("detector state: 'floats' holds an infinite number")
+        daily = _decode(state, "daily", days)
+        weekly = _decode(state, "weekly", weeks)
+        for key, codes, offset, step in (
+            ("daily", daily, floats[10], floats[11]),
+            ("weekly", weekly, floats[12], floats[13]),
+        ):
+            if any(q != _EMPTY for q in codes) and not (offset == offset and step > 0.0):
+                raise ValueError(f"detector state: {key!r} holds codes without offset and step")
+        (
+            self._last,
+            self._level,
+            self._scale_last,
+            self._scale_level,
+            self._scale_daily,
+            self._scale_weekly,
+            self._select_last,
+            self._select_level,
+            self._select_daily,
+            self._select_weekly,
+            self._daily_offset,
+            self._daily_step,
+            self._weekly_offset,
+            self._weekly_step,
+        ) = floats
+        self._daily_step, self._weekly_step = _shared(floats[11]), _shared(floats[13])
+        if self._daily is not None:
+            self._daily, self._daily_start = _arc(daily)
+        if self._weekly is not None:
+            self._weekly, self._weekly_start = _arc(weekly)
+
+    def _load_doubles(self, state: Mapping[str, Any], days: int, weeks: int) -> None:
+        """Restore a state saved before issue 12: JSON scalars, profiles of doubles."""
         for key in ("last", "level"):
             value = state.get(key)
             if value is not None:
                 get_float(state, key)
         last, level = state.get("last"), state.get("level")
-        daily = _decode(state, "daily", c.buckets_day if c.daily else 0)
-        weekly = _decode(state, "weekly", c.buckets_week if c.weekly else 0)
+        daily = _decode_doubles(state, "daily", days)
+        weekly = _decode_doubles(state, "weekly", weeks)
         scales = _check_slots(get_list(state, "scale"), 4, "scale")
         selects = _check_slots(get_list(state, "select"), 4, "select")
         self._last = _NAN if last is None else float(last)
         self._level = _NAN if level is None else float(level)
         if self._daily is not None:
-            self._daily, self._daily_start = _arc(daily)
+            codes, self._daily_offset, self._daily_step = _quantised(daily)
+            self._daily, self._daily_start = _arc(codes)
         if self._weekly is not None:
-            self._weekly, self._weekly_start = _arc(weekly)
+            codes, self._weekly_offset, self._weekly_step = _quantised(weekly)
+            self._weekly, self._weekly_start = _arc(codes)
         self._scale_last, self._scale_level, self._scale_daily, self._scale_weekly = scales
         self._select_last, self._select_level, self._select_daily, self._select_weekly = selects
 

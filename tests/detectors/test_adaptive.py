@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import json
 import math
+import random
 import struct
 import sys
 import tracemalloc
 from array import array
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from detectors.adaptive import AdaptiveDetector, AdaptiveParams, _settled
 from detectors.base import Transition
 from detectors.likelihood import AnomalyLikelihood
 from detectors.seasonal import (
+    _EMPTY,
     DAY_SECONDS,
     WEEK_SECONDS,
     SeasonalBaseline,
@@ -27,6 +30,8 @@ from detectors.seasonal import (
     _arc,
     _full,
 )
+
+STATES = Path(__file__).parent / "data" / "seasonal_states_f2046d3.json"
 
 STEP = 300.0  # seconds between points: 288 points a day
 
@@ -195,12 +200,32 @@ def test_demo_traffic_alerts_fire_and_resolve_and_steady_series_stay_quiet() -> 
 
 
 def test_default_state_fits_a_changelog_record() -> None:
-    """The default detector's JSON state stays small (it is re-sent on every checkpoint)."""
+    """The default detector's JSON state stays within 2 KB (it is re-sent on every checkpoint),
+    and so does its memory once its profiles hold a whole day and week (issue 12)."""
     rng = np.random.default_rng(6)
-    det = AdaptiveDetector(AdaptiveParams())
-    for i, v in enumerate(_daily(288 * 8, rng)):
-        det.update(v, i * STEP)
-    assert len(json.dumps(det.to_state())) <= 8 * 1024
+    values = _daily(288 * 8, rng)
+    params = AdaptiveParams()
+    first = AdaptiveDetector(params)  # shared constants and caches (steps): not per series
+    for i, v in enumerate(values):
+        first.update(v, i * STEP)
+    rows = [(v, i * STEP) for i, v in enumerate(values)]
+    detectors: list[AdaptiveDetector] = [first] * 10  # the harness allocates before tracing
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for k in range(len(detectors)):
+            det = detectors[k] = AdaptiveDetector(params)
+            for v, ts in rows:
+                det.update(v, ts)
+        per_series = (tracemalloc.get_traced_memory()[0] - before) / len(detectors)
+    finally:
+        tracemalloc.stop()
+    size = len(json.dumps(detectors[0].to_state()))
+    print(f"after 8 days: {per_series:.0f} bytes in memory, {size} bytes of JSON state")
+    # bench/detectors.py's measure (10 series, a week at 5 minutes) reads about 2.0 KB; the
+    # harness here costs a little more per series (fewer series share its allocations).
+    assert per_series <= 2560  # before issue 12: about 5,000
+    assert size <= 2048  # before issue 12: 5,775
 
 
 def test_warmup_emits_zero_scores_and_no_alerts() -> None:
@@ -364,7 +389,7 @@ def test_profiles_hold_only_the_buckets_seen() -> None:
         per_series = (tracemalloc.get_traced_memory()[0] - before) / len(detectors)
     finally:
         tracemalloc.stop()
-    assert per_series < 2048  # the profiles alone would take 3.6 KB
+    assert per_series < 1536  # whole profiles alone would take 0.9 KB
     # The saved state is the same shape as ever: whole profiles.
     restored = AdaptiveDetector.from_state(AdaptiveParams(), detectors[0].to_state())
     assert restored.to_state() == detectors[0].to_state()
@@ -384,30 +409,77 @@ def test_a_profile_run_wrapping_past_midnight_round_trips() -> None:
         assert (a.score.hex(), a.expected.hex()) == (b.score.hex(), b.expected.hex())
 
 
-def test_a_saved_nan_keeps_its_bits() -> None:
-    """Only the nan profiles are filled with counts as 'not seen'; another nan is kept as is."""
-    det = SeasonalDetector(SeasonalParams())
-    det.update(1.0, 0.0)
-    state = det.to_state()
-    blob = bytearray(base64.b64decode(state["baseline"]["daily"]))
-    blob[8 * 100 : 8 * 101] = struct.pack("<Q", 0x7FF8_0000_0000_0001)
-    state["baseline"]["daily"] = base64.b64encode(bytes(blob)).decode()
-    assert SeasonalDetector.from_state(SeasonalParams(), state).to_state() == state
+def test_a_state_of_doubles_saved_before_issue_12_loads_within_half_a_step() -> None:
+    """Profiles saved as doubles (the format before issue 12) are quantised as they load: each
+    forecast is within half a step of the saved value, and a ``nan`` bucket stays unseen."""
+    rng = np.random.default_rng(12)
+    daily = [float(v) for v in rng.normal(1000.0, 300.0, 288)]
+    daily[100] = math.nan
+    weekly = [float(v) for v in rng.normal(0.0, 5.0, 168)]
+    state = {
+        "last": None,
+        "level": None,
+        "daily": base64.b64encode(struct.pack("<288d", *daily)).decode(),
+        "weekly": base64.b64encode(struct.pack("<168d", *weekly)).decode(),
+        "scale": [None, None, 1.0, 1.0],
+        "select": [None, None, 1.0, 2.0],  # the daily forecaster is chosen
+    }
+    base = SeasonalBaseline(SeasonalParams())
+    base.load_state(state)
+    step = base._daily_step
+    assert 0.0 < step <= 2.0**-4  # the range (about 2,000) over 16,384 codes, a power of two
+    worst = 0.0
+    for k, value in enumerate(daily):
+        _, forecast = base.score(0.0, 300.0 * k)
+        if value != value:
+            assert forecast != forecast, k
+        else:
+            worst = max(worst, abs(forecast - value))
+    print(f"largest error of a loaded forecast: {worst:.2e} (step {step})")
+    assert 0.0 < worst <= step / 2
+    # Saved again in the new format, it round-trips exactly.
+    again = SeasonalBaseline(SeasonalParams())
+    again.load_state(json.loads(json.dumps(base.to_state())))
+    assert again.to_state() == base.to_state()
+
+
+def test_a_profile_requantises_when_its_range_grows_and_tightens_when_it_shrinks() -> None:
+    """A spike widens the daily profile's step; once it has faded the step is fine again."""
+    base = SeasonalBaseline(SeasonalParams())
+    rng = np.random.default_rng(5)
+    steps = []
+    for day in range(40):
+        for k in range(288):
+            x = 50.0 + float(rng.normal(0.0, 1.0))
+            if day == 2 and k == 144:
+                x = 1e7  # a glitch
+            base.step(x, DAY_SECONDS * day + 300.0 * k)
+        steps.append(base._daily_step)
+    print(f"daily step: day 1 {steps[1]}, day 2 {steps[2]}, day 39 {steps[39]}")
+    assert steps[2] >= 2.0**6 * steps[1]
+    assert steps[39] <= 2.0 * steps[1]
+    _, forecast = base.score(0.0, DAY_SECONDS * 40 + 300.0 * 10)
+    assert abs(forecast - 50.0) < 3.0
 
 
 def test_likelihoods_out_of_step_are_rejected() -> None:
+    saved = json.loads(STATES.read_text())["adaptive-default@40"]["state"]  # before issue 12
+    AdaptiveDetector.from_state(AdaptiveParams(alert_min_raw=0.0), saved)
+    level = saved["level_likelihood"]
+    state = {**saved, "level_likelihood": {**level, "pos": (level["pos"] + 1) % 5}}
+    with pytest.raises(ValueError, match="detector state: the two likelihoods"):
+        AdaptiveDetector.from_state(AdaptiveParams(), state)
     det = AdaptiveDetector(AdaptiveParams())
     for i in range(3):
         det.update(float(i), 10.0 * i)
-    state = det.to_state()
-    state["level_likelihood"] = {**state["level_likelihood"], "buffer": [0.0]}
-    with pytest.raises(ValueError, match="detector state: the two likelihoods"):
-        AdaptiveDetector.from_state(AdaptiveParams(), state)
+    with pytest.raises(ValueError, match="ring 'filled' or 'pos'"):
+        AdaptiveDetector.from_state(AdaptiveParams(), {**det.to_state(), "pos": 3})
+    with pytest.raises(ValueError, match="'floats' must hold 21 doubles"):
+        AdaptiveDetector.from_state(AdaptiveParams(short_window=6), det.to_state())
 
 
 def test_a_profile_keeps_the_shortest_run_of_buckets_and_saves_back_byte_for_byte() -> None:
     rng = np.random.default_rng(9)
-    odd_nan = struct.unpack("<d", struct.pack("<Q", 0x7FF8_0000_0000_0001))[0]
     for _ in range(2000):
         size = int(rng.choice([7, 24, 124, 168, 288]))
         seen = rng.random(size) < rng.random()
@@ -415,12 +487,65 @@ def test_a_profile_keeps_the_shortest_run_of_buckets_and_saves_back_byte_for_byt
             start, length = int(rng.integers(size)), int(rng.integers(size + 1))
             seen = np.zeros(size, dtype=bool)
             seen[(start + np.arange(length)) % size] = True
-        values = [float(v) if s else math.nan for v, s in zip(rng.random(size), seen, strict=True)]
-        if rng.random() < 0.1:
-            values[int(rng.integers(size))] = odd_nan
-        full = array("d", values)
+        codes = rng.integers(-32767, 32768, size)
+        values = [int(q) if s else _EMPTY for q, s in zip(codes, seen, strict=True)]
+        full = array("h", values)
         run, start = _arc(full)
         assert _full(run, start, size).tobytes() == full.tobytes()
-        flags = "".join("x" if v == v or v is odd_nan else "." for v in values)
+        flags = "".join("x" if q != _EMPTY else "." for q in values)
         longest_empty = max((len(r) for r in (flags + flags).split("x")), default=0)
         assert len(run) == size - min(longest_empty, size)
+
+
+# --- false alarms (issue 12: at most one per 100,000 points of stationary noise) ----------------
+
+
+def _alerts_on_noise(params: AdaptiveParams, seeds: int, points: int) -> int:
+    fired = 0
+    for seed in range(seeds):
+        det = AdaptiveDetector(params)
+        rng = random.Random(seed)
+        fired += sum(
+            det.update(50.0 + rng.gauss(0.0, 1.0), 300.0 * i).transition is Transition.FIRED
+            for i in range(points)
+        )
+    return fired
+
+
+def test_gaussian_noise_rarely_pages() -> None:
+    """Incidents of noise start weak (raw evidence under ``alert_sure_raw``) and are rarely
+    confirmed; paging every incident (the default) fires about 12 times per 100,000."""
+    now = _alerts_on_noise(AdaptiveParams(alert_sure_raw=6.0), 3, 50_000)
+    before = _alerts_on_noise(AdaptiveParams(), 3, 50_000)
+    print(
+        f"alerts on 150,000 points of Gaussian noise: {now} with alert_sure_raw 6, {before} without"
+    )
+    assert now <= 1
+    assert before >= 10
+
+
+def test_a_strong_incident_pages_at_once_and_a_weak_one_once_confirmed() -> None:
+    rng = random.Random(3)
+    det = AdaptiveDetector(AdaptiveParams(alert_sure_raw=6.0))
+    for i in range(2000):
+        det.update(50.0 + rng.gauss(0.0, 1.0), 300.0 * i)
+    spike = det.update(80.0, 300.0 * 2000)  # 30 sigma: sure
+    assert (spike.transition, spike.firing) == (Transition.FIRED, True)
+    # A weak incident: the incident opens on one moderate point but does not page ...
+    det = AdaptiveDetector(AdaptiveParams(alert_sure_raw=100.0))
+    for i in range(2000):
+        det.update(50.0 + rng.gauss(0.0, 1.0), 300.0 * i)
+    first = det.update(58.0, 300.0 * 2000)
+    assert first.anomalous and not first.firing and first.transition is None
+    assert det._hysteresis.firing  # the incident is open (it gates the score)
+    # ... and saved and restored mid-incident, a confirming point pages it.
+    clone = AdaptiveDetector.from_state(AdaptiveParams(alert_sure_raw=100.0), det.to_state())
+    second = clone.update(58.0, 300.0 * 2001)
+    assert (second.transition, second.firing) == (Transition.FIRED, True)
+
+
+def test_an_open_alert_of_an_older_version_is_paging() -> None:
+    saved = json.loads(STATES.read_text())["adaptive-default@1000"]["state"]
+    opened = {**saved, "hysteresis": {"firing": True, "run": 0}}
+    assert AdaptiveDetector.from_state(AdaptiveParams(), opened)._paging
+    assert not AdaptiveDetector.from_state(AdaptiveParams(), saved)._paging
