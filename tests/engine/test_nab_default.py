@@ -38,15 +38,17 @@ def test_default_scores_at_least_68_on_the_shared_nab_part() -> None:
         print(f"{DEFAULT_KIND} {r.profile}: ranked {r.ranked:.2f} shipped {r.shipped:.2f}")
     standard = results["standard"]
     assert standard.ranked >= 68.0
-    assert standard.shipped is not None and standard.shipped >= 68.0
+    # Shipped: 69.3 when every incident pages; the default pages weak ones only when confirmed
+    # (alert_sure_raw, for issue 12's false-alarm target), which costs two files' windows.
+    assert standard.shipped is not None and standard.shipped >= 67.0
     assert results["reward_low_FP_rate"].ranked >= 60.0
     assert results["reward_low_FN_rate"].ranked >= 72.0
 
 
 def test_default_false_alarms_on_gaussian_noise_stay_bounded() -> None:
-    # 200,000 points of N(0, 1) around 50 every 300 s: today's default fires about 11 times per
-    # 100,000 points (bench/false_alarms.py, 20 series); issue 12's target is 1. The bound
-    # catches a regression towards the 22 of the settings before it.
+    # 200,000 points of N(0, 1) around 50 every 300 s: the default pages about 0.8 times per
+    # 100,000 points (bench/false_alarms.py, 20 series; issue 12's target is 1), 11.9 when weak
+    # incidents page unconfirmed (alert_sure_raw = 0). The bound catches a return to that.
     detector = build(DEFAULT_KIND, params_for(DEFAULT_KIND, {}))
     rng = random.Random(2026)
     fired = sum(
@@ -54,4 +56,4 @@ def test_default_false_alarms_on_gaussian_noise_stay_bounded() -> None:
         for i in range(200_000)
     )
     print(f"{DEFAULT_KIND}: {fired} alerts on 200,000 points of Gaussian noise")
-    assert fired <= 34
+    assert fired <= 6
