@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from engine.model.alert import Alert, AlertStatus, Severity
@@ -267,3 +268,44 @@ def test_tabs_newlines_and_backslashes_survive(store: ColdStore) -> None:
     (stored,) = store.query_events(EventQuery())
     assert stored.message == text
     assert stored.event["message"] == text and stored.event["context"] == {"text": text}
+
+
+@pytest.mark.integration
+def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database filled under migration 1 is migrated to 2 (ids byte-wise, hash indexes for
+    session and trace): its rows stay, lookups find them, a replay still stores nothing twice."""
+    from engine.sinks.cold_store import postgres
+
+    store = open_store(postgres_url)
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
+    assert store.migrate() == [1]
+    rows = _rows(40)
+    assert store.write(rows, []).events == 40
+    monkeypatch.undo()
+    assert store.migrate() == [2]
+    with psycopg.connect(postgres_url) as conn:
+        kinds = dict(
+            conn.execute(
+                "SELECT indexname, split_part(split_part(indexdef, 'USING ', 2), ' ', 1) "
+                "FROM pg_indexes WHERE tablename = 'cold_events'"
+            ).fetchall()
+        )
+        collation = conn.execute(
+            "SELECT collation_name FROM information_schema.columns "
+            "WHERE table_name = 'cold_events' AND column_name = 'trace_id'"
+        ).fetchone()
+    print(f"after migration 2: {kinds}, trace_id collation {collation}")
+    assert kinds["cold_events_session"] == "hash" and kinds["cold_events_trace"] == "hash"
+    assert kinds["cold_events_user"] == "btree" and kinds["cold_events_ts"] == "btree"
+    assert collation == ("C",)
+    assert store.write(rows[:20] + _rows(5, offset0=100), []).events == 5
+    by_session = store.query_events(EventQuery(session="s-1", limit=None))
+    assert len(by_session) == 15  # i % 3 == 1 of 0..39 (13), and of the 5 new ones (2)
+    assert [e.ts for e in by_session] == sorted((e.ts for e in by_session), reverse=True)
+    assert [e.event["message"] for e in store.query_events(EventQuery(trace_id="t-7"))] == [
+        "event 7"
+    ]
+    assert len(store.query_events(EventQuery(user="u-0", limit=None))) == 23
+    store.close()
