@@ -275,7 +275,8 @@ def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database filled under migration 1 is migrated to 2 (ids byte-wise, hash indexes for
-    session and trace): its rows stay, lookups find them, a replay still stores nothing twice."""
+    session and trace, json context): its rows stay, lookups find them, a replay still stores
+    nothing twice."""
     from engine.sinks.cold_store import postgres
 
     store = open_store(postgres_url)
@@ -296,10 +297,22 @@ def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
             "SELECT collation_name FROM information_schema.columns "
             "WHERE table_name = 'cold_events' AND column_name = 'trace_id'"
         ).fetchone()
+        context = conn.execute(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'cold_events' AND column_name = 'context'"
+        ).fetchone()
+        old_row = conn.execute(
+            "SELECT context, performance_data FROM cold_events WHERE trace_id = 't-3'"
+        ).fetchone()
     print(f"after migration 2: {kinds}, trace_id collation {collation}")
     assert kinds["cold_events_session"] == "hash" and kinds["cold_events_trace"] == "hash"
     assert kinds["cold_events_user"] == "btree" and kinds["cold_events_ts"] == "btree"
     assert collation == ("C",)
+    assert context == ("json",)
+    assert old_row == (
+        {"attempt": 3, "nested": {"k": [1, 2]}},
+        {"operation": "tool_call", "duration_ms": 4.5},
+    )
     assert store.write(rows[:20] + _rows(5, offset0=100), []).events == 5
     by_session = store.query_events(EventQuery(session="s-1", limit=None))
     assert len(by_session) == 15  # i % 3 == 1 of 0..39 (13), and of the 5 new ones (2)
