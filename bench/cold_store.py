@@ -9,10 +9,13 @@
    run it: a durable server on a real disk is slower) and into SQLite
    (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
    Also the cost of making the rows from Kafka records (decoding included), which the consumer
-   pays in its thread.
+   pays in its thread, and the CPU time per new row of this process and of the PostgreSQL
+   server's backend (figures a loaded machine does not change much, unlike rows/s).
 2. The worker: ``--events`` single-event log messages (70 % of a cold type) are published, then
    a worker with the cold store off, and one with it on (SQLite, the default), each consume
-   them all; events/s of detection from the worker's /metrics, as bench/throughput.py measures.
+   them all (each its own consumer groups: the same events every run); events/s of detection
+   from the worker's /metrics, as bench/throughput.py measures. ``--rounds`` pairs, in turn
+   off-on and on-off (the machine's load drifts); the medians are compared.
 
 Prints figures; asserts nothing (the machines are shared and noisy).
 """
@@ -21,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import random
+import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -91,9 +97,10 @@ def _records(values: list[bytes]) -> dict[object, list[object]]:
 def _rows(values: list[bytes]) -> tuple[list[EventRow], float]:
     cfg = Config()
     decoders = {spec.topic: build_decoder(spec) for spec in cfg.inputs() if spec.kind == "log"}
+    records = _records(values)  # (the consumer gets these from aiokafka: not timed)
     started = time.perf_counter()
     rows, _ = rows_of(
-        _records(values),  # type: ignore[arg-type]
+        records,  # type: ignore[arg-type]
         source="bench",
         decoders=decoders,
         alerts_topic=None,
@@ -104,18 +111,40 @@ def _rows(values: list[bytes]) -> tuple[list[EventRow], float]:
     return rows, time.perf_counter() - started
 
 
-def _store_rate(url: str, rows: list[EventRow], batch: int) -> tuple[float, float]:
-    """Rows/s of new rows, then of the same rows again (all duplicates)."""
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) of process ``pid`` (this process: ``None``), in seconds."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # not a local server
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _store_rate(url: str, rows: list[EventRow], batch: int) -> tuple[float, float, str]:
+    """Rows/s of new rows, then of the same rows again (all duplicates), and the CPU time per
+    new row of this process and of the PostgreSQL backend (what a loaded machine hides)."""
     store = open_store(url)
     store.migrate()
-    rates = []
+    store.write(rows[:1], [])  # connected, partition made
+    conn = getattr(store, "_conn", None)  # (the bench peeks: PostgreSQL's backend process)
+    pid = conn.info.backend_pid if conn is not None and hasattr(conn, "info") else None
+    rates, cpu = [], ""
     for _ in range(2):
+        client, server = _cpu_seconds(None), _cpu_seconds(pid) if pid else math.nan
         started = time.perf_counter()
-        for i in range(0, len(rows), batch):
+        for i in range(1, len(rows), batch):
             store.write(rows[i : i + batch], [])
-        rates.append(len(rows) / (time.perf_counter() - started))
+        rates.append((len(rows) - 1) / (time.perf_counter() - started))
+        if not cpu:
+            per = 1e6 / (len(rows) - 1)
+            cpu = f"CPU per new row: client {(_cpu_seconds(None) - client) * per:.1f} µs"
+            if pid:
+                cpu += f", server backend {(_cpu_seconds(pid) - server) * per:.1f} µs"
     store.close()
-    return rates[0], rates[1]
+    return rates[0], rates[1], cpu
 
 
 @contextmanager
@@ -174,7 +203,7 @@ def main() -> None:
     parser.add_argument("--postgres-url")
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--broker", default="tansu", choices=["tansu", "apache"])
-    parser.add_argument("--rounds", type=int, default=2, help="off/on pairs of worker runs")
+    parser.add_argument("--rounds", type=int, default=3, help="off/on pairs of worker runs")
     parser.add_argument("--skip-worker", action="store_true")
     args = parser.parse_args()
 
@@ -186,11 +215,12 @@ def main() -> None:
           f"{len(rows):,} cold rows")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-cold-") as tmp:
         with _postgres(args.postgres_url) as url:
-            new, dup = _store_rate(url, rows, args.batch)
+            new, dup, cpu = _store_rate(url, rows, args.batch)
             print(f"postgresql: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates), "
-                  f"batches of {args.batch}")  # fmt: skip
-        new, dup = _store_rate(f"sqlite:///{tmp}/bench.db", rows, args.batch)
-        print(f"sqlite: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates)")
+                  f"batches of {args.batch}; {cpu}")  # fmt: skip
+        new, dup, cpu = _store_rate(f"sqlite:///{tmp}/bench.db", rows, args.batch)
+        print(f"sqlite: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates); {cpu}")
+        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
         if args.skip_worker:
             return
         tmp_path = Path(tmp)
@@ -202,13 +232,15 @@ def main() -> None:
             asyncio.run(_publish(broker.bootstrap, f"logs-{run}", messages))
             off, on = [], []
             for r in range(args.rounds):
-                off.append(_detection_rate(broker, tmp_path, f"off{r}", run, args.events, False))
-                on.append(_detection_rate(broker, tmp_path, f"on{r}", run, args.events, True))
+                for store_on in (False, True) if r % 2 == 0 else (True, False):  # ABBA order
+                    label = f"{'on' if store_on else 'off'}{r}"
+                    rate = _detection_rate(broker, tmp_path, label, run, args.events, store_on)
+                    (on if store_on else off).append(rate)
                 print(f"round {r + 1}: detection {off[-1]:,.0f} events/s store off, "
                       f"{on[-1]:,.0f} events/s store on")  # fmt: skip
-            best_off, best_on = max(off), max(on)
-            print(f"detection (best of {args.rounds}): store off {best_off:,.0f} events/s, "
-                  f"store on {best_on:,.0f} events/s ({best_on / best_off - 1:+.1%}); "
+            mid_off, mid_on = statistics.median(off), statistics.median(on)
+            print(f"detection (median of {args.rounds}): store off {mid_off:,.0f} events/s, "
+                  f"store on {mid_on:,.0f} events/s ({mid_on / mid_off - 1:+.1%}); "
                   f"{args.events:,} single-event log messages, {args.broker}")  # fmt: skip
 
 

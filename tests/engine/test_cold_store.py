@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+import psycopg
 import pytest
 
 from engine.model.alert import Alert, AlertStatus, Severity
@@ -74,13 +75,19 @@ def _alert_bytes(status: AlertStatus, repeat: int = 0, *, silenced: bool = False
     return orjson.dumps(a.to_dict())
 
 
+def _migrations(store: ColdStore) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    from engine.sinks.cold_store import postgres, sqlite
+
+    return postgres.MIGRATIONS if store.backend == "postgresql" else sqlite.MIGRATIONS
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.integration)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ColdStore]:
     if request.param == "sqlite":
         s = open_store(f"sqlite:///{tmp_path}/cold.db")
     else:
         s = open_store(request.getfixturevalue("postgres_url"))
-    assert s.migrate() == [1]
+    assert s.migrate() == [version for version, _ in _migrations(s)]
     yield s
     s.close()
 
@@ -156,7 +163,7 @@ def test_alert_history_keeps_every_transition_once(store: ColdStore) -> None:
 
 
 def test_migrations_are_versioned_and_run_once(store: ColdStore) -> None:
-    assert store.schema_version() == 1
+    assert store.schema_version() == _migrations(store)[-1][0]
     assert store.migrate() == []
 
 
@@ -261,3 +268,57 @@ def test_tabs_newlines_and_backslashes_survive(store: ColdStore) -> None:
     (stored,) = store.query_events(EventQuery())
     assert stored.message == text
     assert stored.event["message"] == text and stored.event["context"] == {"text": text}
+
+
+@pytest.mark.integration
+def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database filled under migration 1 is migrated to 2 (ids byte-wise, hash indexes for
+    session and trace, json context): its rows stay, lookups find them, a replay still stores
+    nothing twice."""
+    from engine.sinks.cold_store import postgres
+
+    store = open_store(postgres_url)
+    monkeypatch.setattr(postgres, "MIGRATIONS", postgres.MIGRATIONS[:1])
+    assert store.migrate() == [1]
+    rows = _rows(40)
+    assert store.write(rows, []).events == 40
+    monkeypatch.undo()
+    assert store.migrate() == [2]
+    with psycopg.connect(postgres_url) as conn:
+        kinds = dict(
+            conn.execute(
+                "SELECT indexname, split_part(split_part(indexdef, 'USING ', 2), ' ', 1) "
+                "FROM pg_indexes WHERE tablename = 'cold_events'"
+            ).fetchall()
+        )
+        collation = conn.execute(
+            "SELECT collation_name FROM information_schema.columns "
+            "WHERE table_name = 'cold_events' AND column_name = 'trace_id'"
+        ).fetchone()
+        context = conn.execute(
+            "SELECT data_type FROM information_schema.columns "
+            "WHERE table_name = 'cold_events' AND column_name = 'context'"
+        ).fetchone()
+        old_row = conn.execute(
+            "SELECT context, performance_data FROM cold_events WHERE trace_id = 't-3'"
+        ).fetchone()
+    print(f"after migration 2: {kinds}, trace_id collation {collation}")
+    assert kinds["cold_events_session"] == "hash" and kinds["cold_events_trace"] == "hash"
+    assert kinds["cold_events_user"] == "btree" and kinds["cold_events_ts"] == "btree"
+    assert collation == ("C",)
+    assert context == ("json",)
+    assert old_row == (
+        {"attempt": 3, "nested": {"k": [1, 2]}},
+        {"operation": "tool_call", "duration_ms": 4.5},
+    )
+    assert store.write(rows[:20] + _rows(5, offset0=100), []).events == 5
+    by_session = store.query_events(EventQuery(session="s-1", limit=None))
+    assert len(by_session) == 15  # i % 3 == 1 of 0..39 (13), and of the 5 new ones (2)
+    assert [e.ts for e in by_session] == sorted((e.ts for e in by_session), reverse=True)
+    assert [e.event["message"] for e in store.query_events(EventQuery(trace_id="t-7"))] == [
+        "event 7"
+    ]
+    assert len(store.query_events(EventQuery(user="u-0", limit=None))) == 23
+    store.close()

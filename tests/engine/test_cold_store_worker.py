@@ -1,5 +1,6 @@
 """The cold store filled by a real worker on Apache Kafka: PostgreSQL stopped and started again
 mid-stream (every cold event and alert transition stored exactly once, detection not held up),
+the worker killed while PostgreSQL is down and both restarted (every cold event stored once),
 and the default SQLite store read back with ``kestrel logs`` and ``kestrel alerts --history``.
 
 Each test prints the figures it measured (run pytest with ``-s`` or ``-rP``).
@@ -8,6 +9,7 @@ Each test prints the figures it measured (run pytest with ``-s`` or ``-rP``).
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -212,6 +214,90 @@ fetch_max_wait_seconds = 0.2
     assert row[0][1] == {"m": 200, "j": 0}
     assert (row[0][2], row[0][3]) == ("s-4", "u-0")
     worker.stop()
+
+
+def test_worker_killed_while_postgres_is_down_stores_everything_once_after_restart(
+    broker: Broker, redis_url: str, tmp_path: Path, unique: str, pg_server: PostgresServer
+) -> None:
+    """SIGKILL (no shutdown, no offset commit) while the store retries a batch against a
+    stopped PostgreSQL; then PostgreSQL and a new worker (same group) start: every cold event
+    is stored, none twice."""
+    db_url = pg_server.create_database(f"crash_{unique}")
+    cfg = tmp_path / "kestrel.toml"
+    port = write_config(
+        cfg,
+        broker,
+        unique,
+        redis_url,
+        DETECTION
+        + f"""
+[cold_store]
+url = "{db_url}"
+retry_seconds = 0.5
+fetch_max_wait_seconds = 0.2
+""",
+    )
+    worker = WorkerProcess(cfg, port, tmp_path / "worker1.log").start()
+    worker.wait_ready()
+    events = "SELECT count(*) FROM cold_events"
+    distinct = (
+        "SELECT count(*) FROM (SELECT DISTINCT source, topic, kafka_partition, kafka_offset, "
+        "batch_index FROM cold_events) d"
+    )
+    first, cold1 = _log_messages(0, 100)
+    run(_send(broker.bootstrap, f"logs-{unique}", first))
+    took = _wait("first part stored", lambda: _count(db_url, events) == cold1, 60, worker.log)
+    print(f"\npostgres: {cold1} cold events stored {took:.1f}s after producing")
+
+    pg_server.stop()
+    try:
+        errors_before = metric_total(worker.metrics(), "kestrel_cold_store_write_errors")
+        second, cold2 = _log_messages(100, 100)
+        run(_send(broker.bootstrap, f"logs-{unique}", second))
+        # The store has fetched the second part and retries its write: kill it mid-retry.
+        _wait(
+            "retries during the outage",
+            lambda: (
+                metric_total(worker.metrics(), "kestrel_cold_store_write_errors")
+                >= errors_before + 2
+            ),
+            60,
+            worker.log,
+        )
+        errors = metric_total(worker.metrics(), "kestrel_cold_store_write_errors")
+        worker.stop(signal.SIGKILL)
+        assert worker.proc is not None and worker.proc.returncode == -signal.SIGKILL
+        print(f"worker killed (SIGKILL) with postgres down, after {errors:.0f} failed writes")
+    finally:
+        pg_server.start()
+    assert _count(db_url, events) == cold1  # nothing of the second part got in
+
+    restarted = WorkerProcess(cfg, port, tmp_path / "worker2.log").start()
+    try:
+        restarted.wait_ready()
+        total = cold1 + cold2
+        took = _wait(
+            "all stored after the restart",
+            lambda: _count(db_url, events) == total,
+            90,
+            restarted.log,
+        )
+        time.sleep(2.0)  # nothing more comes (no duplicate, nothing late)
+        assert _count(db_url, events) == total
+        assert _count(db_url, distinct) == total
+        page = restarted.metrics()
+        assert metric_total(page, "kestrel_cold_store_lag_records") == 0
+        print(f"postgres and worker restarted: all {total} cold events stored {took:.1f}s "
+              f"later, exactly once")  # fmt: skip
+        with psycopg.connect(db_url) as conn:
+            rows = conn.execute(
+                "SELECT batch_index, event FROM cold_events WHERE trace_id = 't-150' "
+                "ORDER BY batch_index"
+            ).fetchall()
+        assert [r[0] for r in rows] == [0, 1]
+        assert rows[0][1]["message"] == "message 150.0"
+    finally:
+        restarted.stop()
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
