@@ -296,6 +296,7 @@ class ColdStoreConsumer:
                 for tp, msgs in extra.items():
                     records.setdefault(tp, []).extend(msgs)
                 consumer.pause(*consumer.assignment())  # (partitions assigned meanwhile)
+                self._update_lag(consumer, records)  # what waits grows (it read 0 here)
                 if self._stopping:
                     return None
 
@@ -347,11 +348,18 @@ class ColdStoreConsumer:
         if paused:
             consumer.resume(*paused)
 
-    def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+    def _update_lag(
+        self, consumer: AIOKafkaConsumer, held: Mapping[Any, Sequence[Any]] | None = None
+    ) -> None:
+        """Records of the assigned partitions not yet durable in the store: from the next offset
+        to store (the last commit's; before any, the first of the records ``held`` through an
+        outage) to the partition's high watermark as last fetched."""
         lag = 0
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             stored = self._next_offsets.get(tp)
+            if stored is None and held and held.get(tp):
+                stored = held[tp][0].offset
             if high is not None and stored is not None:
                 lag += max(0, high - stored)
         self.counts.lag = lag

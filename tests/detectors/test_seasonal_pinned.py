@@ -217,8 +217,11 @@ def test_verdicts_are_pinned_bit_for_bit(
 def test_the_new_default_is_pinned_too() -> None:
     verdicts = run(AdaptiveDetector(AdaptiveParams()), pinned_series())
     assert (
-        verdict_hash(verdicts) == "66f38b1681c5683d68160793309507a8ed0d254e247af0bfda3abee88263fca7"
+        verdict_hash(verdicts) == "c7d1e9bc8fdf183a0a074bf71c41796c529c083653a528ab7f7f31d677a88fa1"
     )
+    # Paging every incident (as before alert_sure_raw became the default): the same but paging.
+    every = run(AdaptiveDetector(AdaptiveParams(alert_sure_raw=0.0)), pinned_series())
+    assert verdict_hash(every) == "66f38b1681c5683d68160793309507a8ed0d254e247af0bfda3abee88263fca7"
 
 
 def test_the_pinned_series_exercises_alerts() -> None:

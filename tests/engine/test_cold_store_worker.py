@@ -185,6 +185,9 @@ fetch_max_wait_seconds = 0.2
     print(f"postgres down: write errors counted {errors:.0f}, up gauge "
           f"{metric_total(page, 'kestrel_cold_store_up'):.0f}")  # fmt: skip
     assert metric_total(page, "kestrel_cold_store_up") == 0
+    waiting = metric_total(page, "kestrel_cold_store_lag_records")
+    print(f"postgres down: cold store lag {waiting:.0f} records")
+    assert waiting > 0  # the records held through the outage are not durable yet
     assert _count(db_url, events) == -1  # (down indeed)
 
     pg_server.start()
