@@ -73,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
     """Exit 0 (also when nothing matches), 1 if the store cannot be read."""
     import sys
 
-    from engine.sinks.cold_store import EventQuery, StoreError, open_store, parse_when
+    from engine.sinks.cold_store import (
+        EventQuery,
+        FollowCursor,
+        StoreError,
+        open_store,
+        parse_when,
+    )
 
     cfg = config_of(args)
     now = time.time()
@@ -99,13 +105,14 @@ def run(args: argparse.Namespace) -> int:
         if not events:  # start after what is stored now
             newest = store.query_events(EventQuery(limit=1))
             last = newest[0].id if newest else 0
+        cursor = FollowCursor(last, time.monotonic)
         while True:
             time.sleep(args.interval)
-            for event in store.query_events(
-                EventQuery(**{**_fields(query), "after_id": last, "limit": 1000})
-            ):
+            asked = EventQuery(
+                **{**_fields(query), "after_id": cursor.after_id, "limit": cursor.limit}
+            )
+            for event in cursor.fresh(store.query_events(asked)):
                 print(line_of(event, args.json), flush=True)
-                last = event.id
     except StoreError as exc:
         print(f"kestrel logs: {exc}", file=sys.stderr)
         return 1

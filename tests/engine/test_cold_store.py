@@ -271,12 +271,12 @@ def test_tabs_newlines_and_backslashes_survive(store: ColdStore) -> None:
 
 
 @pytest.mark.integration
-def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
+def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database filled under migration 1 is migrated to 2 (ids byte-wise, hash indexes for
-    session and trace, json context): its rows stay, lookups find them, a replay still stores
-    nothing twice."""
+    session and trace, json context) and 3 (a block-range index on id, for following): its
+    rows stay, lookups find them, a replay still stores nothing twice."""
     from engine.sinks.cold_store import postgres
 
     store = open_store(postgres_url)
@@ -285,7 +285,7 @@ def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
     rows = _rows(40)
     assert store.write(rows, []).events == 40
     monkeypatch.undo()
-    assert store.migrate() == [2]
+    assert store.migrate() == [2, 3]
     with psycopg.connect(postgres_url) as conn:
         kinds = dict(
             conn.execute(
@@ -307,6 +307,7 @@ def test_postgres_migration_2_keeps_stored_rows_and_their_lookups(
     print(f"after migration 2: {kinds}, trace_id collation {collation}")
     assert kinds["cold_events_session"] == "hash" and kinds["cold_events_trace"] == "hash"
     assert kinds["cold_events_user"] == "btree" and kinds["cold_events_ts"] == "btree"
+    assert kinds["cold_events_id"] == "brin"
     assert collation == ("C",)
     assert context == ("json",)
     assert old_row == (

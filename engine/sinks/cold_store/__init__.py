@@ -14,6 +14,7 @@ from engine.sinks.cold_store.base import ColdStore, StoreError, StoreUnavailable
 from engine.sinks.cold_store.query import (
     AlertQuery,
     EventQuery,
+    FollowCursor,
     StoredAlert,
     StoredEvent,
     parse_when,
@@ -26,6 +27,7 @@ __all__ = [
     "ColdStore",
     "EventQuery",
     "EventRow",
+    "FollowCursor",
     "Origin",
     "StoreError",
     "StoreUnavailable",

@@ -28,6 +28,10 @@ made it cheaper, each change measured as the server's CPU time per row (about 40
 - ``context`` and ``performance_data`` are ``json`` (checked and kept as text) rather than
   ``jsonb`` (converted to a binary tree on the way in): about 12 % less. Nothing of Kestrel
   queries inside them; ``->`` and ``->>`` work on ``json`` too, and ``::jsonb`` gives the rest.
+
+Migration 3 adds a block-range (BRIN) index on ``cold_events.id`` for ``kestrel logs --follow``,
+which asks for the rows above the last id it saw: ids grow with the table, so the newest block
+ranges answer it, where a scan of every partition would read the whole store each poll.
 """
 
 from __future__ import annotations
@@ -143,6 +147,13 @@ MIGRATIONS: Final[tuple[tuple[int, tuple[str, ...]], ...]] = (
             + ", ALTER COLUMN context TYPE json, ALTER COLUMN performance_data TYPE json",
             "CREATE INDEX cold_events_session ON cold_events USING hash (session_id)",
             "CREATE INDEX cold_events_trace ON cold_events USING hash (trace_id)",
+        ),
+    ),
+    (
+        3,
+        (  # kestrel logs --follow asks for ids above the last seen: a block-range index (ids
+            # grow with the table) answers that from the newest blocks and costs writes little
+            "CREATE INDEX cold_events_id ON cold_events USING brin (id)",
         ),
     ),
 )

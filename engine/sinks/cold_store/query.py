@@ -11,11 +11,19 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-__all__ = ["AlertQuery", "EventQuery", "StoredAlert", "StoredEvent", "parse_when"]
+__all__ = [
+    "AlertQuery",
+    "EventQuery",
+    "FollowCursor",
+    "StoredAlert",
+    "StoredEvent",
+    "parse_when",
+]
 
 _RELATIVE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS: Final = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -184,3 +192,69 @@ class StoredAlert:
     severity: str
     summary: str
     alert: dict[str, Any]
+
+
+class FollowCursor:
+    """Where ``kestrel logs --follow`` is: which ids to ask for next, and which rows are new.
+
+    Ids come from one sequence, but each worker's cold store writes in its own transaction, so
+    rows commit out of id order: a row may appear after a row of a higher id was read. The
+    cursor therefore asks again from the highest id read ``settle_seconds`` ago or more (a row
+    commits within its write's transaction, well under that), and :meth:`fresh` drops the rows
+    it has already returned. A poll that comes back full (``limit`` rows: a burst, or many
+    rows within the settle time) moves the cursor past all it returned, so following keeps up,
+    at the price of that guarantee for rows committed late during the burst.
+
+    >>> times = iter([0.0, 1.0, 40.0, 41.0])
+    >>> cursor = FollowCursor(last_id=10, clock=lambda: next(times), limit=4)
+    >>> [r.id for r in cursor.fresh([_row(12), _row(14)])], cursor.after_id
+    ([12, 14], 10)
+    >>> [r.id for r in cursor.fresh([_row(12), _row(13), _row(14)])]  # 13 committed late
+    [13]
+    >>> _ = cursor.fresh([])  # 40 s later: everything read before has settled
+    >>> cursor.after_id
+    14
+    >>> [r.id for r in cursor.fresh([_row(i) for i in (15, 16, 17, 18)])], cursor.after_id
+    ([15, 16, 17, 18], 18)
+    """
+
+    def __init__(
+        self,
+        last_id: int,
+        clock: Callable[[], float],
+        settle_seconds: float = 10.0,
+        limit: int = 20_000,
+    ) -> None:
+        self._floor = last_id
+        self._clock = clock
+        self._settle = settle_seconds
+        self.limit = limit
+        self._recent: dict[int, float] = {}  # ids returned within the settle time: when
+
+    @property
+    def after_id(self) -> int:
+        """Ask for the rows above this id (at most :attr:`limit` of them, oldest first)."""
+        return self._floor
+
+    def fresh(self, rows: Sequence[StoredEvent]) -> list[StoredEvent]:
+        """The rows of a poll not returned before, in order; then move the floor up to the
+        highest id returned ``settle_seconds`` ago or more (or all, after a full poll)."""
+        now = self._clock()
+        recent = self._recent
+        out = [r for r in rows if r.id > self._floor and r.id not in recent]
+        for row in out:
+            recent[row.id] = now
+        if len(rows) >= self.limit:
+            settled = list(recent)
+        else:
+            settled = [i for i, seen in recent.items() if now - seen >= self._settle]
+        if settled:
+            self._floor = max(self._floor, *settled)
+            for i in [i for i in recent if i <= self._floor]:
+                del recent[i]
+        return out
+
+
+def _row(row_id: int) -> StoredEvent:
+    """A stored event with only an id (for the examples)."""
+    return StoredEvent(row_id, 0.0, "t", "INFO", "s", "", None, None, None, {}, "t", 0, 0, 0)
