@@ -2,11 +2,13 @@
 
     python bench/cold_store.py [--rows 200000] [--batch 5000] [--postgres-url URL]
                                [--events 100000] [--broker tansu|apache] [--skip-worker]
+                               [--writers 2]
 
 1. The store alone: ``--rows`` cold event rows written in transactions of ``--batch`` rows into
    PostgreSQL (a private server started with initdb/pg_ctl from Debian's postgresql package,
    unless ``--postgres-url`` names one; that private server runs with fsync off, as the tests
-   run it: a durable server on a real disk is slower) and into SQLite
+   run it: a durable server on a real disk is slower), once over one connection and once over
+   ``--writers`` (``[cold_store] writers``, each into a fresh database), and into SQLite
    (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
    Also the cost of making the rows from Kafka records (decoding included), which the consumer
    pays in its thread, and the CPU time per new row of this process and of the PostgreSQL
@@ -32,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -51,7 +53,7 @@ from throughput import (  # noqa: E402
     worker_config,
 )
 
-from engine.config import Config  # noqa: E402
+from engine.config import ColdStoreSettings, Config  # noqa: E402
 from engine.devtools.broker import free_port  # noqa: E402
 from engine.formats import build_decoder  # noqa: E402
 from engine.runtime.cold_store import rows_of  # noqa: E402
@@ -123,10 +125,13 @@ def _cpu_seconds(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _store_rate(url: str, rows: list[EventRow], batch: int) -> tuple[float, float, str]:
+def _store_rate(
+    url: str, rows: list[EventRow], batch: int, writers: int = 1
+) -> tuple[float, float, str]:
     """Rows/s of new rows, then of the same rows again (all duplicates), and the CPU time per
-    new row of this process and of the PostgreSQL backend (what a loaded machine hides)."""
-    store = open_store(url)
+    new row of this process and of the (first) PostgreSQL backend (what a loaded machine hides;
+    with several writers the other backends' share is not in it)."""
+    store = open_store(url, writers=writers)
     store.migrate()
     store.write(rows[:1], [])  # connected, partition made
     conn = getattr(store, "_conn", None)  # (the bench peeks: PostgreSQL's backend process)
@@ -148,16 +153,17 @@ def _store_rate(url: str, rows: list[EventRow], batch: int) -> tuple[float, floa
 
 
 @contextmanager
-def _postgres(url: str | None) -> Iterator[str]:
+def _postgres(url: str | None) -> Iterator[Callable[[str], str] | None]:
+    """A maker of fresh databases on a private server (``None`` when ``url`` names one)."""
     if url:
-        yield url
+        yield None
         return
     from tests.testkit import PostgresServer  # initdb + pg_ctl, as the tests do
 
     server = PostgresServer()
     server.start()
     try:
-        yield server.create_database("bench")
+        yield server.create_database
     finally:
         server.remove()
 
@@ -205,6 +211,12 @@ def main() -> None:
     parser.add_argument("--broker", default="tansu", choices=["tansu", "apache"])
     parser.add_argument("--rounds", type=int, default=3, help="off/on pairs of worker runs")
     parser.add_argument("--skip-worker", action="store_true")
+    parser.add_argument(
+        "--writers",
+        type=int,
+        default=ColdStoreSettings().writers,
+        help="PostgreSQL connections a batch is written over (also measured with 1)",
+    )
     args = parser.parse_args()
 
     rng = random.Random(7)
@@ -214,10 +226,13 @@ def main() -> None:
     print(f"rows from records (decode + row): {len(values) / took:,.0f} records/s, "
           f"{len(rows):,} cold rows")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-cold-") as tmp:
-        with _postgres(args.postgres_url) as url:
-            new, dup, cpu = _store_rate(url, rows, args.batch)
-            print(f"postgresql: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates), "
-                  f"batches of {args.batch}; {cpu}")  # fmt: skip
+        with _postgres(args.postgres_url) as database:
+            # A fresh database per run (a given one: only --writers, its rows would be stored).
+            for writers in sorted({1, args.writers}) if database else [args.writers]:
+                url = database(f"bench{writers}") if database else args.postgres_url
+                new, dup, cpu = _store_rate(url, rows, args.batch, writers)
+                print(f"postgresql, {writers} writer(s): {new:,.0f} rows/s new, {dup:,.0f} rows/s "
+                      f"replayed (duplicates), batches of {args.batch}; {cpu}")  # fmt: skip
         new, dup, cpu = _store_rate(f"sqlite:///{tmp}/bench.db", rows, args.batch)
         print(f"sqlite: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates); {cpu}")
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")

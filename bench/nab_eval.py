@@ -114,7 +114,6 @@ CANDIDATES: list[tuple[str, str, list[dict[str, Any]]]] = [
         [ADAPTIVE_V1, *[{**ADAPTIVE_V1, **g} for g in ADAPTIVE_GRID]],
     ),
     ("adaptive-v2 (min raw 3)", "adaptive", [ADAPTIVE_V2]),
-    ("adaptive-v3 (confirmed paging, the default)", "adaptive", [ADAPTIVE_V3]),
     (
         "adaptive-v3 tuned",
         "adaptive",

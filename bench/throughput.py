@@ -1,6 +1,7 @@
-"""Worker throughput and publish-to-alert latency, measured in one run on the embedded broker.
+"""Worker throughput and publish-to-alert latency, measured in one run (embedded broker by default).
 
     python bench/throughput.py [--events 200000] [--batch 100] [--probes 200] [--scale-out 2]
+                               [--broker tansu|apache] [--parts single,batched,scaleout,latency]
 
 1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
    starts and the time from its first consumed event to its last is measured (from /metrics).
@@ -190,8 +191,15 @@ class Throughput:
         )
 
 
+def broker_pids(broker: Broker) -> list[int]:
+    """The broker's processes (one per node of an Apache Kafka cluster)."""
+    members = getattr(broker, "members", None)
+    procs = [m.process for m in members] if members else [getattr(broker, "process", None)]
+    return [p.pid for p in procs if p is not None]
+
+
 def _throughput(
-    broker: EmbeddedBroker,
+    broker: Broker,
     tmp: Path,
     label: str,
     messages: list[tuple[bytes, bytes]],
@@ -214,14 +222,10 @@ def _throughput(
         cfg = tmp / f"{label}-{i}.toml"
         cfg.write_text(worker_config(broker, run, port))
         procs.append(BenchWorker(cfg, port, tmp / f"{label}-{i}.log"))
-    pids = [w.proc.pid for w in procs]
-    broker_pid = broker.process.pid if broker.process is not None else None
+    pids, brokers = [w.proc.pid for w in procs], broker_pids(broker)
 
     def cpu() -> tuple[float, float]:
-        return (
-            sum(cpu_seconds(pid) for pid in pids),
-            cpu_seconds(broker_pid) if broker_pid is not None else 0.0,
-        )
+        return sum(map(cpu_seconds, pids)), sum(map(cpu_seconds, brokers))
 
     try:
         first_t, first_n = None, 0.0
@@ -402,6 +406,12 @@ def main() -> None:
         help="which measurements to run (comma-separated)",
     )
     ap.add_argument(
+        "--broker",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="the embedded broker (default) or Apache Kafka 4.x (the jars make fetches)",
+    )
+    ap.add_argument(
         "--load-rate",
         type=float,
         help="events/s of the background load while probing (default: half the single rate)",
@@ -416,7 +426,7 @@ def main() -> None:
         batched.append((chunk[0][0], b"[" + b",".join(v for _, v in chunk) + b"]"))
     with (
         tempfile.TemporaryDirectory(prefix="kestrel-bench-") as d,
-        EmbeddedBroker().running() as broker,
+        running_broker(args.broker, Path(d)) as broker,
     ):
         tmp = Path(d)
         single = 0.0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -126,15 +127,16 @@ def rows_of(
 class ColdStoreConsumer:
     """Fills the cold store from Kafka (see the module docstring).
 
-    ``store`` is made by ``open`` (default: :func:`open_store` of the configured URL) in the
-    consumer's thread. ``clock`` gives epoch seconds (for retention).
+    ``store`` is made by ``open`` (default: :func:`open_store` of the configured URL, with
+    ``[cold_store] writers``) in the consumer's thread. ``clock`` gives epoch seconds (for
+    retention).
     """
 
     def __init__(
         self,
         config: Config,
         *,
-        open: Callable[[str], ColdStore] = open_store,
+        open: Callable[[str], ColdStore] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
@@ -147,7 +149,7 @@ class ColdStoreConsumer:
         self.alerts_topic = config.topics.alerts if settings.alerts else None
         self.topics = [*self.decoders, *([self.alerts_topic] if self.alerts_topic else [])]
         self.counts = ColdStoreCounts()
-        self._open = open
+        self._open = open or functools.partial(open_store, writers=settings.writers)
         self._clock = clock
         self._store: ColdStore | None = None
         self._stopping = False

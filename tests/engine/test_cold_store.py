@@ -323,3 +323,22 @@ def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
     ]
     assert len(store.query_events(EventQuery(user="u-0", limit=None))) == 23
     store.close()
+
+
+def test_postgres_writes_a_large_batch_over_two_connections_exactly_once(postgres_url: str) -> None:
+    """A batch of 2,000+ rows is split over ``writers`` connections, each part in its own
+    transaction; a replay of it, and of a batch half stored, stores nothing twice."""
+    store = open_store(postgres_url, writers=2)
+    store.migrate()
+    rows = _rows(5000)
+    written = store.write(rows[:3000], [])
+    assert written.events == 3000
+    backends = store._helpers  # type: ignore[attr-defined]
+    assert len(backends) == 1 and backends[0] is not None  # the second part had its own
+    assert store.write(rows[:3000], []).events == 0  # a replay: every part skips them all
+    assert store.write(rows, []).events == 2000  # half stored: only the rest is new
+    stored = store.query_events(EventQuery(limit=None))
+    print(f"stored {len(stored)} rows over {1 + len(backends)} connections")
+    assert len(stored) == 5000
+    assert len({(e.topic, e.partition, e.offset, e.index) for e in stored}) == 5000
+    store.close()

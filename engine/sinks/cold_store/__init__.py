@@ -41,10 +41,11 @@ __all__ = [
 ]
 
 
-def open_store(url: str) -> ColdStore:
+def open_store(url: str, *, writers: int = 1) -> ColdStore:
     """The store at ``url``: ``sqlite:///path`` or ``postgresql://...`` (``postgres://``).
 
-    Nothing connects until the store is first used.
+    Nothing connects until the store is first used. ``writers`` is how many connections a large
+    batch is written over at once (PostgreSQL; SQLite has one writer).
 
     >>> open_store("sqlite:////tmp/x/cold.db").shown_url
     'sqlite:////tmp/x/cold.db'
@@ -63,5 +64,5 @@ def open_store(url: str) -> ColdStore:
     if url.startswith(("postgresql://", "postgres://")):
         from engine.sinks.cold_store.postgres import PostgresStore
 
-        return PostgresStore(url, redact_url(url))
+        return PostgresStore(url, redact_url(url), writers=writers)
     raise StoreError(f"{redact_url(url)}: the cold store's url must be sqlite:/// or postgresql://")

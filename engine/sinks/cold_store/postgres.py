@@ -40,6 +40,7 @@ import calendar
 import contextlib
 import time
 from collections.abc import Iterable, Iterator, Sequence, Set
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Final
 
 import psycopg
@@ -266,32 +267,47 @@ class PostgresStore(ColdStore):
 
     backend = "postgresql"
 
-    def __init__(self, url: str, shown_url: str, *, connect_timeout_seconds: int = 5) -> None:
+    def __init__(
+        self, url: str, shown_url: str, *, connect_timeout_seconds: int = 5, writers: int = 1
+    ) -> None:
         super().__init__(shown_url)
         self._url = url
         self.connect_timeout_seconds = connect_timeout_seconds
+        self.writers = max(1, writers)
         self._conn: psycopg.Connection[Any] | None = None
+        self._helpers: list[psycopg.Connection[Any] | None] = [None] * (self.writers - 1)
+        self._pool: ThreadPoolExecutor | None = None
         self._partitions: set[str] = set()
         self._jsonb: dict[str, frozenset[str]] = {}
 
+    def _open(self) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self._url, connect_timeout=self.connect_timeout_seconds)
+        except psycopg.Error as exc:
+            raise StoreUnavailable(f"{self.shown_url}: {_first_line(exc)}") from None
+
     def _connect(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            try:
-                self._conn = psycopg.connect(
-                    self._url, connect_timeout=self.connect_timeout_seconds
-                )
-            except psycopg.Error as exc:
-                raise StoreUnavailable(f"{self.shown_url}: {_first_line(exc)}") from None
+            self._conn = self._open()
             self._partitions.clear()
             self._jsonb.clear()
         return self._conn
 
+    def _helper(self, k: int) -> psycopg.Connection[Any]:
+        """The ``k``-th extra connection a batch is written over (opened when first needed)."""
+        conn = self._helpers[k]
+        if conn is None or conn.closed:
+            conn = self._helpers[k] = self._open()
+        return conn
+
     def _failed(self, exc: psycopg.Error, what: str) -> StoreError:
-        """Translate ``exc``; a broken connection is dropped (the next call reconnects)."""
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            with contextlib.suppress(psycopg.Error):
-                conn.close()
+        """Translate ``exc``; the connections are dropped (the next call reconnects)."""
+        conns, self._conn = [self._conn, *self._helpers], None
+        self._helpers = [None] * len(self._helpers)
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
         message = f"{self.shown_url}: {what}: {_first_line(exc)}"
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return StoreUnavailable(message)
@@ -365,12 +381,32 @@ class PostgresStore(ColdStore):
             if alerts:
                 self._ensure_partitions("alert_history", _months(r.recorded_at for r in alerts))
             conn = self._connect()
-            with conn.transaction():
-                stored_events = self._copy(conn, "cold_events", EVENT_COLUMNS, events)
-                stored_alerts = self._copy(conn, "alert_history", ALERT_COLUMNS, alerts)
+            parts = _split(events, self.writers)
+            others = [self._in_helper(k, part) for k, part in enumerate(parts[1:])]
+            try:
+                with conn.transaction():
+                    stored_events = self._copy(conn, "cold_events", EVENT_COLUMNS, parts[0])
+                    stored_alerts = self._copy(conn, "alert_history", ALERT_COLUMNS, alerts)
+            finally:
+                wait(others)  # (before a failure closes the connections they use)
+            stored_events += sum(other.result() for other in others)  # (raises theirs)
         except psycopg.Error as exc:
             raise self._failed(exc, "write") from None
         return Written(stored_events, stored_alerts)
+
+    def _in_helper(self, k: int, events: Sequence[EventRow]) -> Future[int]:
+        """Copy ``events`` over the ``k``-th extra connection, in its own transaction, in the
+        store's thread pool (a batch's parts commit separately: a part that failed is written
+        again with the batch, and what its other parts stored is skipped by the unique key)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(len(self._helpers), "kestrel-cold-store")
+
+        def copy() -> int:
+            conn = self._helper(k)
+            with conn.transaction():
+                return self._copy(conn, "cold_events", EVENT_COLUMNS, events)
+
+        return self._pool.submit(copy)
 
     def _jsonb_columns(self, conn: psycopg.Connection[Any], table: str) -> frozenset[str]:
         """The ``jsonb`` columns of ``table`` (their binary form differs from ``json``'s; the
@@ -490,9 +526,33 @@ class PostgresStore(ColdStore):
         return dropped
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, *self._helpers):
+            if conn is not None:
+                conn.close()
+        self._conn, self._helpers = None, [None] * len(self._helpers)
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+#: A batch is split over several connections only when each part gets at least this many rows.
+_MIN_PART: Final = 1000
+
+
+def _split(events: Sequence[EventRow], writers: int) -> list[Sequence[EventRow]]:
+    """``events`` in up to ``writers`` consecutive parts of at least :data:`_MIN_PART` rows
+    (one part, perhaps empty, when there are too few).
+
+    >>> [len(p) for p in _split([None] * 5000, 2)], [len(p) for p in _split([None] * 1500, 2)]
+    ([2500, 2500], [1500])
+    >>> _split([], 2)
+    [[]]
+    """
+    n = min(writers, len(events) // _MIN_PART)
+    if n < 2:
+        return [events]
+    size = -(-len(events) // n)
+    return [events[i : i + size] for i in range(0, len(events), size)]
 
 
 def _clean_values(row: EventRow | AlertRow) -> list[Any]:
