@@ -6,6 +6,8 @@ non-finite float (JSON cannot carry ``nan`` or ``inf``). Reading a malformed sta
 
 >>> decode_bytes(encode_bytes(b"\\x00\\xff"), "blob")
 b'\\x00\\xff'
+>>> list(decode_doubles(encode_doubles([1.5, math.nan]), "floats", 2))
+[1.5, nan]
 >>> get_float({"n": 3}, "n")
 3.0
 >>> get_float({}, "n")
@@ -19,14 +21,18 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from collections.abc import Mapping
+import sys
+from array import array
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from detectors.hysteresis import Hysteresis
 
 __all__ = [
     "decode_bytes",
+    "decode_doubles",
     "encode_bytes",
+    "encode_doubles",
     "get_bool",
     "get_float",
     "get_int",
@@ -39,6 +45,29 @@ __all__ = [
 def encode_bytes(blob: bytes) -> str:
     """Encode an opaque binary blob as base64 text."""
     return base64.b64encode(blob).decode("ascii")
+
+
+def encode_doubles(values: Iterable[float]) -> str:
+    """Doubles as base64 of little-endian IEEE 754 (``nan`` allowed: it may mean "not yet")."""
+    blob = array("d", values)
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        blob.byteswap()
+    return encode_bytes(blob.tobytes())
+
+
+def decode_doubles(state_value: Any, key: str, size: int, why: str = "") -> array[float]:
+    """Decode what :func:`encode_doubles` produced: exactly ``size`` doubles, none infinite.
+    ``why`` is added to the error for a wrong count (what ``size`` follows from)."""
+    blob = decode_bytes(state_value, key)
+    if len(blob) != 8 * size:
+        raise ValueError(f"detector state: {key!r} must hold {size} doubles{why}")
+    values = array("d")
+    values.frombytes(blob)
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        values.byteswap()
+    if math.inf in values or -math.inf in values:
+        raise ValueError(f"detector state: {key!r} holds an infinite number")
+    return values
 
 
 def _get(state: Mapping[str, Any], key: str) -> Any:

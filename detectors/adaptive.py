@@ -65,8 +65,8 @@ from typing import Any, ClassVar, Final, Self
 from pydantic import Field
 
 from detectors._state import (
-    decode_bytes,
-    encode_bytes,
+    decode_doubles,
+    encode_doubles,
     get_bool,
     get_float,
     get_int,
@@ -530,15 +530,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         ``floats`` packs the doubles (base64 of little-endian doubles, ``nan`` = not yet): the
         detector's array ``_f`` (see ``_F_*``), then the record range's low and high.
         """
-        floats = array("d", self._f)
-        floats.append(self._record_low)
-        floats.append(self._record_high)
-        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-            floats.byteswap()
         return {
             "format": 2,
             "pattern": self._pattern.to_state(),
-            "floats": encode_bytes(floats.tobytes()),
+            "floats": encode_doubles([*self._f, self._record_low, self._record_high]),
             "filled": self._ring_filled,
             "pos": self._ring_pos,
             "level_seen": self._level_seen,
@@ -568,18 +563,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             raise ValueError(f"detector state: unknown adaptive format {state['format']!r}")
         else:
             window = params.short_window
-            blob = decode_bytes(state.get("floats"), "floats")
             size = len(detector._f) + 2
-            if len(blob) != 8 * size:
-                raise ValueError(
-                    f"detector state: 'floats' must hold {size} doubles (short_window {window})"
-                )
-            floats = array("d")
-            floats.frombytes(blob)
-            if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-                floats.byteswap()
-            if math.inf in floats or -math.inf in floats:
-                raise ValueError("detector state: 'floats' holds an infinite number")
+            floats = decode_doubles(
+                state.get("floats"), "floats", size, f" (short_window {window})"
+            )
             filled, pos = get_int(state, "filled"), get_int(state, "pos")
             if filled > window or pos >= max(filled, 1):
                 raise ValueError("detector state: ring 'filled' or 'pos' out of range")

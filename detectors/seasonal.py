@@ -40,7 +40,9 @@ from pydantic import Field
 
 from detectors._state import (
     decode_bytes,
+    decode_doubles,
     encode_bytes,
+    encode_doubles,
     get_float,
     get_int,
     get_list,
@@ -308,16 +310,7 @@ def _decode(state: Mapping[str, Any], key: str, size: int) -> array[int]:
 
 def _decode_doubles(state: Mapping[str, Any], key: str, size: int) -> array[float]:
     """A profile saved before issue 12 (little-endian doubles, ``nan`` = not seen)."""
-    blob = decode_bytes(state.get(key), key)
-    if len(blob) != 8 * size:
-        raise ValueError(f"detector state: {key!r} must hold {size} doubles")
-    values = array("d")
-    values.frombytes(blob)
-    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-        values.byteswap()
-    if math.inf in values or -math.inf in values:
-        raise ValueError(f"detector state: {key!r} holds an infinite number")
-    return values
+    return decode_doubles(state.get(key), key, size)
 
 
 def _quantised(values: array[float]) -> tuple[array[int], float, float]:
@@ -688,11 +681,9 @@ class SeasonalBaseline:
                 self._weekly_step,
             ),
         )
-        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-            floats.byteswap()
         return {
             "format": 2,
-            "floats": encode_bytes(floats.tobytes()),
+            "floats": encode_doubles(floats),
             "daily": _encode(_full(self._daily, self._daily_start, c.buckets_day)),
             "weekly": _encode(_full(self._weekly, self._weekly_start, c.buckets_week)),
         }
@@ -707,15 +698,7 @@ class SeasonalBaseline:
             return
         if state["format"] != 2:
             raise ValueError(f"detector state: unknown seasonal format {state['format']!r}")
-        blob = decode_bytes(state.get("floats"), "floats")
-        if len(blob) != 8 * 14:
-            raise ValueError("detector state: 'floats' must hold 14 doubles")
-        floats = array("d")
-        floats.frombytes(blob)
-        if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-            floats.byteswap()
-        if math.inf in floats or -math.inf in floats:
-            raise ValueError("detector state: 'floats' holds an infinite number")
+        floats = decode_doubles(state.get("floats"), "floats", 14)
         daily = _decode(state, "daily", days)
         weekly = _decode(state, "weekly", weeks)
         for key, codes, offset, step in (
