@@ -128,10 +128,18 @@ def _count(url: str, sql: str) -> int:
         return -1
 
 
-def test_postgres_outage_mid_stream_loses_and_duplicates_nothing(
-    broker: Broker, redis_url: str, tmp_path: Path, unique: str, pg_server: PostgresServer
-) -> None:
-    db_url = pg_server.create_database(f"e2e_{unique}")
+#: Stored cold events, and their distinct Kafka origins (equal when nothing is stored twice).
+EVENTS = "SELECT count(*) FROM cold_events"
+DISTINCT = (
+    "SELECT count(*) FROM (SELECT DISTINCT source, topic, kafka_partition, kafka_offset, "
+    "batch_index FROM cold_events) d"
+)
+
+
+def _postgres_config(
+    tmp_path: Path, broker: Broker, unique: str, redis_url: str, db_url: str
+) -> tuple[Path, int]:
+    """A worker config whose cold store is ``db_url``, retrying fast; and its web port."""
     cfg = tmp_path / "kestrel.toml"
     port = write_config(
         cfg,
@@ -146,13 +154,17 @@ retry_seconds = 0.5
 fetch_max_wait_seconds = 0.2
 """,
     )
+    return cfg, port
+
+
+def test_postgres_outage_mid_stream_loses_and_duplicates_nothing(
+    broker: Broker, redis_url: str, tmp_path: Path, unique: str, pg_server: PostgresServer
+) -> None:
+    db_url = pg_server.create_database(f"e2e_{unique}")
+    cfg, port = _postgres_config(tmp_path, broker, unique, redis_url, db_url)
     worker = WorkerProcess(cfg, port, tmp_path / "worker.log").start()
     worker.wait_ready()
-    events = "SELECT count(*) FROM cold_events"
-    distinct = (
-        "SELECT count(*) FROM (SELECT DISTINCT source, topic, kafka_partition, kafka_offset, "
-        "batch_index FROM cold_events) d"
-    )
+    events, distinct = EVENTS, DISTINCT
 
     first, cold1 = _log_messages(0, 150)
     run(_send(broker.bootstrap, f"logs-{unique}", first))
@@ -226,27 +238,10 @@ def test_worker_killed_while_postgres_is_down_stores_everything_once_after_resta
     stopped PostgreSQL; then PostgreSQL and a new worker (same group) start: every cold event
     is stored, none twice."""
     db_url = pg_server.create_database(f"crash_{unique}")
-    cfg = tmp_path / "kestrel.toml"
-    port = write_config(
-        cfg,
-        broker,
-        unique,
-        redis_url,
-        DETECTION
-        + f"""
-[cold_store]
-url = "{db_url}"
-retry_seconds = 0.5
-fetch_max_wait_seconds = 0.2
-""",
-    )
+    cfg, port = _postgres_config(tmp_path, broker, unique, redis_url, db_url)
     worker = WorkerProcess(cfg, port, tmp_path / "worker1.log").start()
     worker.wait_ready()
-    events = "SELECT count(*) FROM cold_events"
-    distinct = (
-        "SELECT count(*) FROM (SELECT DISTINCT source, topic, kafka_partition, kafka_offset, "
-        "batch_index FROM cold_events) d"
-    )
+    events, distinct = EVENTS, DISTINCT
     first, cold1 = _log_messages(0, 100)
     run(_send(broker.bootstrap, f"logs-{unique}", first))
     took = _wait("first part stored", lambda: _count(db_url, events) == cold1, 60, worker.log)
