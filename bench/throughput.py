@@ -1,13 +1,15 @@
 """Worker throughput and publish-to-alert latency, measured in one run (embedded broker by default).
 
     python bench/throughput.py [--events 200000] [--batch 100] [--probes 200] [--scale-out 2]
-                               [--broker tansu|apache] [--parts single,batched,scaleout,latency]
+                               [--scale-events 1000000] [--broker tansu|apache]
+                               [--parts single,batched,scaleout,latency]
 
 1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
    starts and the time from its first consumed event to its last is measured (from /metrics).
 2. Batched messages: the same N samples in JSON-array messages of ``--batch`` events.
-2b. Scale-out: the single-event messages again, with ``--scale-out`` workers in one group (timed
-   once every worker holds partitions).
+2b. Scale-out: ``--scale-events`` single-event messages with ``--scale-out`` workers in one
+   group, timed over the window in which every worker is consuming (they join one after the
+   other: the first may be done with its share before the last starts).
 3. Latency: with a worker caught up, probe series are warmed up and then sent one anomalous
    point each; the time from that publish to the alert record on the alerts topic is measured,
    once on an idle worker and once while other series arrive at half the single-event rate
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import operator
 import os
 import random
 import statistics
@@ -210,8 +213,10 @@ def _throughput(
     CPU the workers and the broker used meanwhile (cores: CPU seconds per second).
 
     One worker: timed from the last poll (every 50 ms) that saw nothing consumed to the poll that
-    saw everything, so the figure errs low. Several workers: from the first moment every worker
-    holds partitions (events consumed before are left out) to the last event.
+    saw everything, so the figure errs low. Several workers: they join the group one after the
+    other, and the first may have consumed its share before the last starts; so the rate is
+    taken over the window in which every worker is consuming, from the first poll where each
+    has consumed something to the first where one has consumed all it will.
     """
     run = f"{label}{os.getpid()}"
     topic = f"metrics-{run}"
@@ -228,37 +233,41 @@ def _throughput(
         return sum(map(cpu_seconds, pids)), sum(map(cpu_seconds, brokers))
 
     try:
-        first_t, first_n = None, 0.0
-        empty_t = time.monotonic()  # the last poll that saw nothing consumed yet
-        empty_cpu = first_cpu = cpu()
+        # (time, events consumed by each worker, CPU of the workers and of the broker)
+        polls: list[tuple[float, list[float], tuple[float, float]]] = []
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            n = sum(consumed_events(w.port, topic) for w in procs)
-            now = time.monotonic()
-            if workers == 1:
-                if n == 0:
-                    empty_t, empty_cpu = now, cpu()
-                elif first_t is None:  # started between the last empty poll and now
-                    first_t, first_n, first_cpu = empty_t, 0.0, empty_cpu
-            elif first_t is None and n > 0 and all(assigned_partitions(w.port) for w in procs):
-                first_t, first_n, first_cpu = now, n, cpu()
-            if n >= n_events:
+            counts = [consumed_events(w.port, topic) for w in procs]
+            polls.append((time.monotonic(), counts, cpu()))
+            if sum(counts) >= n_events:
                 break
             time.sleep(0.05)
         else:
-            raise RuntimeError(f"{label}: only {n} of {n_events} events consumed")
-        if first_t is None or n_events - first_n < n_events // 4:
-            raise RuntimeError(f"{label}: the workers did not all join before most was consumed")
-        last_cpu = cpu()
-        window = max(now - first_t, 1e-9)
-        return Throughput(
-            (n_events - first_n) / window,
-            (last_cpu[0] - first_cpu[0]) / window,
-            (last_cpu[1] - first_cpu[1]) / window,
-        )
+            raise RuntimeError(f"{label}: only {sum(counts)} of {n_events} events consumed")
     finally:
         for w in procs:
             w.stop()
+    if workers == 1:
+        start = max((i for i, (_, counts, _) in enumerate(polls) if counts[0] == 0), default=0)
+        end = len(polls) - 1
+    else:
+        finals = polls[-1][1]
+        start = next(i for i, (_, counts, _) in enumerate(polls) if all(counts))
+        end = next(
+            i for i, (_, counts, _) in enumerate(polls) if any(map(operator.eq, counts, finals))
+        )
+        if end - start < 10:
+            raise RuntimeError(
+                f"{label}: the workers consumed side by side for only {end - start} polls; "
+                "publish more events (--scale-events)"
+            )
+    (t0, n0, cpu0), (t1, n1, cpu1) = polls[start], polls[end]
+    window = max(t1 - t0, 1e-9)
+    return Throughput(
+        (sum(n1) - sum(n0)) / window,
+        (cpu1[0] - cpu0[0]) / window,
+        (cpu1[1] - cpu0[1]) / window,
+    )
 
 
 async def _background(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
@@ -401,6 +410,12 @@ def main() -> None:
         "--scale-out", type=int, default=2, metavar="N", help="workers for the scale-out round"
     )
     ap.add_argument(
+        "--scale-events",
+        type=int,
+        default=1_000_000,
+        help="events of the scale-out round (enough that every worker consumes a while at once)",
+    )
+    ap.add_argument(
         "--parts",
         default="single,batched,scaleout,latency",
         help="which measurements to run (comma-separated)",
@@ -450,7 +465,8 @@ def main() -> None:
                 print(f"batched / single: {multi / single:.1f}x", flush=True)
         if "scaleout" in parts and args.scale_out > 1:
             n = args.scale_out
-            out = _throughput(broker, tmp, "scaleout", samples, args.events, workers=n)
+            many_samples = _samples(args.scale_events, random.Random(2))
+            out = _throughput(broker, tmp, "scaleout", many_samples, args.scale_events, workers=n)
             many = out.rate
             print(
                 f"single-event messages, {n} workers in one group: {many:,.0f} events/s "
