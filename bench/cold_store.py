@@ -29,7 +29,6 @@ import asyncio
 import math
 import os
 import random
-import resource
 import statistics
 import sys
 import tempfile
@@ -49,6 +48,7 @@ from throughput import (  # noqa: E402
     BenchWorker,
     _publish,
     consumed_events,
+    cpu_seconds,
     running_broker,
     worker_config,
 )
@@ -113,18 +113,6 @@ def _rows(values: list[bytes]) -> tuple[list[EventRow], float]:
     return rows, time.perf_counter() - started
 
 
-def _cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) of process ``pid`` (this process: ``None``), in seconds."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # not a local server
-        return math.nan
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _store_rate(
     url: str, rows: list[EventRow], batch: int, writers: int = 1
 ) -> tuple[float, float, str]:
@@ -138,16 +126,16 @@ def _store_rate(
     pid = conn.info.backend_pid if conn is not None and hasattr(conn, "info") else None
     rates, cpu = [], ""
     for _ in range(2):
-        client, server = _cpu_seconds(None), _cpu_seconds(pid) if pid else math.nan
+        client, server = cpu_seconds(os.getpid()), cpu_seconds(pid) if pid else math.nan
         started = time.perf_counter()
         for i in range(1, len(rows), batch):
             store.write(rows[i : i + batch], [])
         rates.append((len(rows) - 1) / (time.perf_counter() - started))
         if not cpu:
             per = 1e6 / (len(rows) - 1)
-            cpu = f"CPU per new row: client {(_cpu_seconds(None) - client) * per:.1f} µs"
+            cpu = f"CPU per new row: client {(cpu_seconds(os.getpid()) - client) * per:.1f} µs"
             if pid:
-                cpu += f", server backend {(_cpu_seconds(pid) - server) * per:.1f} µs"
+                cpu += f", server backend {(cpu_seconds(pid) - server) * per:.1f} µs"
     store.close()
     return rates[0], rates[1], cpu
 

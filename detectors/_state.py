@@ -29,8 +29,10 @@ from typing import Any
 from detectors.hysteresis import Hysteresis
 
 __all__ = [
+    "decode_array",
     "decode_bytes",
     "decode_doubles",
+    "encode_array",
     "encode_bytes",
     "encode_doubles",
     "get_bool",
@@ -47,24 +49,40 @@ def encode_bytes(blob: bytes) -> str:
     return base64.b64encode(blob).decode("ascii")
 
 
-def encode_doubles(values: Iterable[float]) -> str:
-    """Doubles as base64 of little-endian IEEE 754 (``nan`` allowed: it may mean "not yet")."""
-    blob = array("d", values)
+#: What an array's items are called in errors, by type code.
+_ITEMS = {"d": "doubles", "h": "int16 codes"}
+
+
+def encode_array(values: array[Any]) -> str:
+    """An array as base64 of its items in little-endian order."""
     if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-        blob.byteswap()
-    return encode_bytes(blob.tobytes())
+        values = array(values.typecode, values)
+        values.byteswap()
+    return encode_bytes(values.tobytes())
 
 
-def decode_doubles(state_value: Any, key: str, size: int, why: str = "") -> array[float]:
-    """Decode what :func:`encode_doubles` produced: exactly ``size`` doubles, none infinite.
-    ``why`` is added to the error for a wrong count (what ``size`` follows from)."""
+def decode_array(state_value: Any, key: str, typecode: str, size: int, why: str = "") -> array[Any]:
+    """Decode what :func:`encode_array` produced: exactly ``size`` items of ``typecode``
+    (``"d"`` or ``"h"``). ``why`` is added to the error for a wrong count (what ``size`` follows
+    from)."""
     blob = decode_bytes(state_value, key)
-    if len(blob) != 8 * size:
-        raise ValueError(f"detector state: {key!r} must hold {size} doubles{why}")
-    values = array("d")
+    values = array(typecode)
+    if len(blob) != values.itemsize * size:
+        raise ValueError(f"detector state: {key!r} must hold {size} {_ITEMS[typecode]}{why}")
     values.frombytes(blob)
     if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
         values.byteswap()
+    return values
+
+
+def encode_doubles(values: Iterable[float]) -> str:
+    """Doubles as base64 of little-endian IEEE 754 (``nan`` allowed: it may mean "not yet")."""
+    return encode_array(array("d", values))
+
+
+def decode_doubles(state_value: Any, key: str, size: int, why: str = "") -> array[float]:
+    """Decode what :func:`encode_doubles` produced: exactly ``size`` doubles, none infinite."""
+    values = decode_array(state_value, key, "d", size, why)
     if math.inf in values or -math.inf in values:
         raise ValueError(f"detector state: {key!r} holds an infinite number")
     return values

@@ -126,14 +126,12 @@ class ContextDetector(ValueDetector[ContextParams]):
         "_prev",
         "_prev2",
         "_second",
-        "_seen",
     )
 
     def __init__(self, params: ContextParams) -> None:
         super().__init__(params)
         levels = params.levels
         self._normaliser = FadingNormaliser(params.level_fading, params.level_clip)
-        self._seen = 0
         self._prev = -1  # the previous symbol (-1: none yet)
         self._prev2 = -1  # the one before it
         self._first = bytearray(levels * levels)  # order-1 counts: row = previous symbol
@@ -177,7 +175,7 @@ class ContextDetector(ValueDetector[ContextParams]):
         if not usable(value) or not math.isfinite(ts):
             return gate.quiet(math.nan)
         p = self.params
-        z, expected = self._normaliser.standardise(float(value), self._seen)
+        z, expected = self._normaliser.standardise(float(value))
         symbol = self._symbol(z)
         surprise = self._surprise(symbol)
         if not -p.span < z < p.span:  # beyond the bins: surprising in itself, by its tail
@@ -185,9 +183,7 @@ class ContextDetector(ValueDetector[ContextParams]):
             surprise = max(surprise, bits)
         self._prev2, self._prev = self._prev, symbol
         likelihood = self._likelihood.update(surprise)
-        seen = self._seen
-        self._seen = seen + 1
-        if seen < p.warmup:
+        if self._normaliser.seen <= p.warmup:  # (this point counted)
             return gate.quiet(expected)
         return gate.judge(likelihood, expected)
 
@@ -196,7 +192,7 @@ class ContextDetector(ValueDetector[ContextParams]):
         return {
             "mean": self._normaliser.mean,
             "var": self._normaliser.var,
-            "seen": self._seen,
+            "seen": self._normaliser.seen,
             "prev": [self._prev2, self._prev],
             "first": encode_bytes(bytes(self._first)),
             "second": encode_bytes(bytes(self._second)),
@@ -218,7 +214,7 @@ class ContextDetector(ValueDetector[ContextParams]):
         levels = params.levels
         detector._normaliser.mean = get_float(state, "mean")
         detector._normaliser.var = get_float(state, "var")
-        detector._seen = get_int(state, "seen")
+        detector._normaliser.seen = get_int(state, "seen")
         prev = state.get("prev")
         if (
             not isinstance(prev, list)

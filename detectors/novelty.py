@@ -18,11 +18,11 @@ many high points, pages once:
 >>> [v.transition.value if v.transition else None for v in verdicts]
 [None, 'fired', None, None, 'resolved']
 >>> norm = FadingNormaliser(fading=0.01, clip=3.0)
->>> _ = [norm.standardise(10.0 + (-1) ** i, i) for i in range(500)]
->>> z, mean = norm.standardise(13.0, 500)
+>>> _ = [norm.standardise(10.0 + (-1) ** i) for i in range(500)]
+>>> z, mean = norm.standardise(13.0)
 >>> round(z, 2), round(mean, 2)
 (2.99, 10.0)
->>> z, _ = norm.standardise(30.0, 501)  # the spike entered clipped to 3 spreads
+>>> z, _ = norm.standardise(30.0)  # the spike entered clipped to 3 spreads
 >>> round(z, 1), round(norm.mean, 2)
 (19.2, 10.06)
 """
@@ -84,19 +84,24 @@ class FadingNormaliser:
     mean, var:
         The statistics (series units and their square); the variance is not yet corrected for
         its start at 0, which :meth:`standardise` does with the number of points seen.
+    seen:
+        The points learned so far (the detectors count their warm-up with it too).
     """
 
-    __slots__ = ("_clip", "_fading", "mean", "var")
+    __slots__ = ("_clip", "_fading", "mean", "seen", "var")
 
     def __init__(self, fading: float, clip: float) -> None:
         self._fading = fading
         self._clip = clip
         self.mean = 0.0
         self.var = 0.0
+        self.seen = 0
 
-    def standardise(self, x: float, seen: int) -> tuple[float, float]:
+    def standardise(self, x: float) -> tuple[float, float]:
         """``x``'s distance from the mean in spreads and the mean, both before ``x``; then learn
-        ``x``. ``seen`` counts the points learned before (the first one sets the mean)."""
+        ``x`` (the first point sets the mean)."""
+        seen = self.seen
+        self.seen = seen + 1
         if seen == 0:
             self.mean = x
             return 0.0, x

@@ -91,13 +91,11 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         "_normaliser",
         "_prototypes",
         "_recent",
-        "_seen",
     )
 
     def __init__(self, params: ResonanceParams) -> None:
         super().__init__(params)
         self._normaliser = FadingNormaliser(params.level_fading, params.level_clip)
-        self._seen = 0
         self._recent: list[float] = []
         self._prototypes: list[list[float]] = []
         self._last_used: list[int] = []
@@ -106,8 +104,9 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         )
         self._gate = NoveltyGate.of(params)
 
-    def _resonate(self, pattern: list[float]) -> float:
-        """Novelty of ``pattern`` in vigilance units, then learn it into the prototypes."""
+    def _resonate(self, pattern: list[float], index: int) -> float:
+        """Novelty of ``pattern`` in vigilance units, then learn it into the prototypes (``index``,
+        this point's number, marks the prototype it used as the most recent)."""
         p = self.params
         best, best_total = -1, math.inf
         n = len(pattern)
@@ -125,14 +124,14 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
             proto = self._prototypes[best]
             for i in range(n):
                 proto[i] += rate * (pattern[i] - proto[i])
-            self._last_used[best] = self._seen
+            self._last_used[best] = index
         elif len(self._prototypes) < p.prototypes:
             self._prototypes.append(list(pattern))
-            self._last_used.append(self._seen)
+            self._last_used.append(index)
         else:
             oldest = min(range(len(self._last_used)), key=self._last_used.__getitem__)
             self._prototypes[oldest] = list(pattern)
-            self._last_used[oldest] = self._seen
+            self._last_used[oldest] = index
         return 0.0 if best < 0 else best_distance / p.vigilance
 
     def update(self, value: float, ts: float) -> Verdict:
@@ -141,16 +140,15 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         if not usable(value) or not math.isfinite(ts):
             return gate.quiet(math.nan)
         p = self.params
-        z, expected = self._normaliser.standardise(float(value), self._seen)
+        z, expected = self._normaliser.standardise(float(value))
+        index = self._normaliser.seen - 1  # this point's, from 0
         recent = self._recent
         recent.append(max(-p.z_cap, min(p.z_cap, z)))
         if len(recent) > p.window:
             del recent[0]
-        novelty = self._resonate(recent) if len(recent) == p.window else 0.0
+        novelty = self._resonate(recent, index) if len(recent) == p.window else 0.0
         likelihood = self._likelihood.update(novelty)
-        seen = self._seen
-        self._seen = seen + 1
-        if seen < p.warmup:
+        if index < p.warmup:
             return gate.quiet(expected)
         return gate.judge(likelihood, expected)
 
@@ -159,7 +157,7 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         return {
             "mean": self._normaliser.mean,
             "var": self._normaliser.var,
-            "seen": self._seen,
+            "seen": self._normaliser.seen,
             "recent": list(self._recent),
             "prototypes": [list(proto) for proto in self._prototypes],
             "last_used": list(self._last_used),
@@ -180,7 +178,7 @@ class ResonanceDetector(ValueDetector[ResonanceParams]):
         detector = cls(params)
         detector._normaliser.mean = get_float(state, "mean")
         detector._normaliser.var = get_float(state, "var")
-        detector._seen = get_int(state, "seen")
+        detector._normaliser.seen = get_int(state, "seen")
         recent = [_finite(v, "recent") for v in get_list(state, "recent")]
         protos = [
             [_finite(v, "prototypes") for v in _list(p)] for p in get_list(state, "prototypes")

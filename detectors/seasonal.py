@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import re
 import struct
-import sys
 from array import array
 from collections.abc import Mapping
 from math import floor
@@ -39,9 +38,9 @@ from typing import Any, ClassVar, Final, Self
 from pydantic import Field
 
 from detectors._state import (
-    decode_bytes,
+    decode_array,
     decode_doubles,
-    encode_bytes,
+    encode_array,
     encode_doubles,
     get_float,
     get_int,
@@ -179,24 +178,43 @@ _HEADROOM: Final = 16384.0
 _SHRINK_SPAN: Final = 8192
 _EMPTY_BYTES: Final = struct.pack("=h", _EMPTY)
 _EMPTY_RUN: Final = re.compile(b"\x01+")
+#: The scalars a saved state packs as doubles, in order (see :meth:`SeasonalBaseline.to_state`).
+_SCALARS: Final = (
+    "_last",
+    "_level",
+    "_scale_last",
+    "_scale_level",
+    "_scale_daily",
+    "_scale_weekly",
+    "_select_last",
+    "_select_level",
+    "_select_daily",
+    "_select_weekly",
+    "_daily_offset",
+    "_daily_step",
+    "_weekly_offset",
+    "_weekly_step",
+)
 
 
-#: One float object per power of two used as a step, shared by every series (a float of its own
-#: would cost each series 24 bytes per profile). At most ~2,100 entries.
-_POWERS: Final[dict[float, float]] = {}
+#: Every power of two a double can be (2**-1074 .. 2**1023), one float object each: a step is
+#: always one of them, shared by every series (a float of its own would cost each series 24
+#: bytes per profile).
+_POWERS_OF_TWO: Final = tuple(math.ldexp(1.0, e) for e in range(-1074, 1024))
 
 
 def _shared(step: float) -> float:
     """``step`` itself, or the shared object equal to it when it is a power of two."""
-    if step > 0.0 and math.frexp(step)[0] == 0.5:
-        return _POWERS.setdefault(step, step)
+    mantissa, exponent = math.frexp(step)
+    if step > 0.0 and mantissa == 0.5:
+        return _POWERS_OF_TWO[exponent + 1073]
     return step
 
 
 def _quantum(half: float) -> float:
     """The power of two that puts every value within ``half`` of the offset at most
     :data:`_HEADROOM` steps from it (the shared object, see :func:`_shared`)."""
-    return _shared(math.ldexp(1.0, math.frexp(half / _HEADROOM)[1]))
+    return _POWERS_OF_TWO[math.frexp(half / _HEADROOM)[1] + 1074]
 
 
 def _requantised(
@@ -289,28 +307,9 @@ def _arc(full: array[int]) -> tuple[array[int], int]:
     return _full(full, (size - start) % size, size)[: size - longest], start
 
 
-def _encode(codes: array[int]) -> str:
-    """Base64 of little-endian int16 codes (:data:`_EMPTY` = bucket not seen yet)."""
-    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-        codes = array("h", codes)
-        codes.byteswap()
-    return encode_bytes(codes.tobytes())
-
-
 def _decode(state: Mapping[str, Any], key: str, size: int) -> array[int]:
-    blob = decode_bytes(state.get(key), key)
-    if len(blob) != 2 * size:
-        raise ValueError(f"detector state: {key!r} must hold {size} int16 codes")
-    codes = array("h")
-    codes.frombytes(blob)
-    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
-        codes.byteswap()
-    return codes
-
-
-def _decode_doubles(state: Mapping[str, Any], key: str, size: int) -> array[float]:
-    """A profile saved before issue 12 (little-endian doubles, ``nan`` = not seen)."""
-    return decode_doubles(state.get(key), key, size)
+    """A profile's int16 codes as :func:`~detectors._state.encode_array` saved them."""
+    return decode_array(state.get(key), key, "h", size)
 
 
 def _quantised(values: array[float]) -> tuple[array[int], float, float]:
@@ -662,30 +661,11 @@ class SeasonalBaseline:
         scales and the four selection errors, then each profile's offset and step.
         """
         c = self._c
-        floats = array(
-            "d",
-            (
-                self._last,
-                self._level,
-                self._scale_last,
-                self._scale_level,
-                self._scale_daily,
-                self._scale_weekly,
-                self._select_last,
-                self._select_level,
-                self._select_daily,
-                self._select_weekly,
-                self._daily_offset,
-                self._daily_step,
-                self._weekly_offset,
-                self._weekly_step,
-            ),
-        )
         return {
             "format": 2,
-            "floats": encode_doubles(floats),
-            "daily": _encode(_full(self._daily, self._daily_start, c.buckets_day)),
-            "weekly": _encode(_full(self._weekly, self._weekly_start, c.buckets_week)),
+            "floats": encode_doubles(getattr(self, name) for name in _SCALARS),
+            "daily": encode_array(_full(self._daily, self._daily_start, c.buckets_day)),
+            "weekly": encode_array(_full(self._weekly, self._weekly_start, c.buckets_week)),
         }
 
     def load_state(self, state: Mapping[str, Any]) -> None:
@@ -698,7 +678,7 @@ class SeasonalBaseline:
             return
         if state["format"] != 2:
             raise ValueError(f"detector state: unknown seasonal format {state['format']!r}")
-        floats = decode_doubles(state.get("floats"), "floats", 14)
+        floats = decode_doubles(state.get("floats"), "floats", len(_SCALARS))
         daily = _decode(state, "daily", days)
         weekly = _decode(state, "weekly", weeks)
         for key, codes, offset, step in (
@@ -707,22 +687,8 @@ class SeasonalBaseline:
         ):
             if any(q != _EMPTY for q in codes) and not (offset == offset and step > 0.0):
                 raise ValueError(f"detector state: {key!r} holds codes without offset and step")
-        (
-            self._last,
-            self._level,
-            self._scale_last,
-            self._scale_level,
-            self._scale_daily,
-            self._scale_weekly,
-            self._select_last,
-            self._select_level,
-            self._select_daily,
-            self._select_weekly,
-            self._daily_offset,
-            self._daily_step,
-            self._weekly_offset,
-            self._weekly_step,
-        ) = floats
+        for name, value in zip(_SCALARS, floats, strict=True):
+            setattr(self, name, value)
         self._daily_step, self._weekly_step = _shared(floats[11]), _shared(floats[13])
         if self._daily is not None:
             self._daily, self._daily_start = _arc(daily)
@@ -736,8 +702,8 @@ class SeasonalBaseline:
             if value is not None:
                 get_float(state, key)
         last, level = state.get("last"), state.get("level")
-        daily = _decode_doubles(state, "daily", days)
-        weekly = _decode_doubles(state, "weekly", weeks)
+        daily = decode_doubles(state.get("daily"), "daily", days)
+        weekly = decode_doubles(state.get("weekly"), "weekly", weeks)
         scales = _check_slots(get_list(state, "scale"), 4, "scale")
         selects = _check_slots(get_list(state, "select"), 4, "select")
         self._last = _NAN if last is None else float(last)
