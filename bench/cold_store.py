@@ -7,8 +7,9 @@
 1. The store alone: ``--rows`` cold event rows written in transactions of ``--batch`` rows into
    PostgreSQL (a private server started with initdb/pg_ctl from Debian's postgresql package,
    unless ``--postgres-url`` names one; that private server runs with fsync off, as the tests
-   run it: a durable server on a real disk is slower), once over one connection and once over
-   ``--writers`` (``[cold_store] writers``, each into a fresh database), and into SQLite
+   run it: a durable server on a real disk is slower), once with one writer and once with
+   ``--writers`` (``[cold_store] writers``: batches written at once, each over its own
+   connection, as the consumer has them; each into a fresh database), and into SQLite
    (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
    Also the cost of making the rows from Kafka records (decoding included), which the consumer
    pays in its thread, and the CPU time per new row of this process and of the PostgreSQL
@@ -26,14 +27,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -57,7 +59,7 @@ from engine.config import ColdStoreSettings, Config  # noqa: E402
 from engine.devtools.broker import free_port  # noqa: E402
 from engine.formats import build_decoder  # noqa: E402
 from engine.runtime.cold_store import rows_of  # noqa: E402
-from engine.sinks.cold_store import EventRow, open_store  # noqa: E402
+from engine.sinks.cold_store import EventRow, Written, open_store  # noqa: E402
 
 COLD = ("task_created", "task_completed", "tool_executed", "llm_completion", "cost_tracking")
 HOT = ("thought", "stream_delta")
@@ -117,27 +119,48 @@ def _store_rate(
     url: str, rows: list[EventRow], batch: int, writers: int = 1
 ) -> tuple[float, float, str]:
     """Rows/s of new rows, then of the same rows again (all duplicates), and the CPU time per
-    new row of this process and of the (first) PostgreSQL backend (what a loaded machine hides;
-    with several writers the other backends' share is not in it)."""
+    new row of this process and of the PostgreSQL server's backends (what a loaded machine
+    hides). Batches are submitted as the consumer submits them: up to ``writers`` written at
+    once and one more waiting, each waited for in order."""
     store = open_store(url, writers=writers)
     store.migrate()
-    store.write(rows[:1], [])  # connected, partition made
-    conn = getattr(store, "_conn", None)  # (the bench peeks: PostgreSQL's backend process)
-    pid = conn.info.backend_pid if conn is not None and hasattr(conn, "info") else None
+    for _ in range(writers):  # connected, partition made
+        store.write(rows[:1], [])
     rates, cpu = [], ""
     for _ in range(2):
-        client, server = cpu_seconds(os.getpid()), cpu_seconds(pid) if pid else math.nan
+        backends = _backends(url)
+        client, server = cpu_seconds(os.getpid()), sum(map(cpu_seconds, backends))
         started = time.perf_counter()
+        in_flight: deque[Future[Written]] = deque()
         for i in range(1, len(rows), batch):
-            store.write(rows[i : i + batch], [])
+            in_flight.append(store.submit(rows[i : i + batch], []))
+            while in_flight and (in_flight[0].done() or len(in_flight) > writers):
+                in_flight.popleft().result()
+        for future in in_flight:
+            future.result()
         rates.append((len(rows) - 1) / (time.perf_counter() - started))
         if not cpu:
             per = 1e6 / (len(rows) - 1)
             cpu = f"CPU per new row: client {(cpu_seconds(os.getpid()) - client) * per:.1f} µs"
-            if pid:
-                cpu += f", server backend {(cpu_seconds(pid) - server) * per:.1f} µs"
+            if backends:
+                server = sum(map(cpu_seconds, backends)) - server
+                cpu += f", server backends {server * per:.1f} µs"
     store.close()
     return rates[0], rates[1], cpu
+
+
+def _backends(url: str) -> list[int]:
+    """The process ids of the server's backends of ``url``'s database (none for SQLite)."""
+    if not url.startswith("postgres"):
+        return []
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+    return [int(r[0]) for r in rows]
 
 
 @contextmanager

@@ -518,10 +518,10 @@ class ColdStoreSettings(_Section):
         2,
         ge=1,
         le=16,
-        description="PostgreSQL connections a batch of 2,000 rows or more is written over at "
-        "once, each part in its own transaction, all durable before the batch's offsets are "
-        "committed (the server's work per row is the cost: two cores write about 1.4x as fast "
-        "as one). SQLite: one writer whatever this says.",
+        description="Batches the cold store writes to PostgreSQL at once, each over a "
+        "connection of its own and in its own transaction; a batch's offsets are committed once "
+        "it and every earlier batch are durable (the server's work per row is most of the cost: "
+        "two writers use two server processes). SQLite: one writer whatever this says.",
     )
 
     @field_validator("url")

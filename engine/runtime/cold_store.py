@@ -8,8 +8,10 @@ The group spreads the input partitions over the running consumers.
 Each fetched batch is decoded with the input topics' own decoders (so the stored fields are
 what detection sees), its cold events and alert transitions are written in one transaction,
 and only then are its offsets committed: at least once into the store, and exactly once in it,
-since a replayed row's Kafka origin is already there. Decoding and writing run in a thread, off
-the event loop the worker's detection shares.
+since a replayed row's Kafka origin is already there. Decoding and writing run in threads, off
+the event loop the worker's detection shares; while the store writes a batch (up to its
+``writers`` at once, each over its own connection) the next is fetched and decoded, and
+offsets are committed in fetch order, a batch's once it and every earlier one are durable.
 
 When the database cannot be reached the write is retried every ``retry_seconds`` for as long as
 it takes: consumption of the assigned partitions pauses meanwhile (the consumer keeps polling,
@@ -20,11 +22,13 @@ consumer goes on by itself once the database is back, nothing skipped.
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import contextlib
 import functools
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +48,7 @@ from engine.sinks.cold_store import (
     EventRow,
     Origin,
     StoreError,
-    StoreUnavailable,
+    Written,
     alert_row,
     event_row,
     open_store,
@@ -169,7 +173,8 @@ class ColdStoreConsumer:
             self._store = store
         return self._store
 
-    def _write(self, records: Mapping[Any, Sequence[Any]]) -> tuple[int, int, int]:
+    def _submit(self, records: dict[Any, list[Any]]) -> _Batch:
+        """Decode ``records``' rows and start writing them (and run retention when due)."""
         events, alerts = rows_of(
             records,
             source=self.config.kafka.app_id,
@@ -180,10 +185,9 @@ class ColdStoreConsumer:
             max_future_seconds=self.config.worker.max_future_seconds,
         )
         store = self._store_now()
-        written = store.write(events, alerts)
+        batch = _Batch(records, len(events) + len(alerts), store.submit(events, alerts))
         self._retention(store)
-        duplicates = len(events) + len(alerts) - written.events - written.alerts
-        return written.events, written.alerts, duplicates
+        return batch
 
     def _retention(self, store: ColdStore) -> None:
         days = self.settings.retention_days
@@ -261,19 +265,63 @@ class ColdStoreConsumer:
             await asyncio.to_thread(self._close_store)
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
+        """Fetch, decode and start writing batch after batch, up to the store's ``writers`` in
+        flight; commit each batch's offsets, in fetch order, once it is durable."""
         wait_ms = int(self.settings.fetch_max_wait_seconds * 1000)
-        while not self._stopping:
-            records = await consumer.getmany(
-                timeout_ms=wait_ms, max_records=self.settings.batch_max_records
-            )
-            if not records:
-                self._update_lag(consumer)
-                continue
-            written = await self._write_until_durable(consumer, dict(records))
-            if written is None:
-                return  # stopped during an outage: nothing committed, read again next time
-            await self._commit(consumer, written)
+        in_flight: collections.deque[_Batch] = collections.deque()
+        try:
+            while not self._stopping:
+                records = await consumer.getmany(
+                    timeout_ms=0 if in_flight else wait_ms,
+                    max_records=self.settings.batch_max_records,
+                )
+                if records:
+                    in_flight.append(await asyncio.to_thread(self._submit, dict(records)))
+                elif not in_flight:
+                    self._update_lag(consumer)
+                    continue
+                # Nothing new: wait for the oldest batch. Else finish the batches done, and the
+                # oldest while more are in flight than the store writes at once (one more may
+                # wait, decoded, for a free writer).
+                if not records and not await self._finish(consumer, in_flight):
+                    return  # stopped during an outage: nothing more committed
+                writers = self._store.writers if self._store is not None else 1
+                while in_flight and (in_flight[0].future.done() or len(in_flight) > writers):
+                    if not await self._finish(consumer, in_flight):
+                        return
+        finally:
+            await _settled(in_flight)  # (not committed: their rows are skipped when read again)
+
+    async def _finish(
+        self, consumer: AIOKafkaConsumer, in_flight: collections.deque[_Batch]
+    ) -> bool:
+        """Wait for the oldest batch in flight and commit its offsets. When it failed, wait for
+        every batch in flight, write the failed ones again until durable, then commit them all.
+        ``False``: stopped before that."""
+        with contextlib.suppress(StoreError):
+            written = await asyncio.wrap_future(in_flight[0].future)
+            batch = in_flight.popleft()
+            self._succeeded(batch.records, written, batch.rows)
+            await self._commit(consumer, batch.records)
             self._update_lag(consumer)
+            return True
+        await _settled(in_flight)
+        failed: dict[Any, list[Any]] = {}
+        for batch in in_flight:
+            exc = batch.future.exception()
+            if exc is None:
+                self._succeeded(batch.records, batch.future.result(), batch.rows)
+                continue
+            self._failed(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            for tp, msgs in batch.records.items():
+                failed.setdefault(tp, []).extend(msgs)
+        batches = [batch.records for batch in in_flight]
+        in_flight.clear()
+        if await self._write_until_durable(consumer, failed) is None:
+            return False
+        await self._commit(consumer, *batches, failed)  # (failed: with what came meanwhile)
+        self._update_lag(consumer)
+        return True
 
     async def _write_until_durable(
         self, consumer: AIOKafkaConsumer, records: dict[Any, list[Any]]
@@ -283,13 +331,12 @@ class ColdStoreConsumer:
         the rows were written."""
         while True:
             try:
-                events, alerts, duplicates = await asyncio.to_thread(self._write, records)
-            except StoreUnavailable as exc:
-                self._failed(exc)
-            except StoreError as exc:  # not a connection problem: still nothing may be lost
+                batch = await asyncio.to_thread(self._submit, records)
+                written = await asyncio.wrap_future(batch.future)
+            except StoreError as exc:  # unreachable or not: still nothing may be lost
                 self._failed(exc)
             else:
-                self._succeeded(records, events, alerts, duplicates)
+                self._succeeded(records, written, batch.rows)
                 return records
             consumer.pause(*consumer.assignment())
             deadline = time.monotonic() + self.settings.retry_seconds
@@ -315,9 +362,8 @@ class ColdStoreConsumer:
         with contextlib.suppress(Exception):
             self._close_store()  # (in the loop's thread: no write is running now)
 
-    def _succeeded(
-        self, records: Mapping[Any, Sequence[Any]], events: int, alerts: int, duplicates: int
-    ) -> None:
+    def _succeeded(self, records: Mapping[Any, Sequence[Any]], written: Written, rows: int) -> None:
+        """Count a durable batch of ``records`` (``rows`` rows, of which ``written`` new)."""
         if not self.counts.up and self.counts.outage_started is not None:
             log.warning(
                 "cold store: writing again after %.1f s",
@@ -325,19 +371,22 @@ class ColdStoreConsumer:
             )
         self.counts.up = True
         self.counts.outage_started = None
-        self.counts.events_written += events
-        self.counts.alerts_written += alerts
-        self.counts.duplicates += duplicates
+        self.counts.events_written += written.events
+        self.counts.alerts_written += written.alerts
+        self.counts.duplicates += rows - written.events - written.alerts
         self.counts.records_read += sum(len(m) for m in records.values())
         self.counts.batches += 1
 
     async def _commit(
-        self, consumer: AIOKafkaConsumer, records: Mapping[Any, Sequence[Any]]
+        self, consumer: AIOKafkaConsumer, *batches: Mapping[Any, Sequence[Any]]
     ) -> None:
+        """Commit the offsets after the durable ``batches``' records, and resume consumption."""
         assigned = consumer.assignment()
-        offsets = {
-            tp: msgs[-1].offset + 1 for tp, msgs in records.items() if msgs and tp in assigned
-        }
+        offsets: dict[Any, int] = {}
+        for records in batches:
+            for tp, msgs in records.items():
+                if msgs and tp in assigned:
+                    offsets[tp] = max(offsets.get(tp, 0), msgs[-1].offset + 1)
         if offsets:
             try:
                 await consumer.commit(offsets)
@@ -365,6 +414,23 @@ class ColdStoreConsumer:
             if high is not None and stored is not None:
                 lag += max(0, high - stored)
         self.counts.lag = lag
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """A fetched batch being written: its ``records`` (``{TopicPartition: [ConsumerRecord]}``),
+    how many ``rows`` they made, and the store's ``future`` of the write."""
+
+    records: dict[Any, list[Any]]
+    rows: int
+    future: concurrent.futures.Future[Written]
+
+
+async def _settled(batches: Iterable[_Batch]) -> None:
+    """Wait until every batch's write has succeeded or failed."""
+    futures = [asyncio.wrap_future(b.future) for b in batches]
+    if futures:
+        await asyncio.wait(futures)
 
 
 @dataclass(eq=False)  # (a registry keys its collectors by identity)

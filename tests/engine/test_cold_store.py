@@ -4,6 +4,7 @@ twice, queries, alert history, migrations and retention."""
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from engine.sinks.cold_store import (
     ColdStore,
     EventQuery,
     Origin,
+    StoreError,
     StoreUnavailable,
     alert_row,
     event_row,
@@ -325,20 +327,31 @@ def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
     store.close()
 
 
-def test_postgres_writes_a_large_batch_over_two_connections_exactly_once(postgres_url: str) -> None:
-    """A batch of 2,000+ rows is split over ``writers`` connections, each part in its own
-    transaction; a replay of it, and of a batch half stored, stores nothing twice."""
+def test_postgres_writes_batches_at_once_over_two_connections_exactly_once(
+    postgres_url: str,
+) -> None:
+    """With ``writers = 2`` two submitted batches are written at once, each over its own
+    connection in its own transaction; a batch overlapping one being written, a replay and a
+    batch half stored store nothing twice; a batch the server refuses fails alone."""
     store = open_store(postgres_url, writers=2)
     store.migrate()
-    rows = _rows(5000)
-    written = store.write(rows[:3000], [])
-    assert written.events == 3000
-    backends = store._helpers  # type: ignore[attr-defined]
-    assert len(backends) == 1 and backends[0] is not None  # the second part had its own
-    assert store.write(rows[:3000], []).events == 0  # a replay: every part skips them all
-    assert store.write(rows, []).events == 2000  # half stored: only the rest is new
+    rows = _rows(6000)
+    first, second = store.submit(rows[:3000], []), store.submit(rows[3000:4000], [])
+    overlapping = store.submit(rows[2000:4500], [])  # waits for a free writer
+    assert (first.result().events, second.result().events) == (3000, 1000)
+    assert overlapping.result().events == 500  # only 4000..4499 were new
+    with store._conn.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
+        (connections,) = cur.fetchone()  # type: ignore[misc]
+    assert connections == 3  # the owner's (partitions, queries) and two writers'
+    assert store.write(rows[:4500], []).events == 0  # a replay: every row skipped
+    assert store.write(rows, []).events == 1500  # half stored: only the rest is new
+    bad = dataclasses.replace(_rows(1, offset0=8000)[0], context="{not json")  # refused
+    with pytest.raises(StoreError, match="write"):
+        store.submit([bad], []).result()
+    assert store.write(_rows(1, offset0=9000), []).events == 1  # its writer reconnects
     stored = store.query_events(EventQuery(limit=None))
-    print(f"stored {len(stored)} rows over {1 + len(backends)} connections")
-    assert len(stored) == 5000
-    assert len({(e.topic, e.partition, e.offset, e.index) for e in stored}) == 5000
+    print(f"stored {len(stored)} rows over {connections} connections")
+    assert len(stored) == 6001
+    assert len({(e.topic, e.partition, e.offset, e.index) for e in stored}) == 6001
     store.close()

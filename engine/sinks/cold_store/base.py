@@ -3,7 +3,9 @@
 A :class:`ColdStore` is synchronous (the consumer calls it in a thread, the CLI directly) and
 owned by one thread at a time. :meth:`ColdStore.write` returns once the rows are durable
 (committed); rows whose origin is already stored are skipped, so writing the same rows again is
-harmless. Errors::
+harmless. :meth:`ColdStore.submit` starts a write and returns its future, so that a caller can
+prepare the next batch (or have up to :attr:`ColdStore.writers` written at once) while the
+database works; the rows are durable when the future is done. Errors::
 
     StoreError                 anything the store cannot do
      └── StoreUnavailable      the database cannot be reached now (try again later)
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from engine.sinks.cold_store.query import AlertQuery, EventQuery, StoredAlert, StoredEvent
@@ -46,6 +49,8 @@ class ColdStore(ABC):
 
     #: The backend's name (a bounded metric label).
     backend: str = "store"
+    #: How many writes :meth:`submit` runs at once (each over a connection of its own).
+    writers: int = 1
 
     def __init__(self, shown_url: str) -> None:
         self.shown_url = shown_url
@@ -68,6 +73,17 @@ class ColdStore(ABC):
         StoreUnavailable
             The database cannot be reached; nothing was written.
         """
+
+    def submit(self, events: Sequence[EventRow], alerts: Sequence[AlertRow]) -> Future[Written]:
+        """Start :meth:`write` of the rows; the future holds what it returns (or its
+        :class:`StoreError`), and the rows are durable once it is done. Writes submitted
+        together commit independently, in any order. This default writes before returning."""
+        future: Future[Written] = Future()
+        try:
+            future.set_result(self.write(events, alerts))
+        except StoreError as exc:
+            future.set_exception(exc)
+        return future
 
     @abstractmethod
     def query_events(self, query: EventQuery) -> list[StoredEvent]:

@@ -14,6 +14,10 @@ NOTHING``, in the same transaction: a row whose Kafka origin is stored already i
 unique key holds the partition column too, as PostgreSQL requires; an origin always decodes to
 the same time).
 
+Batches are written by a pool of ``writers`` connections (:meth:`PostgresStore.submit`), so
+the consumer can have several in flight at once, each in a transaction of its own; it commits a
+batch's offsets once that batch and every earlier one are durable.
+
 Most of a write's time is the server's upkeep of the indexes (seven per event row). Migration 2
 made it cheaper, each change measured as the server's CPU time per row (about 40 % less in all):
 
@@ -38,9 +42,10 @@ from __future__ import annotations
 
 import calendar
 import contextlib
+import queue
 import time
 from collections.abc import Iterable, Iterator, Sequence, Set
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Final
 
 import psycopg
@@ -274,9 +279,15 @@ class PostgresStore(ColdStore):
         self._url = url
         self.connect_timeout_seconds = connect_timeout_seconds
         self.writers = max(1, writers)
+        #: Migrations, queries, partitions, retention: the owner's thread.
         self._conn: psycopg.Connection[Any] | None = None
-        self._helpers: list[psycopg.Connection[Any] | None] = [None] * (self.writers - 1)
+        #: The writers' connections not in use (``None``: to be opened when next needed).
+        self._idle: queue.SimpleQueue[psycopg.Connection[Any] | None] = queue.SimpleQueue()
+        for _ in range(self.writers):
+            self._idle.put(None)
         self._pool: ThreadPoolExecutor | None = None
+        #: Set by a writer whose connection failed: the owner's may be as dead (a restart).
+        self._reconnect = False
         self._partitions: set[str] = set()
         self._jsonb: dict[str, frozenset[str]] = {}
 
@@ -287,31 +298,24 @@ class PostgresStore(ColdStore):
             raise StoreUnavailable(f"{self.shown_url}: {_first_line(exc)}") from None
 
     def _connect(self) -> psycopg.Connection[Any]:
+        if self._reconnect and self._conn is not None:
+            self._reconnect = False
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
         if self._conn is None or self._conn.closed:
             self._conn = self._open()
             self._partitions.clear()
             self._jsonb.clear()
         return self._conn
 
-    def _helper(self, k: int) -> psycopg.Connection[Any]:
-        """The ``k``-th extra connection a batch is written over (opened when first needed)."""
-        conn = self._helpers[k]
-        if conn is None or conn.closed:
-            conn = self._helpers[k] = self._open()
-        return conn
-
     def _failed(self, exc: psycopg.Error, what: str) -> StoreError:
-        """Translate ``exc``; the connections are dropped (the next call reconnects)."""
-        conns, self._conn = [self._conn, *self._helpers], None
-        self._helpers = [None] * len(self._helpers)
-        for conn in conns:
-            if conn is not None:
-                with contextlib.suppress(psycopg.Error):
-                    conn.close()
-        message = f"{self.shown_url}: {what}: {_first_line(exc)}"
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return StoreUnavailable(message)
-        return StoreError(message)
+        """Translate ``exc`` of the owner's connection, which is dropped (the next call
+        reconnects; a writer's connection is dropped by its own failure)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+        return _store_error(exc, f"{self.shown_url}: {what}")
 
     def schema_version(self) -> int:
         conn = self._connect()
@@ -373,50 +377,74 @@ class PostgresStore(ColdStore):
             self._partitions.add(name)
 
     def write(self, events: Sequence[EventRow], alerts: Sequence[AlertRow]) -> Written:
+        return self.submit(events, alerts).result()
+
+    def submit(self, events: Sequence[EventRow], alerts: Sequence[AlertRow]) -> Future[Written]:
+        """Write the rows in one transaction over a writer's connection of its own, in the
+        store's thread pool: up to :attr:`writers` batches are written at once (the server's
+        work per row is most of a write's cost, and each connection has a server process).
+        Their months' partitions are made first, in the caller's thread."""
+        future: Future[Written] = Future()
         if not events and not alerts:
-            return Written()
+            future.set_result(Written())
+            return future
         try:
             if events:
                 self._ensure_partitions("cold_events", _months(r.ts for r in events))
             if alerts:
                 self._ensure_partitions("alert_history", _months(r.recorded_at for r in alerts))
             conn = self._connect()
-            parts = _split(events, self.writers)
-            others = [self._in_helper(k, part) for k, part in enumerate(parts[1:])]
-            try:
-                with conn.transaction():
-                    stored_events = self._copy(conn, "cold_events", EVENT_COLUMNS, parts[0])
-                    stored_alerts = self._copy(conn, "alert_history", ALERT_COLUMNS, alerts)
-            finally:
-                wait(others)  # (before a failure closes the connections they use)
-            stored_events += sum(other.result() for other in others)  # (raises theirs)
+            jsonb = (
+                self._jsonb_columns(conn, "cold_events"),
+                self._jsonb_columns(conn, "alert_history"),
+            )
         except psycopg.Error as exc:
-            raise self._failed(exc, "write") from None
-        return Written(stored_events, stored_alerts)
-
-    def _in_helper(self, k: int, events: Sequence[EventRow]) -> Future[int]:
-        """Copy ``events`` over the ``k``-th extra connection, in its own transaction, in the
-        store's thread pool (a batch's parts commit separately: a part that failed is written
-        again with the batch, and what its other parts stored is skipped by the unique key)."""
+            future.set_exception(self._failed(exc, "write"))
+            return future
+        except StoreError as exc:
+            future.set_exception(exc)
+            return future
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(len(self._helpers), "kestrel-cold-store")
+            self._pool = ThreadPoolExecutor(self.writers, "kestrel-cold-store")
+        return self._pool.submit(self._write_batch, events, alerts, jsonb)
 
-        def copy() -> int:
-            conn = self._helper(k)
+    def _write_batch(
+        self,
+        events: Sequence[EventRow],
+        alerts: Sequence[AlertRow],
+        jsonb: tuple[frozenset[str], frozenset[str]],
+    ) -> Written:
+        """One batch over an idle writer's connection (opened when it has none)."""
+        conn = self._idle.get()
+        try:
+            if conn is None or conn.closed:
+                conn = None
+                conn = self._open()
             with conn.transaction():
-                return self._copy(conn, "cold_events", EVENT_COLUMNS, events)
-
-        return self._pool.submit(copy)
+                stored_events = self._copy(conn, "cold_events", EVENT_COLUMNS, events, jsonb[0])
+                stored_alerts = self._copy(conn, "alert_history", ALERT_COLUMNS, alerts, jsonb[1])
+        except psycopg.Error as exc:
+            assert conn is not None  # (_open raises StoreUnavailable, not psycopg.Error)
+            with contextlib.suppress(psycopg.Error):
+                conn.close()
+            conn = None
+            error = _store_error(exc, f"{self.shown_url}: write")
+            self._reconnect = isinstance(error, StoreUnavailable)
+            raise error from None
+        finally:
+            self._idle.put(conn)
+        return Written(stored_events, stored_alerts)
 
     def _jsonb_columns(self, conn: psycopg.Connection[Any], table: str) -> frozenset[str]:
         """The ``jsonb`` columns of ``table`` (their binary form differs from ``json``'s; the
         schema may be older than this Kestrel's when ``migrate_on_start`` is off)."""
         if table not in self._jsonb:
-            rows = conn.execute(
-                "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
-                "AND attnum > 0 AND NOT attisdropped AND atttypid = 'jsonb'::regtype",
-                (table,),
-            ).fetchall()
+            with conn.transaction():  # (else the connection would stay in one)
+                rows = conn.execute(
+                    "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+                    "AND attnum > 0 AND NOT attisdropped AND atttypid = 'jsonb'::regtype",
+                    (table,),
+                ).fetchall()
             self._jsonb[table] = frozenset(str(r[0]) for r in rows)
         return self._jsonb[table]
 
@@ -426,13 +454,14 @@ class PostgresStore(ColdStore):
         table: str,
         columns: Sequence[str],
         rows: Sequence[EventRow] | Sequence[AlertRow],
+        jsonb_columns: frozenset[str],
     ) -> int:
-        """Copy ``rows`` into ``table``: straight in (the common case, new rows only), or, when
-        some origin is stored already (a replay), through the staging table, skipping those."""
+        """Copy ``rows`` into ``table`` (``jsonb_columns``: its ``jsonb`` columns): straight in
+        (the common case, new rows only), or, when some origin is stored already (a replay),
+        through the staging table, skipping those."""
         if not rows:
             return 0
         cols = ", ".join(columns)
-        jsonb_columns = self._jsonb_columns(conn, table)
         types = _binary_types(columns, _TABLES[table], jsonb_columns)
         at = columns.index(_TABLES[table])
         jsonb = [i for i, col in enumerate(columns) if col in jsonb_columns]
@@ -526,33 +555,26 @@ class PostgresStore(ColdStore):
         return dropped
 
     def close(self) -> None:
-        for conn in (self._conn, *self._helpers):
-            if conn is not None:
-                conn.close()
-        self._conn, self._helpers = None, [None] * len(self._helpers)
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown()  # (waits for the writes under way)
             self._pool = None
+        conns = [self._conn]
+        for _ in range(self.writers):
+            conns.append(self._idle.get())
+            self._idle.put(None)
+        self._conn = None
+        for conn in conns:
+            if conn is not None:
+                with contextlib.suppress(psycopg.Error):
+                    conn.close()
 
 
-#: A batch is split over several connections only when each part gets at least this many rows.
-_MIN_PART: Final = 1000
-
-
-def _split(events: Sequence[EventRow], writers: int) -> list[Sequence[EventRow]]:
-    """``events`` in up to ``writers`` consecutive parts of at least :data:`_MIN_PART` rows
-    (one part, perhaps empty, when there are too few).
-
-    >>> [len(p) for p in _split([None] * 5000, 2)], [len(p) for p in _split([None] * 1500, 2)]
-    ([2500, 2500], [1500])
-    >>> _split([], 2)
-    [[]]
-    """
-    n = min(writers, len(events) // _MIN_PART)
-    if n < 2:
-        return [events]
-    size = -(-len(events) // n)
-    return [events[i : i + size] for i in range(0, len(events), size)]
+def _store_error(exc: psycopg.Error, message: str) -> StoreError:
+    """``exc`` as the store's error: :class:`StoreUnavailable` when trying again may work."""
+    text = f"{message}: {_first_line(exc)}"
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return StoreUnavailable(text)
+    return StoreError(text)
 
 
 def _clean_values(row: EventRow | AlertRow) -> list[Any]:
