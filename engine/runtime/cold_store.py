@@ -174,7 +174,8 @@ class ColdStoreConsumer:
         return self._store
 
     def _submit(self, records: dict[Any, list[Any]]) -> _Batch:
-        """Decode ``records``' rows and start writing them (and run retention when due)."""
+        """Decode ``records``' rows and start writing them, after retention when due (the
+        batch's future holds a failure to open the store or to run retention)."""
         events, alerts = rows_of(
             records,
             source=self.config.kafka.app_id,
@@ -184,10 +185,14 @@ class ColdStoreConsumer:
             max_message_bytes=self.config.worker.max_message_bytes,
             max_future_seconds=self.config.worker.max_future_seconds,
         )
-        store = self._store_now()
-        batch = _Batch(records, len(events) + len(alerts), store.submit(events, alerts))
-        self._retention(store)
-        return batch
+        try:
+            store = self._store_now()
+            self._retention(store)
+            future = store.submit(events, alerts)
+        except StoreError as exc:
+            future = concurrent.futures.Future()
+            future.set_exception(exc)
+        return _Batch(records, len(events) + len(alerts), future)
 
     def _retention(self, store: ColdStore) -> None:
         days = self.settings.retention_days
