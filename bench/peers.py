@@ -24,7 +24,10 @@ from the beginning, in its own process (a fresh consumer group each time):
     A bare Faust agent, ``async for value in stream``, memory store, uvloop, 50 ms fetch wait
     (through Kestrel's ``KestrelApp``, which only makes Faust's hard-coded 1.5 s wait settable).
 ``kestrel``
-    ``python -m engine.cli worker`` with a config override ``use = ["zscore"]`` for ``*``.
+    ``python -m engine.cli worker`` with a config override ``use = ["zscore"]`` for ``*``, its
+    sinks off (the Redis mirror and the cold store, which keeps the alert history: each is work
+    the peers do not do, and the store is a consumer group of its own that ``kestrel store`` can
+    run in another process; ``bench/cold_store.py`` measures detection with it on and off).
 ``kestrel-default``
     The same worker with its default detectors (other work than the peers': its alert count is
     shown, not compared); the table's last line gives its rate over ``kestrel``'s.
@@ -567,6 +570,8 @@ dlq = "dlq-{run}"
 alerts_dlq = "alerts-dlq-{run}"
 silences = "silences-{run}"
 [redis]
+enabled = false
+[cold_store]
 enabled = false
 [worker]
 web_port = {port}
