@@ -462,18 +462,50 @@ def test_prometheus_adapter_json() -> None:
 # -- JSON log shippers ------------------------------------------------------------------------
 
 
-def test_shipper_defaults_read_vector_fluent_bit_logstash_filebeat() -> None:
-    got = {}
-    for name in ("vector", "fluent_bit", "logstash", "filebeat"):
-        (event,) = logs(decode("json", sample(f"{name}.json"), "app_logs"))
-        got[name] = (event.level, event.service, event.message[:20])
-        assert 1715678463 <= event.ts < 1715678464
-    assert got == {
-        "vector": ("INFO", "app_logs", "GET /cart 200 12ms"),
-        "fluent_bit": ("INFO", "app_logs", "2024-05-14 09:21:03 "),
-        "logstash": ("NOTICE", "app_logs", "user signed in"),
-        "filebeat": ("ERROR", "checkout", "db connection lost"),
-    }
+APACHE_LINE = (
+    '53.126.150.246 - - [01/Oct/2020:11:25:58 -0400] "GET /disintermediate HTTP/2.0" 401 20308'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # Vector's docs: its file source's example event (at Vector's example time).
+        ("vector", (1602349656.452332, "INFO", "app_logs", APACHE_LINE)),
+        # Fluent Bit's kafka output: "@timestamp" (a double) first, then the tail record's log.
+        (
+            "fluent_bit",
+            (
+                1715678463.417129,
+                "INFO",
+                "app_logs",
+                "2024-05-14 09:21:03 ERROR payment declined order=42",
+            ),
+        ),
+        ("logstash", (1715678463.417, "NOTICE", "app_logs", "user signed in")),
+        # The real Filebeat 7.17 (libbeat's json codec, as its Kafka output writes): a plain line
+        # (time of reading; no level or service), and an ECS JSON line lifted by its ndjson
+        # parser (the dotted top-level keys "log.level" and "service.name" beside "log": {...}).
+        (
+            "filebeat_plain",
+            (
+                1795686804.819,
+                "INFO",
+                "app_logs",
+                "2024-05-14 09:21:03,417 WARN [cart] cache nearly full",
+            ),
+        ),
+        ("filebeat_ecs", (1715678463.417, "ERROR", "checkout", "db connection lost")),
+    ],
+)
+def test_shipper_defaults_read_vector_fluent_bit_logstash_filebeat(
+    name: str, expected: tuple[float, str, str, str]
+) -> None:
+    """No field mapping: the defaults read each shipper's default record; a record without a
+    level is INFO and one without a service is the topic's."""
+    (event,) = logs(decode("json", sample(f"{name}.json"), "app_logs"))
+    assert (event.ts, event.level, event.service, event.message) == expected
+    assert event.raw == orjson.loads(sample(f"{name}.json"))  # every field kept
 
 
 def test_a_field_mapping_names_the_fields() -> None:
