@@ -228,7 +228,7 @@ def test_collector_spans(fmt: str) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
-def test_collector_metrics_gauges_sums_and_histograms(fmt: str) -> None:
+def test_collector_metrics_gauges_sums_histograms_and_summaries(fmt: str) -> None:
     decoder = build_decoder(InputSpec("otlp_metrics", fmt))
     first = metrics(_otlp(fmt, "collector_metrics_1", "metrics", decoder))
     second = metrics(_otlp(fmt, "collector_metrics_2", "metrics", decoder))
@@ -249,6 +249,10 @@ def test_collector_metrics_gauges_sums_and_histograms(fmt: str) -> None:
         ("db.query.duration.p50", svc): 4.25,
         ("db.query.duration.p90", svc): 8.75,
         ("db.query.duration.p99", svc): 9.875,
+        ("rpc.server.payload.size.count", svc): 6,  # exponential histogram: count and mean
+        ("rpc.server.payload.size.mean", svc): 15.0,
+        ("gc.pause.p50", svc): 12.0,  # a summary: its quantiles
+        ("gc.pause.p99", svc): 48.0,
     }
     # 10 s later: the cumulative counter went 100 -> 130, the histogram 4 -> 8 observations.
     assert second == {
@@ -267,6 +271,10 @@ def test_collector_metrics_gauges_sums_and_histograms(fmt: str) -> None:
         ("db.query.duration.p50", svc): 4.25,
         ("db.query.duration.p90", svc): 8.75,
         ("db.query.duration.p99", svc): 9.875,
+        ("rpc.server.payload.size.count", svc): 6,
+        ("rpc.server.payload.size.mean", svc): 15.0,
+        ("gc.pause.p50", svc): 13.0,
+        ("gc.pause.p99", svc): 49.0,
     }
     assert {e.ts for e in _otlp(fmt, "collector_metrics_2", "metrics").events} == {T0 + 10}
 

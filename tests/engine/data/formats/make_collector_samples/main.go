@@ -201,6 +201,35 @@ func metrics(at time.Duration, step int) pmetric.Metrics {
 	qp.SetMax(9)
 	qp.ExplicitBounds().FromRaw([]float64{2, 5, 10})
 	qp.BucketCounts().FromRaw([]uint64{2, 4, 4, 0})
+
+	e := sm.Metrics().AppendEmpty()
+	e.SetName("rpc.server.payload.size")
+	e.SetUnit("By")
+	eh := e.SetEmptyExponentialHistogram()
+	eh.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	ep := eh.DataPoints().AppendEmpty()
+	ep.SetStartTimestamp(ts(at - 10*time.Second))
+	ep.SetTimestamp(ts(at))
+	ep.SetScale(0)
+	ep.SetCount(6)
+	ep.SetSum(90)
+	ep.SetZeroCount(0)
+	ep.Positive().SetOffset(3)
+	ep.Positive().BucketCounts().FromRaw([]uint64{1, 3, 2})
+
+	s := sm.Metrics().AppendEmpty()
+	s.SetName("gc.pause")
+	s.SetUnit("ms")
+	sp := s.SetEmptySummary().DataPoints().AppendEmpty()
+	sp.SetStartTimestamp(start)
+	sp.SetTimestamp(ts(at))
+	sp.SetCount(uint64(20 + 10*step))
+	sp.SetSum(float64(300 + 150*step))
+	for _, q := range [][2]float64{{0.5, 12}, {0.99, 48}} {
+		qv := sp.QuantileValues().AppendEmpty()
+		qv.SetQuantile(q[0])
+		qv.SetValue(q[1] + float64(step))
+	}
 	return md
 }
 
