@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from types import FrameType
 
 NAME = "broker"
 HELP = "run a local Kafka broker in the foreground: embedded Tansu, or Apache Kafka (KRaft)"
@@ -23,8 +25,15 @@ def configure(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``kill``, systemd, docker stop) stops the broker as Ctrl-C does: without this
+    the command died at once and left the broker process (Java or Tansu) running alone."""
+    raise SystemExit(128 + signum)
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run until stopped; the exit code is the broker's."""
+    """Run until stopped (Ctrl-C or SIGTERM, exit code 130 or 143); else the broker's code."""
+    signal.signal(signal.SIGTERM, _terminated)
     if args.engine == "apache":
         return _run_apache(args.port)
     from engine.devtools.broker import EmbeddedBroker

@@ -3,9 +3,10 @@
 One message holds one or more lines ``measurement[,tag=value...] field=value[,...] [timestamp]``.
 Each numeric field becomes one series named ``<measurement>_<field>`` (the names Telegraf's
 Prometheus output gives), labelled with the tags; integers (``7i``, ``7u``), floats and
-booleans (1 and 0) are read, string fields are skipped. The timestamp is epoch ns by default
-(s, ms and us are told by magnitude, see :mod:`engine.formats.timestamps`). A line that cannot
-be parsed, or has no timestamp, is rejected alone (``invalid_line_protocol`` or
+booleans (1 and 0) are read, string fields are skipped (a line of string fields only, such as
+Telegraf's ``system uptime_format="..."``, gives no event and is no error). The timestamp is
+epoch ns by default (s, ms and us are told by magnitude, see :mod:`engine.formats.timestamps`).
+A line that cannot be parsed, or has no timestamp, is rejected alone (``invalid_line_protocol`` or
 ``missing_field``, with its line number as the index); the other lines are kept.
 
 >>> line = b'cpu,host=a,cpu=cpu0 usage_idle=98.5,usage_user=1i 1700000000000000000'
@@ -129,8 +130,6 @@ def parse_line(line: str) -> list[Event]:
         raise _bad(f"timestamp: expected an integer, got {stamp[:64]!r}") from None
     if ts != ts:
         raise InvalidEvent("bad_timestamp", f"timestamp: out of range: {stamp[:64]}")
-    if not fields:
-        raise InvalidEvent("missing_field", "fields: no numeric field")
     return [MetricSample(f"{measurement}_{k}", v, ts, labels) for k, v in fields]
 
 

@@ -4,8 +4,8 @@
 ``data_format = "json"``): one metric ``{"name", "tags", "fields", "timestamp"}``, or a batch
 ``{"metrics": [...]}``. Each numeric field becomes one series named ``<name>_<field>`` (the
 names Telegraf's Prometheus output gives), labelled with the tags; booleans count as 1 and 0,
-string fields are skipped. The timestamp is epoch s, ms, us or ns (``json_timestamp_units``) or
-a formatted time.
+string fields are skipped (a metric of string fields only gives no event and is no error). The
+timestamp is epoch s, ms, us or ns (``json_timestamp_units``) or a formatted time.
 
 ``prometheus_adapter_json`` reads what prometheus-kafka-adapter writes (Prometheus remote write
 to Kafka, JSON serialization): ``{"timestamp": "<RFC 3339>", "value": "<number as text>",
@@ -57,7 +57,9 @@ def _name(obj: dict[str, Any], key: str = "name") -> str:
 def telegraf_metric(obj: Any) -> list[Event]:
     """The samples of one Telegraf JSON metric (one per numeric field).
 
-    A metric with no numeric field at all is rejected as ``missing_field``.
+    A metric with no field at all is rejected as ``missing_field``; one whose fields are all
+    text (Telegraf's ``system`` input writes ``{"uptime_format": "11:31"}`` every interval) gives
+    no sample.
     """
     obj = _object(obj)
     name = _name(obj)
@@ -77,8 +79,8 @@ def telegraf_metric(obj: Any) -> list[Event]:
         else:
             continue  # string fields are not series
         out.append(MetricSample(f"{name}_{field}", number, ts, labels))
-    if not out:
-        raise InvalidEvent("missing_field", "fields: no numeric field")
+    if not fields:
+        raise InvalidEvent("missing_field", "fields: no field")
     return out
 
 

@@ -49,6 +49,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.logs.v1.logs_pb2 import SeverityNumber
+from opentelemetry.proto.metrics.v1.metrics_pb2 import AggregationTemporality
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
 from engine.formats._common import as_number, json_items, reencode, reject
 from engine.formats._otlp_proto import logs_doc, metrics_doc, traces_doc
@@ -75,6 +78,13 @@ _DELTA: Final = 1
 _CUMULATIVE: Final = 2
 _STATUS_ERROR: Final = 2
 _UNKNOWN_SERVICE: Final = "unknown_service"
+#: The names of the enums' values (``"STATUS_CODE_ERROR"``: 2), which OTLP JSON may carry
+#: instead of the numbers: the protobuf JSON mapping allows both, and the Collector's own JSON
+#: reader takes both (its writer uses numbers).
+_SEVERITY_NAMES: Final[dict[str, int]] = dict(SeverityNumber.items())
+_TEMPORALITY_NAMES: Final[dict[str, int]] = dict(AggregationTemporality.items())
+_KIND_NAMES: Final[dict[str, int]] = dict(Span.SpanKind.items())
+_STATUS_NAMES: Final[dict[str, int]] = dict(Status.StatusCode.items())
 _DOCS: Final[dict[Signal, Callable[[Any], dict[str, Any]]]] = {
     "logs": logs_doc,
     "metrics": metrics_doc,
@@ -178,6 +188,12 @@ def _text(value: Any) -> str:
 
 def _nanos(record: dict[str, Any], *keys: str) -> float | None:
     """Epoch seconds from the first non-zero ``*UnixNano`` field of ``keys``."""
+    nanos = _unix_nanos(record, *keys)
+    return None if nanos is None else nanos / 1_000_000_000  # int / int: rounded once
+
+
+def _unix_nanos(record: dict[str, Any], *keys: str) -> int | None:
+    """The first non-zero ``*UnixNano`` field of ``keys``, in integer nanoseconds."""
     for key in keys:
         value = record.get(key)
         if value in (None, 0, "0"):
@@ -188,11 +204,25 @@ def _nanos(record: dict[str, Any], *keys: str) -> float | None:
             raise InvalidEvent(
                 "bad_timestamp", f"{key}: expected integer nanoseconds, got {value!r:.64}"
             ) from None
-        ts = nanos / 1e9
-        if not 0 < ts <= 1e11:
+        if not 0 < nanos <= 10**20:
             raise InvalidEvent("bad_timestamp", f"{key}: out of range: {value!r:.64}")
-        return ts
+        return nanos
     return None
+
+
+def _enum(value: Any, names: dict[str, int], key: str) -> int:
+    """The number of an enum field given as its number or its name (``0`` when absent).
+
+    >>> _enum("SPAN_KIND_SERVER", _KIND_NAMES, "kind"), _enum(2, _KIND_NAMES, "kind")
+    (2, 2)
+    """
+    if value is None:
+        return 0
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value in names:
+        return names[value]
+    raise InvalidEvent("wrong_type", f"{key}: expected an enum number or name, got {value!r:.48}")
 
 
 def _hex_id(value: Any) -> str | None:
@@ -354,11 +384,7 @@ class _Reader:
                 else None
             )
             if level is None:
-                number = record.get("severityNumber") or 0
-                if not isinstance(number, int):
-                    raise InvalidEvent(
-                        "wrong_type", f"severityNumber: expected an integer, got {number!r:.32}"
-                    )
+                number = _enum(record.get("severityNumber"), _SEVERITY_NAMES, "severityNumber")
                 level = otel_level(number) or ("INFO" if number == 0 and not text else None)
             if level is None:
                 raise InvalidEvent(
@@ -396,8 +422,8 @@ class _Reader:
             name = span.get("name")
             if not isinstance(name, str) or not name:
                 raise InvalidEvent("missing_field", "name: a span needs a name")
-            start = _nanos(span, "startTimeUnixNano")
-            end = _nanos(span, "endTimeUnixNano")
+            start = _unix_nanos(span, "startTimeUnixNano")
+            end = _unix_nanos(span, "endTimeUnixNano")
             if start is None or end is None:
                 raise InvalidEvent(
                     "missing_field", "startTimeUnixNano and endTimeUnixNano: both needed"
@@ -405,24 +431,26 @@ class _Reader:
             if end < start:
                 raise InvalidEvent("bad_timestamp", "endTimeUnixNano: before startTimeUnixNano")
             status = span.get("status") or {}
+            if isinstance(status, dict) and "code" in status:
+                status = {**status, "code": _enum(status["code"], _STATUS_NAMES, "status.code")}
             error = isinstance(status, dict) and status.get("code") == _STATUS_ERROR
             raw = {
                 "trace_id": to_id(span.get("traceId")),
                 "span_id": to_id(span.get("spanId")),
                 "parent_span_id": to_id(span.get("parentSpanId")),
-                "kind": span.get("kind", 0),
+                "kind": _enum(span.get("kind"), _KIND_NAMES, "kind"),
                 "status": status,
                 "attributes": _attributes(span.get("attributes")),
             }
             return [
                 LogEvent(
-                    end,
+                    end / 1_000_000_000,
                     "ERROR" if error else "INFO",
                     f"{service}:{name}" if by_span else service,
                     name,
                     "span",
                     name,
-                    (end - start) * 1000.0,
+                    (end - start) / 1_000_000,
                     raw,
                 )
             ]
@@ -473,7 +501,14 @@ class _Reader:
                 )
                 index += 1
                 continue
-            temporality = data.get("aggregationTemporality", 0)
+            try:
+                temporality = _enum(
+                    data.get("aggregationTemporality"), _TEMPORALITY_NAMES, "aggregationTemporality"
+                )
+            except InvalidEvent as bad:
+                reject(out, bad, metric, None, index)
+                index += 1
+                continue
             monotonic = bool(data.get("isMonotonic", False))
 
             def parse(

@@ -205,8 +205,17 @@ def test_three_nodes_keep_taking_writes_while_one_is_down(tmp_path: Path, unique
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("engine", ["apache", "tansu"])
-def test_the_broker_command_serves_until_interrupted(engine: str) -> None:
+@pytest.mark.parametrize(
+    ("engine", "stop"),
+    [
+        ("apache", signal.SIGINT),
+        ("tansu", signal.SIGINT),
+        # SIGTERM (kill, systemd, docker stop) used to end the command alone, the broker running on.
+        ("apache", signal.SIGTERM),
+        ("tansu", signal.SIGTERM),
+    ],
+)
+def test_the_broker_command_serves_until_interrupted(engine: str, stop: signal.Signals) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "engine.cli", "broker", "--engine", engine, "--port", "0"],
         cwd=REPO,
@@ -229,7 +238,8 @@ def test_the_broker_command_serves_until_interrupted(engine: str) -> None:
         assert expected in line
         assert apache_kafka._alive_brokers(f"127.0.0.1:{port}", timeout=10)  # it answers
     finally:
-        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.send_signal(stop)  # Ctrl-C, or kill
         code = proc.wait(60)
-    assert code == 130
+    print(f"{engine}: exit code {code} after {stop.name}")
+    assert code == 128 + stop
     assert not wait_for_port("127.0.0.1", port, 0.5)  # the broker stopped with the command

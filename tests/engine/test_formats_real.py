@@ -146,6 +146,225 @@ def test_a_counter_reset_is_a_rate_from_its_start_not_a_negative_one() -> None:
     assert rates == [1.0, 3.0]
 
 
+# -- OTLP as the Collector writes it (its pdata marshalers, make_collector_samples/) ------------
+
+CHECKOUT = {"service.name": "checkout", "service.version": "2.1.0", "host.name": "web-1"}
+T0 = 1715678463.0  # 2024-05-14T09:21:03Z, the time of the Collector samples
+
+
+def _otlp(fmt: str, name: str, signal: str, decoder: Decoder | None = None) -> Decoded:
+    ext = "json" if fmt == "otlp_json" else "pb"
+    decoder = decoder or build_decoder(InputSpec(f"otlp_{signal}", fmt))
+    out = decoder(sample(f"{name}.{ext}"), DecodeContext(f"otlp_{signal}"))
+    print(f"{name}.{ext}: {len(out.events)} events, {len(out.rejected)} rejected")
+    assert out.rejected == []
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_collector_logs(fmt: str) -> None:
+    def raw(attributes: dict[str, Any], text: str | None = None, **ids: str) -> dict[str, Any]:
+        return {
+            "attributes": attributes,
+            "trace_id": ids.get("trace"),
+            "span_id": ids.get("span"),
+            "severity_text": text,
+            "resource": CHECKOUT,
+        }
+
+    def event(ts: float, level: str, message: str, raw: dict[str, Any]) -> LogEvent:
+        return LogEvent(ts, level, "checkout", message, None, None, None, raw)
+
+    assert _otlp(fmt, "collector_logs", "logs").events == [
+        # severityText "Information" is no level name: severityNumber 9 is INFO.
+        event(
+            T0, "INFO", "order placed", raw({"order.id": "o-1001", "order.items": 3}, "Information")
+        ),
+        event(
+            T0 + 0.25,
+            "ERROR",
+            "payment declined: card expired",
+            raw(
+                {"order.id": "o-1002", "retryable": False},
+                trace="5b8efff798038103d269b633813fc60c",
+                span="eee19b7ec3c1b174",
+            ),
+        ),
+        # No timeUnixNano: the observed time; SEVERITY_NUMBER_WARN2 (14) is WARNING.
+        event(T0 + 0.5, "WARNING", "slow payment provider", raw({})),
+        event(T0 + 0.75, "TRACE", "cache probe", raw({"cache.fill": 0.5})),
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_collector_spans(fmt: str) -> None:
+    trace, root = "5b8efff798038103d269b633813fc60c", "eee19b7ec3c1b174"
+    spans = _otlp(fmt, "collector_traces", "spans").events
+    assert [
+        (s.ts, s.level, s.service, s.operation, s.duration_ms) for s in logs(Decoded(spans))
+    ] == [
+        (T0 + 0.03, "INFO", "checkout", "SELECT orders", 20.0),
+        (T0 + 0.12, "ERROR", "checkout", "POST /checkout", 120.0),  # status ERROR
+        (T0 + 1.0455, "INFO", "checkout", "POST /checkout", 45.5),  # status OK
+    ]
+    assert [s.raw for s in logs(Decoded(spans))][:2] == [
+        {
+            "trace_id": trace,
+            "span_id": "eee19b7ec3c1b175",
+            "parent_span_id": root,
+            "kind": 3,  # CLIENT
+            "status": {},
+            "attributes": {"db.system": "postgresql"},
+        },
+        {
+            "trace_id": trace,
+            "span_id": root,
+            "parent_span_id": None,
+            "kind": 2,  # SERVER
+            "status": {"code": 2, "message": "payment declined"},
+            "attributes": {"http.request.method": "POST", "http.response.status_code": 500},
+        },
+    ]
+
+
+@pytest.mark.parametrize("fmt", ["otlp_json", "otlp_proto"])
+def test_collector_metrics_gauges_sums_histograms_and_summaries(fmt: str) -> None:
+    decoder = build_decoder(InputSpec("otlp_metrics", fmt))
+    first = metrics(_otlp(fmt, "collector_metrics_1", "metrics", decoder))
+    second = metrics(_otlp(fmt, "collector_metrics_2", "metrics", decoder))
+    print(first, second, sep="\n")
+    svc, route, queue = (
+        "service=checkout",
+        "http.route=/checkout,service=checkout",
+        ("queue=orders,service=checkout"),
+    )
+    # The first export: the cumulative counter and histogram only set their baselines.
+    assert first == {
+        ("system.memory.usage", f"{svc},state=used"): 536870912,
+        ("system.cpu.utilization", svc): 0.25,
+        ("http.server.active_requests", svc): 4,  # a non-monotonic sum is a gauge
+        ("queue.messages.processed.rate", queue): 2.5,  # delta: 25 in 10 s
+        ("db.query.duration.count", svc): 10,  # delta histogram: at once
+        ("db.query.duration.mean", svc): 5.0,
+        ("db.query.duration.p50", svc): 4.25,
+        ("db.query.duration.p90", svc): 8.75,
+        ("db.query.duration.p99", svc): 9.875,
+        ("rpc.server.payload.size.count", svc): 6,  # exponential histogram: count and mean
+        ("rpc.server.payload.size.mean", svc): 15.0,
+        ("gc.pause.p50", svc): 12.0,  # a summary: its quantiles
+        ("gc.pause.p99", svc): 48.0,
+    }
+    # 10 s later: the cumulative counter went 100 -> 130, the histogram 4 -> 8 observations.
+    assert second == {
+        ("system.memory.usage", f"{svc},state=used"): 537919488,
+        ("system.cpu.utilization", svc): 0.75,
+        ("http.server.request.count.rate", route): 3.0,
+        ("http.server.active_requests", svc): 3,
+        ("queue.messages.processed.rate", queue): 5.0,
+        ("http.server.request.duration.count", route): 4,
+        ("http.server.request.duration.mean", route): 85.0,  # (400 - 60) / 4
+        ("http.server.request.duration.p50", route): 50.0,
+        ("http.server.request.duration.p90", route): 220.0,
+        ("http.server.request.duration.p99", route): 247.0,
+        ("db.query.duration.count", svc): 10,
+        ("db.query.duration.mean", svc): 5.0,
+        ("db.query.duration.p50", svc): 4.25,
+        ("db.query.duration.p90", svc): 8.75,
+        ("db.query.duration.p99", svc): 9.875,
+        ("rpc.server.payload.size.count", svc): 6,
+        ("rpc.server.payload.size.mean", svc): 15.0,
+        ("gc.pause.p50", svc): 13.0,
+        ("gc.pause.p99", svc): 49.0,
+    }
+    assert {e.ts for e in _otlp(fmt, "collector_metrics_2", "metrics").events} == {T0 + 10}
+
+
+@pytest.mark.parametrize(
+    ("sdk", "collector", "signal"),
+    [
+        (["otlp_logs"], ["collector_from_sdk_logs"], "logs"),
+        (["otlp_traces"], ["collector_from_sdk_traces"], "spans"),
+        *(
+            (
+                [f"otlp_metrics_{t}_1", f"otlp_metrics_{t}_2"],
+                [f"collector_from_sdk_metrics_{t}_1", f"collector_from_sdk_metrics_{t}_2"],
+                "metrics",
+            )
+            for t in ("cumulative", "delta")
+        ),
+    ],
+)
+def test_the_collector_passes_the_sdks_export_on_decoding_the_same(
+    sdk: list[str], collector: list[str], signal: str
+) -> None:
+    """The Python SDK's export, received by a Collector and written with its JSON marshaler,
+    decodes to the events of the SDK's own JSON and protobuf."""
+    decoders = [build_decoder(InputSpec(f"otlp_{signal}", fmt)) for fmt in ("otlp_json",) * 2]
+    proto = build_decoder(InputSpec(f"otlp_{signal}", "otlp_proto"))
+    for mine, theirs in zip(sdk, collector, strict=True):
+        from_sdk = _otlp("otlp_json", mine, signal, decoders[0]).events
+        from_collector = _otlp("otlp_json", theirs, signal, decoders[1]).events
+        assert from_collector == from_sdk == _otlp("otlp_proto", mine, signal, proto).events
+        assert from_sdk or mine.endswith("cumulative_1")  # a baseline only: nothing yet
+        assert signal != "metrics" or len(from_sdk) >= 2
+
+
+def _enum_names_and_int64_numbers(doc: Any) -> Any:
+    """OTLP JSON as other writers may send it: enums by name, 64-bit integers as numbers (the
+    protobuf JSON mapping allows both; the Collector's own JSON reader takes both)."""
+    names = {
+        "kind": {2: "SPAN_KIND_SERVER", 3: "SPAN_KIND_CLIENT"},
+        "aggregationTemporality": {
+            1: "AGGREGATION_TEMPORALITY_DELTA",
+            2: "AGGREGATION_TEMPORALITY_CUMULATIVE",
+        },
+        "severityNumber": {9: "SEVERITY_NUMBER_INFO", 14: "SEVERITY_NUMBER_WARN2"}
+        | {1: "SEVERITY_NUMBER_TRACE", 17: "SEVERITY_NUMBER_ERROR"},
+        "code": {1: "STATUS_CODE_OK", 2: "STATUS_CODE_ERROR"},
+    }
+    if isinstance(doc, list):
+        return [_enum_names_and_int64_numbers(v) for v in doc]
+    if not isinstance(doc, dict):
+        return doc
+    out = {}
+    for key, value in doc.items():
+        if key in names:
+            value = names[key][value]
+        elif key.endswith("UnixNano") or key in ("asInt", "intValue", "count"):
+            value = int(value)
+        out[key] = _enum_names_and_int64_numbers(value)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("names", "signal"),
+    [
+        (["collector_logs"], "logs"),
+        (["collector_traces"], "spans"),
+        (["collector_metrics_1", "collector_metrics_2"], "metrics"),
+    ],
+)
+def test_enum_names_and_int64_numbers_decode_the_same(names: list[str], signal: str) -> None:
+    as_written = build_decoder(InputSpec(f"otlp_{signal}", "otlp_json"))
+    rewritten = build_decoder(InputSpec(f"otlp_{signal}", "otlp_json"))
+    for name in names:
+        doc = _enum_names_and_int64_numbers(orjson.loads(sample(f"{name}.json")))
+        value = orjson.dumps(doc)
+        assert b"_KIND_" in value or b"TEMPORALITY_" in value or b"SEVERITY_NUMBER_" in value
+        out = rewritten(value, DecodeContext("t"))
+        assert out.rejected == []
+        assert out.events == as_written(sample(f"{name}.json"), DecodeContext("t")).events
+        assert out.events or name == "collector_metrics_1"
+
+
+def test_an_unknown_enum_name_is_a_wrong_type() -> None:
+    doc = orjson.loads(sample("collector_traces.json"))
+    doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["kind"] = "SPAN_KIND_SIDEWAYS"
+    out = decode("otlp_json", orjson.dumps(doc))
+    assert [r.reason for r in out.rejected] == ["wrong_type"]
+    assert len(out.events) == 2  # the other spans are kept
+
+
 # -- Telegraf, Prometheus -------------------------------------------------------------------
 
 
@@ -179,6 +398,67 @@ def test_telegraf_json(name: str) -> None:
     assert len(out.events) == (4 if name == "telegraf.json" else 4 + 7 + 3)
 
 
+# Telegraf's own serializers (make_telegraf_samples/main.go): the same four metrics as line
+# protocol (ns), JSON (ms) and the JSON batch form (s).
+SERIALIZED = {
+    ("cpu_usage_idle", "cpu=cpu-total,host=web-1"): 87.5,
+    ("cpu_usage_system", "cpu=cpu-total,host=web-1"): 3.25,
+    ("cpu_usage_user", "cpu=cpu-total,host=web-1"): 9.25,
+    ("mem_available", "host=web-1"): 4294967296,  # int64
+    ("mem_total", "host=web-1"): 8589934592,  # uint64
+    ("mem_used_percent", "host=web-1"): 41.5,
+    ("disk_free", "device=sda1,fstype=ext4,host=web-1,mode=rw,path=/var/log"): 1073741824,
+    ("disk_inodes_used", "device=sda1,fstype=ext4,host=web-1,mode=rw,path=/var/log"): 120000,
+    ("disk_used_percent", "device=sda1,fstype=ext4,host=web-1,mode=rw,path=/var/log"): 63.0,
+    # a bool is 1/0; the string field result_type is skipped; the tag "db 1" is unescaped
+    ("net_response_ok", "host=web-1,port=5432,protocol=tcp,server=db 1"): 1.0,
+    ("net_response_response_time", "host=web-1,port=5432,protocol=tcp,server=db 1"): 0.0021,
+    ("net_response_result_code", "host=web-1,port=5432,protocol=tcp,server=db 1"): 0.0,
+}
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "ts", "count"),
+    [
+        ("telegraf_serializers_influx.lp", "influx_line", 1715678463.25, 12),
+        ("telegraf_serializers.json", "telegraf_json", 1715678463.25, 3),  # cpu only
+        ("telegraf_serializers_batch.json", "telegraf_json", 1715678463.0, 12),
+    ],
+)
+def test_telegraf_serializers(name: str, fmt: str, ts: float, count: int) -> None:
+    out = decode(fmt, sample(name))
+    assert out.rejected == []
+    got = metrics(out)
+    assert len(out.events) == len(got) == count
+    assert got == {key: value for key, value in SERIALIZED.items() if key in got}
+    assert {e.ts for e in out.events} == {ts}
+
+
+def test_telegraf_binary_once_in_every_serialization() -> None:
+    """The real binary's default inputs (cpu, mem, disk, system): one Kafka message per metric
+    (a line of the samples), in line protocol and JSON; and the JSON batch form."""
+    lines = sample("telegraf_binary_influx.lp").splitlines()
+    influx = [decode("influx_line", line) for line in lines]
+    json_lines = sample("telegraf_binary.json").splitlines()
+    as_json = [decode("telegraf_json", line) for line in json_lines]
+    batch = decode("telegraf_json", sample("telegraf_binary_batch.json"))
+    assert len(lines) == len(json_lines) == 6
+    assert all(out.rejected == [] for out in [*influx, *as_json, batch])
+    # system uptime_format="11:32" (text only): no series, and no dead letter either.
+    assert [len(out.events) for out in influx] == [5, 1, 0, 34, 8, 10]
+    got = {k: v for out in influx for k, v in metrics(out).items()}
+    assert got == {k: v for out in as_json for k, v in metrics(out).items()} == metrics(batch)
+    assert got[("system_n_cpus", "host=web-1")] == 2
+    assert got[("mem_total", "host=web-1")] == 25276514304
+    assert got[("mem_vmalloc_total", "host=web-1")] == 35184372087808
+    assert got[("cpu_usage_idle", "cpu=cpu-total,host=web-1")] == 50.0
+    assert got[("disk_inodes_total", "device=vda,fstype=ext4,host=web-1,mode=rw,path=/")] == 2**24
+    times = {e.ts for out in influx for e in out.events}
+    assert times == {e.ts for out in as_json for e in out.events}
+    assert times == {1795686177.844, 1795686177.845, 1795686178.345}
+    assert {e.ts for e in batch.events} == {1795686177.0, 1795686178.0}  # units of 1 s
+
+
 def test_prometheus_adapter_json() -> None:
     out = decode("prometheus_adapter_json", sample("prometheus_adapter.json"))
     assert out.rejected == []
@@ -190,18 +470,50 @@ def test_prometheus_adapter_json() -> None:
 # -- JSON log shippers ------------------------------------------------------------------------
 
 
-def test_shipper_defaults_read_vector_fluent_bit_logstash_filebeat() -> None:
-    got = {}
-    for name in ("vector", "fluent_bit", "logstash", "filebeat"):
-        (event,) = logs(decode("json", sample(f"{name}.json"), "app_logs"))
-        got[name] = (event.level, event.service, event.message[:20])
-        assert 1715678463 <= event.ts < 1715678464
-    assert got == {
-        "vector": ("INFO", "app_logs", "GET /cart 200 12ms"),
-        "fluent_bit": ("INFO", "app_logs", "2024-05-14 09:21:03 "),
-        "logstash": ("NOTICE", "app_logs", "user signed in"),
-        "filebeat": ("ERROR", "checkout", "db connection lost"),
-    }
+APACHE_LINE = (
+    '53.126.150.246 - - [01/Oct/2020:11:25:58 -0400] "GET /disintermediate HTTP/2.0" 401 20308'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # Vector's docs: its file source's example event (at Vector's example time).
+        ("vector", (1602349656.452332, "INFO", "app_logs", APACHE_LINE)),
+        # Fluent Bit's kafka output: "@timestamp" (a double) first, then the tail record's log.
+        (
+            "fluent_bit",
+            (
+                1715678463.417129,
+                "INFO",
+                "app_logs",
+                "2024-05-14 09:21:03 ERROR payment declined order=42",
+            ),
+        ),
+        ("logstash", (1715678463.417, "NOTICE", "app_logs", "user signed in")),
+        # The real Filebeat 7.17 (libbeat's json codec, as its Kafka output writes): a plain line
+        # (time of reading; no level or service), and an ECS JSON line lifted by its ndjson
+        # parser (the dotted top-level keys "log.level" and "service.name" beside "log": {...}).
+        (
+            "filebeat_plain",
+            (
+                1795686804.819,
+                "INFO",
+                "app_logs",
+                "2024-05-14 09:21:03,417 WARN [cart] cache nearly full",
+            ),
+        ),
+        ("filebeat_ecs", (1715678463.417, "ERROR", "checkout", "db connection lost")),
+    ],
+)
+def test_shipper_defaults_read_vector_fluent_bit_logstash_filebeat(
+    name: str, expected: tuple[float, str, str, str]
+) -> None:
+    """No field mapping: the defaults read each shipper's default record; a record without a
+    level is INFO and one without a service is the topic's."""
+    (event,) = logs(decode("json", sample(f"{name}.json"), "app_logs"))
+    assert (event.ts, event.level, event.service, event.message) == expected
+    assert event.raw == orjson.loads(sample(f"{name}.json"))  # every field kept
 
 
 def test_a_field_mapping_names_the_fields() -> None:
@@ -262,12 +574,12 @@ REJECT_CASES: dict[str, list[tuple[str, bytes]]] = {
         ("invalid_line_protocol", b"cpu usage_idle=high 1700000000000000000"),
         ("invalid_line_protocol", b"cpu,host 1700000000"),
         ("missing_field", b"cpu usage_idle=1"),
-        ("missing_field", b'cpu note="only text" 1700000000'),
         ("not_utf8", b"cpu\xff v=1 1700000000"),
         ("bad_timestamp", b"cpu v=1 -5"),
     ],
     "telegraf_json": [
         ("missing_field", b'{"name": "cpu", "tags": {}, "timestamp": 1}'),
+        ("missing_field", b'{"name": "cpu", "fields": {}, "tags": {}, "timestamp": 1}'),
         ("wrong_type", b'{"name": "cpu", "fields": {"a": 1}, "tags": {"h": [1]}, "timestamp": 1}'),
         ("invalid_json", b"cpu usage=1 1"),
     ],

@@ -4,7 +4,9 @@ The spans are made by the OpenTelemetry SDK and encoded by its own OTLP encoder,
 Collector's Kafka exporter writes them; the line protocol is what Telegraf's Kafka output
 writes. Both are sent unkeyed, as those tools do; the spans topic is repartitioned by series.
 A burst of failed requests fires ``log.error_ratio`` on the spans' service, with example trace
-ids and a trace link; a CPU spike fires on the Telegraf series.
+ids and a trace link; a CPU spike fires on the Telegraf series. Last, the samples the real tools
+wrote (``tests/engine/data/formats``: the Collector, Telegraf, Filebeat, ...) pass through the
+worker with nothing dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import random
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -27,6 +30,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from engine.devtools.broker import Broker
 from tests.testkit import RecordingServer, WorkerProcess, collect, producer, run, write_config
 
+DATA = Path(__file__).parent / "data" / "formats"
 T0 = 1_779_999_960  # event time of the first span and sample (2026-05-28), a minute boundary
 LINK = "https://jaeger.example/trace/{trace_id}"
 
@@ -50,6 +54,27 @@ repartition = true
 topic = "telegraf-{unique}"
 format = "influx_line"
 repartition = true
+
+# The real tools' samples (the last test).
+[[inputs]]
+topic = "otlp_logs-{unique}"
+format = "otlp_json"
+
+[[inputs]]
+topic = "otlp_metrics-{unique}"
+format = "otlp_proto"
+
+[[inputs]]
+topic = "telegraf_real-{unique}"
+format = "influx_line"
+
+[[inputs]]
+topic = "telegraf_json-{unique}"
+format = "telegraf_json"
+
+[[inputs]]
+topic = "shippers-{unique}"
+format = "json"
 
 [alerts]
 trace_link_template = "{LINK}"
@@ -195,3 +220,64 @@ def test_every_span_and_line_is_counted_on_its_topic(broker: Broker, setup: dict
     late = [line for line in text.splitlines() if line.startswith("kestrel_late_events_total")]
     print(*late, sep="\n")
     assert not any("repartition" in line and not line.endswith(" 0.0") for line in late)
+
+
+#: ``topic prefix -> [(sample file, one message per line?)]``, and the events they decode to.
+REAL_SAMPLES: dict[str, tuple[list[tuple[str, bool]], int]] = {
+    "otlp_logs": ([("collector_logs.json", False)], 4),
+    # Two exports of cumulative and delta points: the first sets the cumulative baselines.
+    "otlp_metrics": ([("collector_metrics_1.pb", False), ("collector_metrics_2.pb", False)], 32),
+    # The Telegraf binary's Kafka messages (a line each), the text-only one among them.
+    "telegraf_real": ([("telegraf_binary_influx.lp", True)], 58),
+    "telegraf_json": ([("telegraf_binary.json", True), ("telegraf_binary_batch.json", False)], 116),
+    "shippers": (
+        [
+            (f"{name}.json", False)
+            for name in ("vector", "fluent_bit", "logstash", "filebeat_plain", "filebeat_ecs")
+        ],
+        5,
+    ),
+}
+
+
+async def _publish_samples(bootstrap: str, unique: str) -> None:
+    async with producer(bootstrap) as p:
+        for prefix, (files, _) in REAL_SAMPLES.items():
+            for name, by_line in files:
+                data = (DATA / name).read_bytes()
+                for value in data.splitlines() if by_line else [data]:
+                    # One partition: the metric exports must arrive in order (the cumulative
+                    # points of the second are rates against the first).
+                    await p.send_and_wait(f"{prefix}-{unique}", value, partition=0)
+
+
+def test_the_real_tools_samples_pass_with_nothing_dead_lettered(
+    broker: Broker, setup: dict[str, Any]
+) -> None:
+    unique, worker = setup["unique"], setup["worker"]
+    run(_publish_samples(broker.bootstrap, unique))
+    expected = {f"{prefix}-{unique}": count for prefix, (_, count) in REAL_SAMPLES.items()}
+
+    def consumed() -> dict[str, float]:
+        got = {}
+        for line in worker.metrics().splitlines():
+            if line.startswith("kestrel_events_consumed_total") and unique in line:
+                topic = line.split('topic="')[1].split('"')[0]
+                if topic in expected:
+                    got[topic] = float(line.split()[-1])
+        return got
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and consumed() != expected:
+        time.sleep(0.5)
+    print("consumed:", consumed())
+    assert consumed() == expected, worker.log()
+    invalid = [
+        line
+        for line in worker.metrics().splitlines()
+        if line.startswith("kestrel_invalid_events_total")
+        and any(f'topic="{topic}"' in line for topic in expected)
+        and not line.endswith(" 0.0")
+    ]
+    print("invalid:", invalid)
+    assert invalid == []
