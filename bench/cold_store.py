@@ -2,18 +2,19 @@
 
     python bench/cold_store.py [--rows 200000] [--batch 5000] [--postgres-url URL]
                                [--events 100000] [--broker tansu|apache] [--skip-worker]
-                               [--writers 2]
+                               [--writers 2] [--repeat 1]
 
 1. The store alone: ``--rows`` cold event rows written in transactions of ``--batch`` rows into
    PostgreSQL (a private server started with initdb/pg_ctl from Debian's postgresql package,
    unless ``--postgres-url`` names one; that private server runs with fsync off, as the tests
    run it: a durable server on a real disk is slower), once with one writer and once with
    ``--writers`` (``[cold_store] writers``: batches written at once, each over its own
-   connection, as the consumer has them; each into a fresh database), and into SQLite
+   connection, as the consumer has them; each into a fresh database; ``--repeat`` runs of
+   each, in turn, with their minimum, median and maximum), and into SQLite
    (a file in a temporary directory). Then the same rows again (a replay: every row a duplicate).
    Also the cost of making the rows from Kafka records (decoding included), which the consumer
    pays in its thread, and the CPU time per new row of this process and of the PostgreSQL
-   server's backend (figures a loaded machine does not change much, unlike rows/s).
+   server's backends (figures a loaded machine changes less than rows/s).
 2. The worker: ``--events`` single-event log messages (70 % of a cold type) are published, then
    a worker with the cold store off, and one with it on (SQLite, the default), each consume
    them all (each its own consumer groups: the same events every run); events/s of detection
@@ -223,6 +224,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="off/on pairs of worker runs")
     parser.add_argument("--skip-worker", action="store_true")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of the store alone per writer setting"
+    )
+    parser.add_argument(
         "--writers",
         type=int,
         default=ColdStoreSettings().writers,
@@ -239,11 +243,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kestrel-bench-cold-") as tmp:
         with _postgres(args.postgres_url) as database:
             # A fresh database per run (a given one: only --writers, its rows would be stored).
-            for writers in sorted({1, args.writers}) if database else [args.writers]:
-                url = database(f"bench{writers}") if database else args.postgres_url
-                new, dup, cpu = _store_rate(url, rows, args.batch, writers)
-                print(f"postgresql, {writers} writer(s): {new:,.0f} rows/s new, {dup:,.0f} rows/s "
-                      f"replayed (duplicates), batches of {args.batch}; {cpu}")  # fmt: skip
+            settings = sorted({1, args.writers}) if database else [args.writers]
+            rates: dict[int, list[float]] = {w: [] for w in settings}
+            for run in range(args.repeat if database else 1):
+                for writers in settings if run % 2 == 0 else settings[::-1]:  # (load drifts)
+                    url = database(f"bench{writers}_{run}") if database else args.postgres_url
+                    new, dup, cpu = _store_rate(url, rows, args.batch, writers)
+                    rates[writers].append(new)
+                    print(f"postgresql, {writers} writer(s): {new:,.0f} rows/s new, {dup:,.0f} "
+                          f"rows/s replayed (duplicates), batches of {args.batch}; {cpu}; load "
+                          f"average {os.getloadavg()[0]:.2f}")  # fmt: skip
+            for writers, got in rates.items():
+                if len(got) > 1:
+                    print(f"postgresql, {writers} writer(s), {len(got)} runs: new rows/s min "
+                          f"{min(got):,.0f}, median {statistics.median(got):,.0f}, max "
+                          f"{max(got):,.0f}")  # fmt: skip
         new, dup, cpu = _store_rate(f"sqlite:///{tmp}/bench.db", rows, args.batch)
         print(f"sqlite: {new:,.0f} rows/s new, {dup:,.0f} rows/s replayed (duplicates); {cpu}")
         print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
