@@ -340,6 +340,7 @@ class ColdStoreConsumer:
                 written = await asyncio.wrap_future(batch.future)
             except StoreError as exc:  # unreachable or not: still nothing may be lost
                 self._failed(exc)
+                self._update_lag(consumer, records)  # what waits (it read 0 when caught up)
             else:
                 self._succeeded(records, written, batch.rows)
                 return records
@@ -350,7 +351,7 @@ class ColdStoreConsumer:
                 for tp, msgs in extra.items():
                     records.setdefault(tp, []).extend(msgs)
                 consumer.pause(*consumer.assignment())  # (partitions assigned meanwhile)
-                self._update_lag(consumer, records)  # what waits grows (it read 0 here)
+                self._update_lag(consumer, records)  # what waits grows
                 if self._stopping:
                     return None
 

@@ -273,12 +273,13 @@ def test_tabs_newlines_and_backslashes_survive(store: ColdStore) -> None:
 
 
 @pytest.mark.integration
-def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
+def test_postgres_migrations_2_to_4_keep_stored_rows_and_their_lookups(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A database filled under migration 1 is migrated to 2 (ids byte-wise, hash indexes for
-    session and trace, json context) and 3 (a block-range index on id, for following): its
-    rows stay, lookups find them, a replay still stores nothing twice."""
+    session and trace), 3 (a block-range index on id, for following) and 4 (JSON kept as text,
+    the origin key's fixed-width columns first): its rows stay, lookups find them, a replay
+    still stores nothing twice."""
     from engine.sinks.cold_store import postgres
 
     store = open_store(postgres_url)
@@ -287,7 +288,7 @@ def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
     rows = _rows(40)
     assert store.write(rows, []).events == 40
     monkeypatch.undo()
-    assert store.migrate() == [2, 3]
+    assert store.migrate() == [2, 3, 4]
     with psycopg.connect(postgres_url) as conn:
         kinds = dict(
             conn.execute(
@@ -304,18 +305,23 @@ def test_postgres_migrations_2_and_3_keep_stored_rows_and_their_lookups(
             "WHERE table_name = 'cold_events' AND column_name = 'context'"
         ).fetchone()
         old_row = conn.execute(
-            "SELECT context, performance_data FROM cold_events WHERE trace_id = 't-3'"
+            "SELECT context::json, performance_data::json -> 'duration_ms' FROM cold_events "
+            "WHERE trace_id = 't-3'"
         ).fetchone()
-    print(f"after migration 2: {kinds}, trace_id collation {collation}")
+        origin_key = conn.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conrelid = 'cold_events'::regclass AND contype = 'u'"
+        ).fetchall()
+    print(f"after migration 4: {kinds}, trace_id collation {collation}, key {origin_key}")
     assert kinds["cold_events_session"] == "hash" and kinds["cold_events_trace"] == "hash"
     assert kinds["cold_events_user"] == "btree" and kinds["cold_events_ts"] == "btree"
     assert kinds["cold_events_id"] == "brin"
     assert collation == ("C",)
-    assert context == ("json",)
-    assert old_row == (
-        {"attempt": 3, "nested": {"k": [1, 2]}},
-        {"operation": "tool_call", "duration_ms": 4.5},
-    )
+    assert context == ("text",)
+    assert old_row == ({"attempt": 3, "nested": {"k": [1, 2]}}, 4.5)
+    assert origin_key == [
+        ("UNIQUE (kafka_partition, kafka_offset, batch_index, ts, topic, source)",)
+    ]
     assert store.write(rows[:20] + _rows(5, offset0=100), []).events == 5
     by_session = store.query_events(EventQuery(session="s-1", limit=None))
     assert len(by_session) == 15  # i % 3 == 1 of 0..39 (13), and of the 5 new ones (2)
@@ -337,18 +343,25 @@ def test_postgres_writes_batches_at_once_over_two_connections_exactly_once(
     store.migrate()
     rows = _rows(6000)
     first, second = store.submit(rows[:3000], []), store.submit(rows[3000:4000], [])
-    overlapping = store.submit(rows[2000:4500], [])  # waits for a free writer
-    assert (first.result().events, second.result().events) == (3000, 1000)
-    assert overlapping.result().events == 500  # only 4000..4499 were new
-    with store._conn.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
-        (connections,) = cur.fetchone()  # type: ignore[misc]
+    overlapping = store.submit(rows[2000:4500], [])  # waits for a free writer, then races
+    assert second.result().events == 1000
+    # Whichever of two writers stores an origin first has it; the other skips it.
+    got = [first.result().events, overlapping.result().events]
+    print(f"first and overlapping batches stored {got} new rows")
+    assert sum(got) == 3500 and got[0] >= 2000 and got[1] >= 500
+    with psycopg.connect(postgres_url) as conn:
+        (connections,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchone()  # type: ignore[misc]
     assert connections == 3  # the owner's (partitions, queries) and two writers'
     assert store.write(rows[:4500], []).events == 0  # a replay: every row skipped
     assert store.write(rows, []).events == 1500  # half stored: only the rest is new
-    bad = dataclasses.replace(_rows(1, offset0=8000)[0], context="{not json")  # refused
+    alert = alert_row(_alert_bytes(AlertStatus.FIRING), NOV, Origin("app", "al", 0, 1))
+    assert alert is not None
+    bad = dataclasses.replace(alert, labels="{not json")  # jsonb: the server refuses it
     with pytest.raises(StoreError, match="write"):
-        store.submit([bad], []).result()
+        store.submit([], [bad]).result()
     assert store.write(_rows(1, offset0=9000), []).events == 1  # its writer reconnects
     stored = store.query_events(EventQuery(limit=None))
     print(f"stored {len(stored)} rows over {connections} connections")

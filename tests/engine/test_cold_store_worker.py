@@ -221,7 +221,8 @@ def test_postgres_outage_mid_stream_loses_and_duplicates_nothing(
     assert metric_total(page, "kestrel_cold_store_lag_records") == 0
     with psycopg.connect(db_url) as conn:
         row = conn.execute(
-            "SELECT event, context, session_id, user_id, trace_id, batch_index FROM cold_events "
+            "SELECT event::json, context::json, session_id, user_id, trace_id, batch_index "
+            "FROM cold_events "
             "WHERE trace_id = 't-200' ORDER BY batch_index"
         ).fetchall()
     assert [r[5] for r in row] == [0, 1]  # the two cold events of message 200, by position
@@ -289,7 +290,7 @@ def test_worker_killed_while_postgres_is_down_stores_everything_once_after_resta
               f"later, exactly once")  # fmt: skip
         with psycopg.connect(db_url) as conn:
             rows = conn.execute(
-                "SELECT batch_index, event FROM cold_events WHERE trace_id = 't-150' "
+                "SELECT batch_index, event::json FROM cold_events WHERE trace_id = 't-150' "
                 "ORDER BY batch_index"
             ).fetchall()
         assert [r[0] for r in rows] == [0, 1]
