@@ -2,11 +2,16 @@
 
     python bench/false_alarms.py [--series 20] [--points 100000] [--kinds adaptive,...]
                                  [--params '{"threshold": 5}'] [--jobs 2]
+    python bench/false_alarms.py --together adaptive,context --member-params '{"context": {...}}'
 
 Each series is seeded (series ``i`` uses ``random.Random(i)``): ``50 + N(0, 1)`` sampled every
 300 s, fed to a fresh detector with its default parameters (plus ``--params``). Prints, per
 kind, the alerts fired (``Transition.FIRED``) in total, the worst series, and the rate per
 100,000 points per series; the target of issue 12 is at most 1. Asserts nothing.
+
+``--together`` runs the listed kinds side by side on each series (``[series] metric_detectors``
+with several kinds) and counts the points where any of them fires; ``--member-params`` gives
+each kind its own overrides.
 """
 
 from __future__ import annotations
@@ -41,6 +46,23 @@ def _task(args: tuple[str, dict[str, Any], int, int]) -> int:
     return alerts_on_noise(*args)
 
 
+def alerts_together(members: dict[str, dict[str, Any]], seed: int, points: int) -> int:
+    """Points at which any of several fresh detectors (kind: overrides) fires, side by side."""
+    updates = [build(kind, params_for(kind, params)).update for kind, params in members.items()]
+    rng = random.Random(seed)
+    gauss = rng.gauss
+    fired = Transition.FIRED
+    count = 0
+    for i in range(points):
+        x, ts = 50.0 + gauss(0.0, 1.0), 300.0 * i
+        count += any([update(x, ts).transition is fired for update in updates])
+    return count
+
+
+def _task_together(args: tuple[dict[str, dict[str, Any]], int, int]) -> int:
+    return alerts_together(*args)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--series", type=int, default=20)
@@ -48,8 +70,28 @@ def main() -> int:
     parser.add_argument("--kinds", default="adaptive")
     parser.add_argument("--params", default="{}", help="JSON overrides for every kind")
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--together", default="", help="kinds run side by side on each series")
+    parser.add_argument("--member-params", default="{}", help="JSON: kind -> its overrides")
     args = parser.parse_args()
     overrides: dict[str, Any] = json.loads(args.params)
+    if args.together:
+        per_kind: dict[str, dict[str, Any]] = json.loads(args.member_params)
+        members = {kind: per_kind.get(kind, {}) for kind in args.together.split(",")}
+        started = time.perf_counter()
+        with ProcessPoolExecutor(args.jobs) as pool:
+            counts = list(
+                pool.map(
+                    _task_together,
+                    [(members, seed, args.points) for seed in range(args.series)],
+                )
+            )
+        rate = 100_000 * sum(counts) / (args.series * args.points)
+        print(
+            f"together {json.dumps(members)}: {args.series} series x {args.points} points: "
+            f"{sum(counts)} points with an alert (worst series {max(counts)}), {rate:.2f} per "
+            f"100,000 points per series ({time.perf_counter() - started:.0f} s)"
+        )
+        return 0
     for kind in args.kinds.split(","):
         started = time.perf_counter()
         tasks = [(kind, overrides, seed, args.points) for seed in range(args.series)]

@@ -10,6 +10,9 @@ then the same cross-validated by :func:`engine.devtools.nab_cv.cross_validate`
 (leave-one-category-out by default: a candidate with a parameter grid has its grid point and
 thresholds chosen on the other categories only). The in-sample figures of a one-point grid are
 those of ``kestrel evaluate``; "CV ranked" is what its ranked figure is worth on unseen files.
+Then each of :data:`ENSEMBLES`, scored from its members' runs: a row's score is the largest
+weighted member score, its alert any member's (so its shipped figures are those of ``kestrel
+evaluate`` with the members in ``[series] metric_detectors``).
 
 With ``--kind`` it runs the single-detector report below: exactly what ``kestrel evaluate DATA
 --labels combined_windows.json`` runs (the same :func:`engine.devtools.offline.score_series` and
@@ -75,6 +78,15 @@ ADAPTIVE_V2: dict[str, Any] = {"alert_min_raw": 3.0, "alert_sure_raw": 0.0}
 #: v2): v2, and an incident whose evidence is weak (raw below 6) pages only once a point within
 #: the next 10 confirms it (2 points less shipped here than v2).
 ADAPTIVE_V3: dict[str, Any] = {"alert_min_raw": 3.0, "alert_sure_raw": 6.0, "confirm_within": 10}
+#: ``context`` quantising the range seen so far, as CAD OSE quantises (issue 12).
+CONTEXT_RANGE: dict[str, Any] = {"quantiser": "range"}
+#: Round alternatives cross-validation may choose for ``context-range``.
+CONTEXT_RANGE_GRID: list[dict[str, Any]] = [
+    {"levels": 4},
+    {"levels": 16},
+    {"record_bits": 16.0},
+    {"threshold": 5.0},
+]
 
 
 def _score_file(args: tuple[str, dict[str, Any], str, str]) -> tuple[str, list[float], list[float]]:
@@ -139,6 +151,25 @@ CANDIDATES: list[tuple[str, str, list[dict[str, Any]]]] = [
         "context",
         [{}, {"levels": 16}, {"level_fading": 0.01}, {"span": 2.0}, {"short_window": 1}],
     ),
+    ("context-range", "context", [CONTEXT_RANGE]),
+    (
+        "context-range tuned",
+        "context",
+        [CONTEXT_RANGE, *[{**CONTEXT_RANGE, **g} for g in CONTEXT_RANGE_GRID]],
+    ),
+]
+
+#: Ensembles scored from their members' runs: (name, [(kind, params, weight)]). A row's score is
+#: the largest weighted member score, its alert column any member's alert (what running the
+#: members side by side in ``[series] metric_detectors`` pages). The weights put the members on
+#: one scale (adaptive's threshold 4.3 against context's 7.5 is about 1 to 0.5: round, not tuned).
+ENSEMBLES: list[tuple[str, list[tuple[str, dict[str, Any], float]]]] = [
+    ("adaptive+context", [("adaptive", {}, 1.0), ("context", {}, 0.5)]),
+    ("adaptive+context-range", [("adaptive", {}, 1.0), ("context", CONTEXT_RANGE, 0.5)]),
+    (
+        "adaptive+context-range quiet",
+        [("adaptive", {}, 1.0), ("context", {**CONTEXT_RANGE, "threshold": 10.0}, 0.5)],
+    ),
 ]
 
 
@@ -158,14 +189,42 @@ def _run(
     return files
 
 
+def _combined(members: list[tuple[list[ScoredFile], float]]) -> list[ScoredFile]:
+    """An ensemble's files: per row the largest weighted member score, any member's alert."""
+    combined = []
+    for parts in zip(*(files for files, _ in members), strict=True):
+        weights = [w for _, w in members]
+        scores = [
+            max(w * s for w, s in zip(weights, row, strict=True))
+            for row in zip(*(f.scores for f in parts), strict=True)
+        ]
+        alerts = [
+            float(any(a >= 0.5 for a in row))
+            for row in zip(*(f.alerts or [0.0] * len(f.scores) for f in parts), strict=True)
+        ]
+        first = parts[0]
+        combined.append(ScoredFile(first.name, first.timestamps, scores, first.windows, alerts))
+    return combined
+
+
 def compare(args: argparse.Namespace) -> int:
     """The candidates table: in-sample and cross-validated, standard / low FP / low FN."""
     labels = load_windows(args.labels)
     default_kind = SeriesSettings().metric_detectors[0]
     candidates = [(f"default ({default_kind})", default_kind, [{}]), *CANDIDATES]
+    ensembles = ENSEMBLES
     if args.only:
         wanted = set(args.only.split(","))
         candidates = [c for c in candidates if c[0].split(" ")[0] in wanted or c[0] in wanted]
+        ensembles = [e for e in ensembles if e[0] in wanted]
+    runs_of: dict[str, list[ScoredFile]] = {}
+
+    def run(kind: str, point: dict[str, Any]) -> list[ScoredFile]:
+        key = f"{kind} {json.dumps(point, sort_keys=True)}"
+        if key not in runs_of:
+            runs_of[key] = _run(kind, point, args.data, labels, args.jobs)
+        return runs_of[key]
+
     fold_of = by_file if args.folds == "file" else by_category
     print(
         f"NAB shared part: {len(labels)} files; CV = leave-one-{args.folds}-out "
@@ -176,9 +235,19 @@ def compare(args: argparse.Namespace) -> int:
         f" | {'CV ranked':>18s} | {'CV shipped':>18s} | s"
     )
     print(f"{'':34s} {'':4s} |" + f" {'std lowFP lowFN':>18s} |" * 4)
-    for name, kind, grid in candidates:
+    rows: list[tuple[str, str, list[dict[str, Any]] | None]] = [
+        *((name, kind, grid) for name, kind, grid in candidates),
+        *((name, "", None) for name, _ in ensembles),
+    ]
+    members_of = dict(ensembles)
+    for name, kind, maybe_grid in rows:
         started = time.perf_counter()
-        runs = [_run(kind, point, args.data, labels, args.jobs) for point in grid]
+        if maybe_grid is None:
+            grid: list[dict[str, Any]] = [{}]
+            runs = [_combined([(run(k, p), w) for k, p, w in members_of[name]])]
+        else:
+            grid = maybe_grid
+            runs = [run(kind, point) for point in grid]
         insample = score_files(runs[0])
         cv = cross_validate(runs, fold_of)
         seconds = time.perf_counter() - started
