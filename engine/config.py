@@ -511,8 +511,9 @@ class ColdStoreSettings(_Section):
     )
     migrate_on_start: bool = Field(
         True,
-        description="Apply missing schema migrations when the store starts (they only add "
-        "tables and indexes); else run `kestrel db migrate`.",
+        description="Apply missing schema migrations when the store starts (each in one "
+        "transaction; on a large PostgreSQL store one may rebuild an index for a while: run "
+        "`kestrel db migrate` first to choose when); else run `kestrel db migrate`.",
     )
     writers: int = Field(
         2,
