@@ -303,7 +303,7 @@ class ColdStoreConsumer:
         """Wait for the oldest batch in flight and commit its offsets. When it failed, wait for
         every batch in flight, write the failed ones again until durable, then commit them all.
         ``False``: stopped before that."""
-        with contextlib.suppress(StoreError):
+        with contextlib.suppress(Exception):  # (any failure: the batch is written again)
             written = await asyncio.wrap_future(in_flight[0].future)
             batch = in_flight.popleft()
             self._succeeded(batch.records, written, batch.rows)
@@ -317,7 +317,7 @@ class ColdStoreConsumer:
             if exc is None:
                 self._succeeded(batch.records, batch.future.result(), batch.rows)
                 continue
-            self._failed(exc if isinstance(exc, StoreError) else StoreError(str(exc)))
+            self._failed(exc)
             for tp, msgs in batch.records.items():
                 failed.setdefault(tp, []).extend(msgs)
         batches = [batch.records for batch in in_flight]
@@ -338,7 +338,7 @@ class ColdStoreConsumer:
             try:
                 batch = await asyncio.to_thread(self._submit, records)
                 written = await asyncio.wrap_future(batch.future)
-            except StoreError as exc:  # unreachable or not: still nothing may be lost
+            except Exception as exc:  # unreachable or not: still nothing may be lost
                 self._failed(exc)
                 self._update_lag(consumer, records)  # what waits (it read 0 when caught up)
             else:
@@ -355,13 +355,16 @@ class ColdStoreConsumer:
                 if self._stopping:
                     return None
 
-    def _failed(self, exc: StoreError) -> None:
+    def _failed(self, exc: BaseException) -> None:
+        """Count a failed write (or a failure to open the store) and close the store; the
+        first of an outage is logged (with its traceback when it is not the store's error)."""
         self.counts.write_errors += 1
         if self.counts.up or self.counts.outage_started is None:
             log.error(
                 "cold store: %s; consumption paused, retrying every %.1f s",
-                exc,
+                exc if isinstance(exc, StoreError) else f"unexpected {exc!r}",
                 self.settings.retry_seconds,
+                exc_info=None if isinstance(exc, StoreError) else exc,
             )
             self.counts.outage_started = time.monotonic()
         self.counts.up = False

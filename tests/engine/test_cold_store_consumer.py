@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
 import orjson
+import pytest
 from aiokafka import TopicPartition
 
 from engine.config import parse_config
@@ -95,8 +97,9 @@ class HeldStore(ColdStore):
         self.stored.extend(offsets)
         future.set_result(Written(len(offsets)))
 
-    def fail(self, k: int) -> None:
-        self.writes[k][1].set_exception(StoreUnavailable("held://: the database went away"))
+    def fail(self, k: int, exc: Exception | None = None) -> None:
+        error = exc or StoreUnavailable("held://: the database went away")
+        self.writes[k][1].set_exception(error)
 
     def release(self) -> None:
         """Fail what is still held (so that a failed test ends instead of waiting)."""
@@ -199,3 +202,21 @@ def test_a_failed_batch_in_flight_is_written_again_before_later_offsets_are_comm
         assert cold.counts.write_errors == 1 and cold.counts.events_written == 5
 
     _run(scenario, [[0, 1], [2, 3], [4]])
+
+
+def test_an_unexpected_error_of_a_write_is_counted_and_the_batch_written_again(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def scenario(store: HeldStore, kafka: ScriptedConsumer, cold: ColdStoreConsumer) -> None:
+        await _until(lambda: len(store.writes) == 1, "the batch in flight")
+        store.fail(0, TypeError("a bug"))  # not the store's error: still nothing may be lost
+        await _until(lambda: len(store.writes) == 2, "the batch written again")
+        assert kafka.commits == [] and cold.counts.write_errors == 1
+        store.finish(1)
+        await _until(lambda: kafka.commits == [2], "committed once durable")
+        assert cold.counts.up and cold.counts.events_written == 2
+
+    with caplog.at_level(logging.ERROR, "kestrel.cold_store"):
+        _run(scenario, [[0, 1]])
+    assert "unexpected TypeError('a bug')" in caplog.text
+    assert any(r.exc_info for r in caplog.records)  # with its traceback
