@@ -342,13 +342,13 @@ def test_postgres_writes_batches_at_once_over_two_connections_exactly_once(
     store = open_store(postgres_url, writers=2)
     store.migrate()
     rows = _rows(6000)
-    first, second = store.submit(rows[:3000], []), store.submit(rows[3000:4000], [])
+    first, second = store.submit(rows[:3000], []), store.submit(rows[4500:5500], [])
     overlapping = store.submit(rows[2000:4500], [])  # waits for a free writer, then races
     assert second.result().events == 1000
     # Whichever of two writers stores an origin first has it; the other skips it.
     got = [first.result().events, overlapping.result().events]
     print(f"first and overlapping batches stored {got} new rows")
-    assert sum(got) == 3500 and got[0] >= 2000 and got[1] >= 500
+    assert sum(got) == 4500 and got[0] >= 2000 and got[1] >= 1500
     with psycopg.connect(postgres_url) as conn:
         (connections,) = conn.execute(
             "SELECT count(*) FROM pg_stat_activity "
@@ -356,7 +356,7 @@ def test_postgres_writes_batches_at_once_over_two_connections_exactly_once(
         ).fetchone()  # type: ignore[misc]
     assert connections == 3  # the owner's (partitions, queries) and two writers'
     assert store.write(rows[:4500], []).events == 0  # a replay: every row skipped
-    assert store.write(rows, []).events == 1500  # half stored: only the rest is new
+    assert store.write(rows, []).events == 500  # mostly stored: only the rest is new
     alert = alert_row(_alert_bytes(AlertStatus.FIRING), NOV, Origin("app", "al", 0, 1))
     assert alert is not None
     bad = dataclasses.replace(alert, labels="{not json")  # jsonb: the server refuses it

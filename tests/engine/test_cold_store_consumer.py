@@ -130,11 +130,11 @@ class HeldStore(ColdStore):
 
 
 async def _until(check: Any, what: str) -> None:
-    for _ in range(500):
+    for _ in range(2000):
         if check():
             return
         await asyncio.sleep(0.01)
-    raise AssertionError(f"not within 5 s: {what}")
+    raise AssertionError(f"not within 20 s: {what}")
 
 
 Scenario = Callable[[HeldStore, ScriptedConsumer, ColdStoreConsumer], Awaitable[None]]
