@@ -151,6 +151,7 @@ class ColdStoreConsumer:
             spec.topic: build_decoder(spec) for spec in config.inputs() if spec.kind == LOG
         }
         self.alerts_topic = config.topics.alerts if settings.alerts else None
+        self.cold_types = frozenset(settings.types)
         self.topics = [*self.decoders, *([self.alerts_topic] if self.alerts_topic else [])]
         self.counts = ColdStoreCounts()
         self._open = open or functools.partial(open_store, writers=settings.writers)
@@ -181,7 +182,7 @@ class ColdStoreConsumer:
             source=self.config.kafka.app_id,
             decoders=self.decoders,
             alerts_topic=self.alerts_topic,
-            cold_types=frozenset(self.settings.types),
+            cold_types=self.cold_types,
             max_message_bytes=self.config.worker.max_message_bytes,
             max_future_seconds=self.config.worker.max_future_seconds,
         )
@@ -303,8 +304,11 @@ class ColdStoreConsumer:
         """Wait for the oldest batch in flight and commit its offsets. When it failed, wait for
         every batch in flight, write the failed ones again until durable, then commit them all.
         ``False``: stopped before that."""
-        with contextlib.suppress(Exception):  # (any failure: the batch is written again)
+        try:
             written = await asyncio.wrap_future(in_flight[0].future)
+        except Exception:  # (any failure: the failed batches are written again, below)
+            pass
+        else:
             batch = in_flight.popleft()
             self._succeeded(batch.records, written, batch.rows)
             await self._commit(consumer, batch.records)
@@ -322,7 +326,7 @@ class ColdStoreConsumer:
                 failed.setdefault(tp, []).extend(msgs)
         batches = [batch.records for batch in in_flight]
         in_flight.clear()
-        if await self._write_until_durable(consumer, failed) is None:
+        if not await self._write_until_durable(consumer, failed):
             return False
         await self._commit(consumer, *batches, failed)  # (failed: with what came meanwhile)
         self._update_lag(consumer)
@@ -330,10 +334,10 @@ class ColdStoreConsumer:
 
     async def _write_until_durable(
         self, consumer: AIOKafkaConsumer, records: dict[Any, list[Any]]
-    ) -> dict[Any, list[Any]] | None:
+    ) -> bool:
         """Write ``records``' rows; while the database is out, pause, keep polling (records of
-        partitions assigned meanwhile join the batch), and try again. ``None``: stopped before
-        the rows were written."""
+        partitions assigned meanwhile join ``records``), and try again. ``False``: stopped
+        before the rows were written."""
         while True:
             try:
                 batch = await asyncio.to_thread(self._submit, records)
@@ -343,7 +347,7 @@ class ColdStoreConsumer:
                 self._update_lag(consumer, records)  # what waits (it read 0 when caught up)
             else:
                 self._succeeded(records, written, batch.rows)
-                return records
+                return True
             consumer.pause(*consumer.assignment())
             deadline = time.monotonic() + self.settings.retry_seconds
             while time.monotonic() < deadline:
@@ -353,7 +357,7 @@ class ColdStoreConsumer:
                 consumer.pause(*consumer.assignment())  # (partitions assigned meanwhile)
                 self._update_lag(consumer, records)  # what waits grows
                 if self._stopping:
-                    return None
+                    return False
 
     def _failed(self, exc: BaseException) -> None:
         """Count a failed write (or a failure to open the store) and close the store; the
