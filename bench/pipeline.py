@@ -3,11 +3,17 @@
     python bench/pipeline.py [--events 200000] [--rounds 3] [--detectors zscore,default]
 
 No broker and no Faust: :func:`engine.core.batch.process_batch` gets records as the consumer
-hands them over (one partition's fetched batch of 500 records per call) and does what the ingest
-handler does with them, minus the I/O. The workload is ``bench/peers.py``'s: ``--events``
-metric samples over 1,000 series (``load_<k>``, values uniform in 100 +/- 10, a spike of +300
-at every 40th point of a series from point 40 on, so 2% of the points fire and resolve an
-alert), once as one JSON object per record and once as JSON arrays of 100 events.
+hands them over (one partition's fetched batch of 1,000 records per call, what the worker's
+consumer hands over when it catches up, the partitions in turn) and does what the ingest handler
+does with them, minus the I/O. The workload is ``bench/peers.py``'s: ``--events`` metric
+samples over 1,000 series (``load_<k>``, values uniform in 100 +/- 10, a spike of +300 at every
+40th point of a series from point 40 on, so 2% of the points fire and resolve an alert), keyed by
+series to 4 partitions, once as one JSON object per record and once as JSON arrays of 100 events
+(a partition's events in order). A fetched batch of single-event records then holds about 4
+points of each of its partition's 250 series, one of 100-event records about 400.
+
+As in the worker, the objects built before the timed part (here the workload) are frozen for
+the garbage collector (:func:`engine.runtime.process.settle_gc`).
 
 For each detector set (``zscore`` alone with ``fire_after = 1``, as the peers bench configures
 it, and ``default``: the default detectors) it prints the best of ``--rounds`` rounds in CPU
@@ -33,10 +39,12 @@ from engine.config import Config, parse_config
 from engine.core.batch import process_batch
 from engine.core.pipeline import Pipeline
 from engine.formats import build_decoder
+from engine.runtime.process import settle_gc
 
 T0 = 1_700_000_000.0
 SERIES = 1000
-FETCH = 500  # records per partition batch
+PARTITIONS = 4
+FETCH = 1000  # records per partition batch
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,34 +85,41 @@ def _events(n: int) -> list[dict[str, object]]:
     return out
 
 
-def _records(topic: str, events: list[dict[str, object]], per_message: int) -> list[Rec]:
+def _records(topic: str, events: list[dict[str, object]], per_message: int) -> list[list[Rec]]:
+    """Each partition's records, in order: a series' events go to partition ``k % 4``."""
     stamp = int((T0 + len(events) / SERIES) * 1000)
-    if per_message == 1:
-        values = [orjson.dumps(e) for e in events]
-    else:
-        values = [
-            orjson.dumps(events[i : i + per_message]) for i in range(0, len(events), per_message)
-        ]
-    return [Rec(topic, 0, i, stamp, None, v) for i, v in enumerate(values)]
+    parts: list[list[Rec]] = []
+    for partition in range(PARTITIONS):
+        mine = [e for e in events if int(str(e["name"])[5:]) % PARTITIONS == partition]
+        if per_message == 1:
+            values = [orjson.dumps(e) for e in mine]
+        else:
+            values = [
+                orjson.dumps(mine[i : i + per_message]) for i in range(0, len(mine), per_message)
+            ]
+        parts.append([Rec(topic, partition, i, stamp, None, v) for i, v in enumerate(values)])
+    return parts
 
 
-def _run(cfg: Config, records: list[Rec]) -> tuple[float, int]:
-    """CPU seconds to judge ``records`` with a fresh pipeline, and the alerts made."""
+def _run(cfg: Config, parts: list[list[Rec]]) -> tuple[float, int]:
+    """CPU seconds to judge the records of ``parts`` with a fresh pipeline, and the alerts made."""
     decoders = {spec.topic: build_decoder(spec) for spec in cfg.inputs()}
     pipeline = Pipeline(cfg)
     wcfg = cfg.worker
     alerts = 0
+    settle_gc()
     started = time.process_time()
-    for i in range(0, len(records), FETCH):
-        result = process_batch(
-            pipeline,
-            records[i : i + FETCH],
-            decoders=decoders,
-            max_bytes=wcfg.max_message_bytes,
-            max_future_seconds=wcfg.max_future_seconds,
-            now=T0 + 1e6,
-        )
-        alerts += len(result.alerts)
+    for i in range(0, max(len(records) for records in parts), FETCH):
+        for records in parts:
+            result = process_batch(
+                pipeline,
+                records[i : i + FETCH],
+                decoders=decoders,
+                max_bytes=wcfg.max_message_bytes,
+                max_future_seconds=wcfg.max_future_seconds,
+                now=T0 + 1e6,
+            )
+            alerts += len(result.alerts)
     return time.process_time() - started, alerts
 
 
@@ -116,7 +131,10 @@ def main() -> None:
     args = ap.parse_args()
     events = _events(args.events)
     rounds = args.rounds
-    print(f"{len(events):,} events, {SERIES:,} series, {FETCH} records a call, best of {rounds}")
+    print(
+        f"{len(events):,} events, {SERIES:,} series, {PARTITIONS} partitions, "
+        f"{FETCH:,} records a call, best of {rounds}"
+    )
     for detectors in args.detectors.split(","):
         cfg = _config(detectors)
         topic = cfg.topics.metrics

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Self, TypeVar
 
@@ -53,6 +54,7 @@ __all__ = [
     "ValueDetector",
     "Verdict",
     "WindowDetector",
+    "notable_verdicts",
 ]
 
 
@@ -229,6 +231,40 @@ class ValueDetector(Detector[P]):
         A value that is not finite is ignored: score 0, not anomalous, not learned, and the alert
         state does not move.
         """
+
+    def update_many(
+        self, values: Sequence[float], times: Sequence[float]
+    ) -> list[tuple[int, Verdict]]:
+        """:meth:`update` with each of a series' points in turn; the ones that matter to alerts.
+
+        ``values[i]`` was observed at ``times[i]`` (epoch seconds), in event-time order. The
+        state afterwards is exactly what point-by-point updates leave, and the result lists
+        ``(i, verdict)`` for every point whose verdict is firing or changes the alert state (a
+        transition): a quiet verdict makes no alert, so it need not be built. This is the
+        pipeline's path for a batch's points of one series; a detector overrides it when it
+        can judge a run faster than one call per point (the default makes those calls).
+        """
+        return notable_verdicts(self.update, values, times)
+
+
+def notable_verdicts(
+    update: Callable[[float, float], Verdict], values: Sequence[float], times: Sequence[float]
+) -> list[tuple[int, Verdict]]:
+    """``(i, verdict)`` of the firing or state-changing verdicts of ``update`` over a run of
+    points (see :meth:`ValueDetector.update_many`), one ``update`` call per point.
+
+    >>> from detectors.zscore import ZScoreDetector, ZScoreParams
+    >>> det = ZScoreDetector(ZScoreParams(warmup=3, fire_after=1, resolve_after=1))
+    >>> [(i, v.transition.value) for i, v in notable_verdicts(
+    ...     det.update, [1.0, 1.1, 0.9, 1.0, 50.0, 1.0], range(6)) if v.transition]
+    [(4, 'fired'), (5, 'resolved')]
+    """
+    found: list[tuple[int, Verdict]] = []
+    for i, value in enumerate(values):
+        verdict = update(value, times[i])
+        if verdict.firing or verdict.transition is not None:
+            found.append((i, verdict))
+    return found
 
 
 class WindowDetector(ValueDetector[P]):

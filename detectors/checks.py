@@ -18,7 +18,7 @@ Examples
 >>> checks = {check.name: check for check in yield_checks(ZScoreDetector)}
 >>> checks["state_round_trip_gives_identical_verdicts[cut=3]"]()  # passes: returns None
 >>> len(checks), len(list(yield_checks(ZScoreDetector, ZScoreParams(baseline="window"))))
-(24, 24)
+(25, 25)
 
 With pytest, one test runs them all::
 
@@ -30,6 +30,7 @@ With pytest, one test runs them all::
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import re
@@ -297,15 +298,19 @@ def _raised(kind: type[_E], call: Callable[[], object], match: str = "") -> _E:
 
 
 _Function = Callable[..., None]
-#: Every check: its function, and the name and values of its extra argument.
-_CHECKS: list[tuple[_Function, str, tuple[Any, ...]]] = []
+#: Every check: its function, the name and values of its extra argument, and the one input
+#: shape it is for (``None``: every detector).
+_CHECKS: list[tuple[_Function, str, tuple[Any, ...], Input | None]] = []
 
 
-def _check(argument: str = "", values: tuple[Any, ...] = ()) -> Callable[[_Function], _Function]:
-    """Register a check, run once or once per value of its keyword ``argument``."""
+def _check(
+    argument: str = "", values: tuple[Any, ...] = (), only: Input | None = None
+) -> Callable[[_Function], _Function]:
+    """Register a check (of the detectors of input shape ``only``, or of all), run once or once
+    per value of its keyword ``argument``."""
 
     def register(check: _Function) -> _Function:
-        _CHECKS.append((check, argument, values))
+        _CHECKS.append((check, argument, values, only))
         return check
 
     return register
@@ -408,6 +413,33 @@ def _state_round_trip_gives_identical_verdicts(s: _Subject, cut: int) -> None:
     assert json.dumps(restored.detector.to_state()) == json.dumps(original.detector.to_state())
     if cut == 503:  # the cut falls inside the shift: the round trip carried an alert in flight
         assert any(v.firing for v in before) or after[0][3]
+
+
+@_check(only=Input.VALUES)
+def _update_many_equals_point_by_point_updates(s: _Subject) -> None:
+    # Runs of every length the pipeline hands over (one point, a few, many), with a point that
+    # is not usable and a shift that fires and then resolves when the series comes back.
+    rng = np.random.default_rng(11)
+    values = VALUES.stationary(rng, 300) + VALUES.shifted(rng, 40) + VALUES.stationary(rng, 300)
+    values[150] = math.nan
+    times = [i * STEP for i in range(len(values))]
+    one, many = _value_detector(s.build()), _value_detector(s.build())
+    expected = [
+        (i, _key(v))
+        for i, v in enumerate(one.update(x, t) for x, t in zip(values, times, strict=True))
+        if v.firing or v.transition is not None
+    ]
+    assert any(v[4] is Transition.FIRED for _, v in expected), "the shift must fire"
+    got, start = [], 0
+    for size in itertools.cycle((1, 2, 7, 64, 150)):
+        if start >= len(values):
+            break
+        stop = min(start + size, len(values))
+        run = many.update_many(values[start:stop], times[start:stop])
+        got += [(start + i, _key(v)) for i, v in run]
+        start = stop
+    assert got == expected
+    assert json.dumps(many.to_state()) == json.dumps(one.to_state())
 
 
 @_check()
@@ -539,7 +571,9 @@ def yield_checks(
         Named like ``state_round_trip_gives_identical_verdicts[cut=3]``; call it to run it.
     """
     subject = _Subject(detector, detector.params_type() if params is None else params)
-    for check, argument, values in _CHECKS:
+    for check, argument, values, only in _CHECKS:
+        if only is not None and detector.input is not only:
+            continue
         name = check.__name__.lstrip("_")
         if not argument:
             yield Check(name, functools.partial(check, subject))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import collections
 import enum
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Final, Self
 
 from pydantic import Field
@@ -109,6 +109,7 @@ class _Constants:
         "keep",
         "min_std",
         "min_std_ratio",
+        "scan",
         "threshold",
         "warmup",
     )
@@ -124,6 +125,16 @@ class _Constants:
         ]
         self.fading = params.fading_factor
         self.keep = 1.0 - params.fading_factor
+        #: All of them, in the order :meth:`ZScoreDetector._scan` unpacks them (one load).
+        self.scan = (
+            self.warmup,
+            self.threshold,
+            self.direction,
+            self.fading,
+            self.keep,
+            self.min_std,
+            self.min_std_ratio,
+        )
 
 
 class _WindowBaseline:
@@ -267,17 +278,6 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         self._seen = 0  # points learned, counted up to ``warmup`` only
         self._outliers = OutlierGate(params.learn_anomalies, params.relearn_after)
 
-    def _learn(self, x: float) -> None:
-        window = self._window
-        if window is not None:
-            window.learn(x)
-        elif self._seen:
-            c = self._c
-            self._mean = c.fading * x + c.keep * self._mean
-            self._sq = c.fading * (x * x) + c.keep * self._sq
-        else:
-            self._mean, self._sq = x, x * x
-
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` against the baseline, then learn it (see the class docstring).
 
@@ -288,50 +288,87 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         ts:
             Its event time in epoch seconds (unused by this detector).
         """
-        x = float(value)
-        c = self._c
+        return self._scan((float(value),), every=True)[0][1]
+
+    def update_many(
+        self, values: Sequence[float], times: Sequence[float]
+    ) -> list[tuple[int, Verdict]]:
+        """:meth:`update` for a run of points (floats), building only the verdicts that matter
+        to alerts (see :meth:`~detectors.base.ValueDetector.update_many`).
+
+        >>> det = ZScoreDetector(ZScoreParams(warmup=3, fire_after=1))
+        >>> [(i, v.transition.value) for i, v in det.update_many([5.0, 5.1, 4.9, 60.0], range(4))]
+        [(3, 'fired')]
+        """
+        return self._scan(values, every=False)
+
+    def _scan(self, values: Iterable[float], every: bool) -> list[tuple[int, Verdict]]:
+        """Score and learn ``values`` in turn; ``(i, verdict)`` for each of them with ``every``,
+        else only for those firing or changing the alert state. One loop over local variables:
+        the per-point path of both :meth:`update` and :meth:`update_many`."""
+        warmup, threshold, direction, fading, keep, min_std, min_std_ratio = self._c.scan
         window = self._window
+        mean, sq, seen = self._mean, self._sq, self._seen
+        outliers, hysteresis = self._outliers, self._hysteresis
+        found: list[tuple[int, Verdict]] = []
+        for i, x in enumerate(values):
+            if window is None:
+                var = sq - mean * mean
+            else:
+                mean, var = window.stats()
+            usable = -MAX_ABS_VALUE < x < MAX_ABS_VALUE  # false for nan too
+            if not usable or seen < warmup:  # not scored; the alert state does not move
+                if every or hysteresis.firing:
+                    found.append(
+                        (i, Verdict(0.0, mean if seen else _NAN, False, hysteresis.firing))
+                    )
+                if not usable:
+                    continue  # nor learned
+                learn = True  # a point of the warm-up
+            else:
+                std = math.sqrt(var) if var > 0.0 else 0.0
+                floor = min_std_ratio * abs(mean)
+                if floor < min_std:
+                    floor = min_std
+                if std < floor:
+                    std = floor
+                z = (x - mean) / std
+                magnitude = abs(z)
+                if direction == 0.0:
+                    score = magnitude
+                else:
+                    score = z * direction
+                    if score < 0.0:
+                        score = 0.0
+                anomalous = score > threshold
+                if magnitude <= threshold:  # the common case of OutlierGate.admits, inline
+                    outliers.run = 0
+                    learn = True
+                else:
+                    learn = outliers.admits(True)
+                transition = (
+                    hysteresis.step(anomalous)
+                    if anomalous or hysteresis.firing or hysteresis._run
+                    else None  # a normal point on a quiet series: step() would change nothing
+                )
+                if every or transition is not None or hysteresis.firing:
+                    found.append(
+                        (i, Verdict(score, mean, anomalous, hysteresis.firing, transition))
+                    )
+            if learn:
+                if window is not None:
+                    window.learn(x)
+                elif seen:
+                    mean = fading * x + keep * mean
+                    sq = fading * (x * x) + keep * sq
+                else:
+                    mean, sq = x, x * x
+                if seen < warmup:
+                    seen += 1
         if window is None:
-            mean = self._mean
-            var = self._sq - mean * mean
-        else:
-            mean, var = window.stats()
-        seen = self._seen
-        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # not usable (false for nan too)
-            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
-        if seen < c.warmup:
-            self._learn(x)
-            self._seen = seen + 1
-            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
-
-        std = math.sqrt(var) if var > 0.0 else 0.0
-        floor = c.min_std_ratio * abs(mean)
-        if floor < c.min_std:
-            floor = c.min_std
-        if std < floor:
-            std = floor
-        z = (x - mean) / std
-        magnitude = abs(z)
-        direction = c.direction
-        if direction == 0.0:
-            score = magnitude
-        else:
-            score = z * direction
-            if score < 0.0:
-                score = 0.0
-        threshold = c.threshold
-        anomalous = score > threshold
-
-        outliers = self._outliers
-        if magnitude <= threshold:  # the common case of OutlierGate.admits, inline
-            outliers.run = 0
-            self._learn(x)
-        elif outliers.admits(True):
-            self._learn(x)
-
-        hysteresis = self._hysteresis
-        transition = hysteresis.step(anomalous)
-        return Verdict(score, mean, anomalous, hysteresis.firing, transition)
+            self._mean, self._sq = mean, sq
+        self._seen = seen
+        return found
 
     def expected_band(self) -> tuple[float, float, float] | None:
         """``(mean, mean - threshold * std, mean + threshold * std)``: values outside score above

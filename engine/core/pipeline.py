@@ -140,6 +140,21 @@ class _Watch(AlertTracker):
             self.scorer = build(kind, params)
             self.orphaned = self.started_at is not None
 
+    def point(self, value: float, ts: float, out: list[Alert]) -> None:
+        """Judge one point of the series: its alert, if any, is appended to ``out``."""
+        verdict = self.scorer.update(value, ts)
+        # The common case, a quiet point on a quiet series, causes no alert.
+        if (
+            verdict.transition is None
+            and not verdict.firing
+            and not self.orphaned
+            and self.started_at is None
+        ):
+            return
+        alert = self.judge(verdict, value, ts)
+        if alert is not None:
+            out.append(alert)
+
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
         """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`)."""
         if self.orphaned and not verdict.firing:
@@ -183,22 +198,31 @@ class _Series(_State):
         self.last_ts: float | None = saved["last_ts"] if saved else None
 
     def observe(self, value: float, ts: float, out: list[Alert]) -> None:
+        """Judge one point (``ts`` in epoch seconds), appending its alerts to ``out``."""
         last = self.last_ts
         if last is None or ts > last:
             self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
-            verdict = w.scorer.update(value, ts)
-            # The common case, a quiet point on a quiet series, causes no alert.
-            if (
-                verdict.transition is None
-                and not verdict.firing
-                and not w.orphaned
-                and w.started_at is None
-            ):
+            w.point(value, ts, out)
+
+    def observe_run(self, values: list[float], times: list[float], out: list[Alert]) -> None:
+        """Judge a run of points of this series in event-time order (what :meth:`observe` does
+        for each, in fewer calls: each detector judges the whole run, see
+        :meth:`~detectors.base.ValueDetector.update_many`)."""
+        newest = max(times)
+        last = self.last_ts
+        if last is None or newest > last:
+            self.last_ts = newest
+        for w in self.watches:
+            if w.orphaned or w.started_at is not None:  # an open incident: every point counts
+                for value, ts in zip(values, times, strict=True):
+                    w.point(value, ts, out)
                 continue
-            alert = w.judge(verdict, value, ts)
-            if alert is not None:
-                out.append(alert)
+            # A quiet watch: only firing and state-changing verdicts can make an alert.
+            for i, verdict in w.scorer.update_many(values, times):
+                alert = w.judge(verdict, values[i], times[i])
+                if alert is not None:
+                    out.append(alert)
 
     def to_state(self) -> dict[str, Any]:
         return {"last_ts": self.last_ts, "watches": [w.save() for w in self.watches]}
@@ -222,6 +246,10 @@ class _ExportedSeries(_Series):
     def observe(self, value: float, ts: float, out: list[Alert]) -> None:
         self.last_value = value
         super().observe(value, ts, out)
+
+    def observe_run(self, values: list[float], times: list[float], out: list[Alert]) -> None:
+        self.last_value = values[-1]
+        super().observe_run(values, times, out)
 
     def view(self) -> SeriesView:
         """The series as the exported gauges show it."""
@@ -360,7 +388,9 @@ class Pipeline:
 
     # -- state cache -----------------------------------------------------------------------
 
-    def _entry(self, key: str, partition: int, make: Callable[[Any], _State]) -> _State | None:
+    def _entry(
+        self, key: str, partition: int, make: Callable[[Any], _State], events: int = 1
+    ) -> _State | None:
         entry = self._cache.get(key)
         if entry is not None:
             entry.used = True
@@ -385,7 +415,7 @@ class Pipeline:
                 obj = None
         if obj is None:
             if raw is None and not self.series_limit.admits(
-                key, len(self._cache) + len(self._evicted)
+                key, len(self._cache) + len(self._evicted), events
             ):
                 return None  # a new series past worker.max_tracked_series: not tracked
             obj = make(None)
@@ -514,8 +544,12 @@ class Pipeline:
         counted in :attr:`late_events`. This is the hot path: a metric sample's series is found
         inline (key, cache lookup, lateness); then the series judges it.
         """
-        lookup = self._cache.get
-        lateness = self._lateness
+        # Metric samples are grouped by series (one dict lookup and two appends each), then each
+        # series judges its run in one call: the per-point work is the detectors' own loops.
+        # Log events are counted as they come; their series are not metric series, so the
+        # order between the two does not matter.
+        runs: dict[str, tuple[MetricSample, list[float], list[float]]] = {}
+        find = runs.get
         for ev in events:
             if type(ev) is not MetricSample:
                 assert isinstance(ev, LogEvent)
@@ -530,24 +564,58 @@ class Pipeline:
                     key = f"m|{name}{{{label}={text}}}"
             else:
                 key = "m|" + series_id(name, labels)
+            run = find(key)
+            if run is None:
+                runs[key] = (ev, [ev.value], [ev.ts])
+            else:
+                run[1].append(ev.value)
+                run[2].append(ev.ts)
+        lookup = self._cache.get
+        for key, (first, values, times) in runs.items():
             series = lookup(key)
             if series is None:
-                series = self._new_metric(key, ev, partition)
+                series = self._new_metric(key, first, partition, len(values))
                 if series is None:
                     continue
             else:
                 series.used = True
                 series.partition = partition
             assert isinstance(series, _Series)
-            ts = ev.ts
-            last = series.last_ts
+            if len(times) == 1:  # a run of one point: the point's own path is shorter
+                self._point(series, values[0], times[0], out)
+                continue
+            values, times = self._in_time(series, values, times)
+            if times:
+                series.dirty = True
+                series.observe_run(values, times, out)
+
+    def _in_time(
+        self, series: _Series, values: list[float], times: list[float]
+    ) -> tuple[list[float], list[float]]:
+        """The points of a run that are not too late for ``series`` (each is measured against
+        the newest time seen before it, as if judged one by one); the others are counted."""
+        lateness = self._lateness
+        last = series.last_ts
+        # The common case, a run in time order that starts in time: none of it is late.
+        if (last is None or times[0] >= last - lateness) and (
+            len(times) == 1 or sorted(times) == times
+        ):
+            return values, times
+        kept_values: list[float] = []
+        kept_times: list[float] = []
+        for value, ts in zip(values, times, strict=True):
             if last is not None and ts < last - lateness:
                 self.late_events += 1
                 continue
-            series.dirty = True
-            series.observe(ev.value, ts, out)
+            if last is None or ts > last:
+                last = ts
+            kept_values.append(value)
+            kept_times.append(ts)
+        return kept_values, kept_times
 
-    def _new_metric(self, key: str, sample: MetricSample, partition: int) -> _State | None:
+    def _new_metric(
+        self, key: str, sample: MetricSample, partition: int, events: int
+    ) -> _State | None:
         cfg = self.config
         # Names and label values repeat across series: the series keeps one shared copy.
         name = sys.intern(sample.name)
@@ -558,8 +626,12 @@ class Pipeline:
             and len(self.exported) < export.export_max_series
             and export.exports(name, key[2:])
         ):
-            return self._entry(key, partition, lambda saved: self._exported(name, kept, saved))
-        return self._entry(key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved))
+            return self._entry(
+                key, partition, lambda saved: self._exported(name, kept, saved), events
+            )
+        return self._entry(
+            key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved), events
+        )
 
     def _exported(self, name: str, labels: dict[str, str], saved: Any) -> _Series:
         series = _ExportedSeries(self.config, "metric", name, labels, saved)

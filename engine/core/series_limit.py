@@ -111,14 +111,15 @@ class SeriesLimit:
             repeat_interval=config.alerts.repeat_interval_seconds,
         )
 
-    def admits(self, key: str, in_memory: int) -> bool:
+    def admits(self, key: str, in_memory: int, events: int = 1) -> bool:
         """Whether a new state ``key`` may be created, ``in_memory`` states being held now.
 
-        If not, the event is counted as untracked under its kind.
+        If not, its ``events`` (those of a batch that need it) are counted as untracked under
+        its kind.
         """
         if in_memory + self._stored() < self.max_tracked:
             return True
-        self.untracked[KINDS.get(key[:2], "metric")] += 1
+        self.untracked[KINDS.get(key[:2], "metric")] += events
         return False
 
     @property

@@ -17,7 +17,10 @@ restoring are unchanged. Wrappers may nest (a tapped exported series).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+from detectors.base import Verdict, notable_verdicts
 
 __all__ = ["WrappedDetector", "unwrapped"]
 
@@ -39,6 +42,13 @@ class WrappedDetector:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
+
+    def update_many(
+        self, values: Sequence[float], times: Sequence[float]
+    ) -> list[tuple[int, Verdict]]:
+        """A run of points through this wrapper's ``update``, one call per point, so that the
+        wrapper sees each of them (the detector's own ``update_many`` would bypass it)."""
+        return notable_verdicts(self.update, values, times)
 
 
 def unwrapped(scorer: Any) -> Any:

@@ -193,6 +193,45 @@ def test_late_metric_samples_are_counted_and_not_learned() -> None:
     assert p.late_events == 2
 
 
+@pytest.mark.parametrize("detectors", [["zscore"], ["adaptive", "zscore"]])
+def test_a_batch_is_judged_as_its_events_one_by_one(detectors: list[str]) -> None:
+    # The pipeline judges a batch series by series (each detector takes a series' run of points
+    # in one call): alerts, lateness and states must be those of judging event by event.
+    cfg = make_config(
+        [{"match": "*", "detectors": {"zscore": {"fire_after": 1, "resolve_after": 2}}}],
+        series={"metric_detectors": detectors},
+        windows={"allowed_lateness_seconds": 30},
+    )
+    rng = random.Random(4)
+    events: list[MetricSample] = []
+    for i in range(1500):
+        host = f"h{i % 3}"
+        ts = T0 + 10.0 * (i // 3)
+        if i % 97 == 0:
+            ts -= 20.0  # within the lateness allowed
+        elif i % 89 == 0:
+            ts -= 60.0  # too late
+        value = rng.gauss(100.0, 5.0) + (300.0 if (i // 3) % 40 == 39 else 0.0)
+        events.append(sample(value, ts, host=host))
+    one, many = Pipeline(cfg), Pipeline(cfg)
+    alone: list[Alert] = []
+    for ev in events:
+        one.judge([ev], 0, WALL, alone, [])
+    batched: list[Alert] = []
+    for start in range(0, len(events), 101):
+        many.judge(events[start : start + 101], 0, WALL, batched, [])
+
+    assert many.late_events == one.late_events > 0
+    assert len(alone) > 20
+    by_series = {a.fingerprint for a in alone}
+    for fp in by_series:  # in order within each series (and detector)
+        assert dicts([a for a in batched if a.fingerprint == fp]) == dicts(
+            [a for a in alone if a.fingerprint == fp]
+        )
+    assert len(batched) == len(alone)
+    assert by_key(many.checkpoint()) == by_key(one.checkpoint())
+
+
 # -- logs -------------------------------------------------------------------------------------
 
 

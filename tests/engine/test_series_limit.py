@@ -70,6 +70,14 @@ def test_new_series_past_the_limit_get_no_state_and_are_counted() -> None:
     assert p.series_limit.untracked["metric"] == 8
 
 
+def test_every_event_of_an_untracked_series_in_a_batch_is_counted() -> None:
+    p = limited(1)
+    batch = [sample(float(i), T0 + i, host="a" if i % 3 else "b") for i in range(9)]
+    p.judge(batch, 0, WALL, [], [])
+    assert p.series_counts()["metric"] == 1
+    assert p.series_limit.untracked["metric"] == 6  # the six events of host a, the later series
+
+
 def test_series_already_tracked_are_still_judged_at_the_limit() -> None:
     p = limited(2)
     run_metrics(p, gaussian(100, seed=1), T0, host="a")
