@@ -140,21 +140,6 @@ class _Watch(AlertTracker):
             self.scorer = build(kind, params)
             self.orphaned = self.started_at is not None
 
-    def point(self, value: float, ts: float, out: list[Alert]) -> None:
-        """Judge one point of the series: its alert, if any, is appended to ``out``."""
-        verdict = self.scorer.update(value, ts)
-        # The common case, a quiet point on a quiet series, causes no alert.
-        if (
-            verdict.transition is None
-            and not verdict.firing
-            and not self.orphaned
-            and self.started_at is None
-        ):
-            return
-        alert = self.judge(verdict, value, ts)
-        if alert is not None:
-            out.append(alert)
-
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
         """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`)."""
         if self.orphaned and not verdict.firing:
@@ -203,7 +188,18 @@ class _Series(_State):
         if last is None or ts > last:
             self.last_ts = ts  # the newest time seen: lateness is measured from it
         for w in self.watches:
-            w.point(value, ts, out)
+            verdict = w.scorer.update(value, ts)
+            # The common case, a quiet point on a quiet series, causes no alert.
+            if (
+                verdict.transition is None
+                and not verdict.firing
+                and not w.orphaned
+                and w.started_at is None
+            ):
+                continue
+            alert = w.judge(verdict, value, ts)
+            if alert is not None:
+                out.append(alert)
 
     def observe_run(self, values: list[float], times: list[float], out: list[Alert]) -> None:
         """Judge a run of points of this series in event-time order (what :meth:`observe` does
@@ -214,11 +210,14 @@ class _Series(_State):
         if last is None or newest > last:
             self.last_ts = newest
         for w in self.watches:
-            if w.orphaned or w.started_at is not None:  # an open incident: every point counts
+            if w.orphaned:  # its open incident is not its detector's: every point counts
                 for value, ts in zip(values, times, strict=True):
-                    w.point(value, ts, out)
+                    alert = w.judge(w.scorer.update(value, ts), value, ts)
+                    if alert is not None:
+                        out.append(alert)
                 continue
-            # A quiet watch: only firing and state-changing verdicts can make an alert.
+            # Only firing and state-changing verdicts can make an alert: while an incident is
+            # open the detector is firing (the two are saved and restored together).
             for i, verdict in w.scorer.update_many(values, times):
                 alert = w.judge(verdict, values[i], times[i])
                 if alert is not None:
@@ -548,7 +547,7 @@ class Pipeline:
         # series judges its run in one call: the per-point work is the detectors' own loops.
         # Log events are counted as they come; their series are not metric series, so the
         # order between the two does not matter.
-        runs: dict[str, tuple[MetricSample, list[float], list[float]]] = {}
+        runs: dict[str, list[MetricSample]] = {}
         find = runs.get
         for ev in events:
             if type(ev) is not MetricSample:
@@ -566,25 +565,25 @@ class Pipeline:
                 key = "m|" + series_id(name, labels)
             run = find(key)
             if run is None:
-                runs[key] = (ev, [ev.value], [ev.ts])
+                runs[key] = [ev]
             else:
-                run[1].append(ev.value)
-                run[2].append(ev.ts)
+                run.append(ev)
         lookup = self._cache.get
-        for key, (first, values, times) in runs.items():
+        for key, run in runs.items():
             series = lookup(key)
             if series is None:
-                series = self._new_metric(key, first, partition, len(values))
+                series = self._new_metric(key, run[0], partition, len(run))
                 if series is None:
                     continue
             else:
                 series.used = True
                 series.partition = partition
             assert isinstance(series, _Series)
-            if len(times) == 1:  # a run of one point: the point's own path is shorter
-                self._point(series, values[0], times[0], out)
+            if len(run) == 1:  # a run of one point: the point's own path is shorter
+                ev = run[0]
+                self._point(series, ev.value, ev.ts, out)
                 continue
-            values, times = self._in_time(series, values, times)
+            values, times = self._in_time(series, [e.value for e in run], [e.ts for e in run])
             if times:
                 series.dirty = True
                 series.observe_run(values, times, out)

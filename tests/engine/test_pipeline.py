@@ -682,7 +682,10 @@ def test_metrics_run_the_adaptive_detector_by_default() -> None:
     assert [(a.detector, a.status.value) for a in out] == [("adaptive", "firing")]
 
 
-def test_a_reconfigured_detector_resolves_the_incident_its_predecessor_left_open() -> None:
+@pytest.mark.parametrize("batched", [False, True], ids=["point by point", "one batch"])
+def test_a_reconfigured_detector_resolves_the_incident_its_predecessor_left_open(
+    batched: bool,
+) -> None:
     before = make_config(detectors={"zscore": {"threshold": 4.0}})
     p = Pipeline(before)
     run_metrics(p, gaussian(100, seed=3), T0)
@@ -691,9 +694,17 @@ def test_a_reconfigured_detector_resolves_the_incident_its_predecessor_left_open
     store = {w.key: w.value for w in p.checkpoint()}
     # New parameters: the detector starts afresh (warm-up), but the open incident is not lost.
     after = Pipeline(make_config(detectors={"zscore": {"threshold": 5.0}}), loader=store.get)
-    out = run_metrics(after, [100.0], T0 + 106 * 60)
-    assert [(a.status, a.started_at) for a in out] == [(AlertStatus.RESOLVED, fired[0].started_at)]
-    assert run_metrics(after, [100.0] * 5, T0 + 107 * 60) == []  # resolved once
+    samples = [sample(100.0, T0 + (106 + i) * 60) for i in range(6)]
+    out: list[Alert] = []
+    if batched:
+        after.judge(samples, 0, WALL, out, [])
+    else:
+        for s in samples:
+            after.judge([s], 0, WALL, out, [])
+    # Resolved at the first point the new detector judges, and once.
+    assert [(a.status, a.started_at, a.ended_at) for a in out] == [
+        (AlertStatus.RESOLVED, fired[0].started_at, samples[0].ts)
+    ]
 
 
 def test_a_saved_state_missing_parts_starts_afresh() -> None:
