@@ -173,8 +173,10 @@ def wire_ingest(worker: Worker) -> None:
         await flush_sinks(
             worker.sinks, SinkBatch(logs=result.logs, alerts=alerts, dead=result.dead)
         )
+        finished = clock()
         if result.newest_timestamp:
-            metrics.lag.set(max(0.0, clock() - result.newest_timestamp))
+            metrics.lag.set(max(0.0, finished - result.newest_timestamp))
+        metrics.last_batch.set(finished)
         metrics.batch_seconds.observe(time.perf_counter() - started)
 
     # Subscribe to the inputs (no agent: their records go to on_batch, see the transport).

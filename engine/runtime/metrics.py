@@ -111,6 +111,12 @@ class KestrelMetrics:
             registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
         )
+        self.last_batch = Gauge(
+            "kestrel_last_batch_timestamp_seconds",
+            "Wall-clock time (epoch seconds) the worker finished judging its last input batch "
+            "(time() minus it: how long the worker has consumed nothing).",
+            registry=registry,
+        )
         self.lag = Gauge(
             "kestrel_processing_lag_seconds",
             "Wall-clock time from a message's Kafka timestamp to the end of its processing.",

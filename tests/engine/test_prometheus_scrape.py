@@ -185,6 +185,13 @@ def test_prometheus_scrapes_what_the_worker_consumed(
         for name, labels in series.items()
     }
     assert list(expected.values()) == [SAMPLES + BATCH, SAMPLES + 2, 1]
+    # When the worker last judged a batch: a wall-clock time, at most the time now.
+    (stamp,) = [
+        float(line.rpartition(" ")[2])
+        for line in text.splitlines()
+        if line.startswith("kestrel_last_batch_timestamp_seconds ")
+    ]
+    assert time.time() - 60 < stamp <= time.time()
 
     def target_up() -> list[dict[str, Any]]:
         r = httpx.get(f"{prometheus}/api/v1/targets", timeout=5)
