@@ -186,7 +186,13 @@ class _Consumer(faust_aiokafka.Consumer):
                     last = read_offset[tp]
                     # >=, as in Faust's own loop: a seek (to the committed offset, at a start or
                     # a rebalance) sets the read offset to the next record's, not to be lost.
-                    batch = fetched if last is None else [r for r in fetched if r.offset >= last]
+                    # Records come in offset order: only a batch that starts before the read
+                    # offset needs filtering.
+                    batch = (
+                        fetched
+                        if last is None or not fetched or fetched[0].offset >= last
+                        else [r for r in fetched if r.offset >= last]
+                    )
                     if not batch:
                         continue
                     handler = handlers.get(tp.topic)
