@@ -24,7 +24,8 @@ Per point, before learning it:
    peak (which decays by ``peak_decay`` per point), else it is damped by ``damping``. While an
    alert is open its points are not news: the score is damped, and the alert stays open as long
    as the evidence stays above ``threshold``. So a lasting incident pages once, and the score
-   column ranks incidents the way the alerts do.
+   column ranks incidents the way the alerts do. With ``score_needs_raw`` a novel point whose
+   own raw evidence is below ``alert_min_raw`` (which can never open an alert) is damped too.
 
 The score is non-negative, higher = more anomalous, continuous (distinct near the top). A point is
 anomalous when the score exceeds ``threshold`` and the point's own raw evidence (pattern residual
@@ -192,6 +193,13 @@ class AdaptiveParams(DetectorParams):
             "evidence are above threshold and alert_min_raw confirms it (fires)."
         ),
     )
+    score_needs_raw: bool = Field(
+        False,
+        description=(
+            "The score column too needs raw evidence above alert_min_raw: a novel point without "
+            "it is scored damped, as its alert would be refused (the alerts are unchanged)."
+        ),
+    )
     warmup: Warmup = 60
     threshold: Threshold = 4.3
     fire_after: FireAfter = 1
@@ -242,6 +250,7 @@ class _Constants:
         "record_min_z",
         "record_score",
         "record_tolerance",
+        "score_needs_raw",
         "settled",
         "short_window",
         "sum_five",
@@ -267,6 +276,7 @@ class _Constants:
         self.likelihood_fading = params.likelihood_fading
         self.likelihood_keep = 1.0 - params.likelihood_fading
         self.raw_cap = params.raw_cap
+        self.score_needs_raw = params.score_needs_raw
         # Up to Python 3.11 sum() of floats adds them left to right from 0.0: for the default
         # window of 5 the update writes those additions out. From 3.12 on sum() compensates
         # rounding, so it is called whatever the window (verdicts stay those of sum()).
@@ -451,10 +461,12 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             score = likelihood * c.damping
             anomalous = likelihood > c.threshold
         else:
-            score = likelihood if likelihood > peak else likelihood * c.damping
-            anomalous = score > c.threshold and (
-                raw_pattern > c.alert_min_raw or raw > c.alert_min_raw
-            )
+            evident = raw_pattern > c.alert_min_raw or raw > c.alert_min_raw
+            if likelihood > peak and (evident or not c.score_needs_raw):
+                score = likelihood
+            else:
+                score = likelihood * c.damping
+            anomalous = score > c.threshold and evident
         if score < 0.0:
             score = 0.0
         if anomalous or hysteresis.firing or hysteresis._run:

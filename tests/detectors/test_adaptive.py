@@ -114,6 +114,50 @@ def test_adaptive_state_round_trip_mid_stream_is_exact() -> None:
         assert (a.score.hex(), a.transition) == (b.score.hex(), b.transition), i
 
 
+def test_score_needs_raw_damps_a_run_that_could_never_alert() -> None:
+    """A run of 2-sigma values (raw evidence about 2.5, below ``alert_min_raw`` 3) lifts the
+    likelihood: ranked by default, damped with ``score_needs_raw``; no alert either way."""
+    rng = random.Random(5)
+    values = [50.0 + rng.gauss(0.0, 1.0) for _ in range(2000)] + [52.0] * 6
+    scores = {}
+    for needs_raw in (False, True):
+        det = AdaptiveDetector(AdaptiveParams(score_needs_raw=needs_raw))
+        verdicts = [det.update(v, i * STEP) for i, v in enumerate(values)]
+        assert not any(v.anomalous or v.transition for v in verdicts[-6:])
+        scores[needs_raw] = max(v.score for v in verdicts[-6:])
+    print(f"largest score of the run: {scores[False]:.3f} by default, {scores[True]:.4f} damped")
+    assert scores[False] > 2.0
+    assert scores[True] < 0.01
+
+
+def test_score_needs_raw_changes_only_the_score_column() -> None:
+    """Same alerts point by point; a score that differs is the default's, damped."""
+    rng = np.random.default_rng(11)
+    values = _daily(6000, rng)
+    for i in range(0, 6000, 400):  # spikes, a step and Cauchy bursts of several sizes
+        values[i + 7] += float(rng.choice([3.0, 6.0, 40.0]))
+        burst = values[i + 200 : i + 206]
+        values[i + 200 : i + 206] = [v + float(rng.standard_cauchy()) for v in burst]
+    values[4000:] = [v + 12.0 for v in values[4000:]]
+    plain = AdaptiveDetector(AdaptiveParams())
+    gated = AdaptiveDetector(AdaptiveParams(score_needs_raw=True))
+    damping = AdaptiveParams().damping
+    differ = 0
+    for i, v in enumerate(values):
+        a, b = plain.update(v, i * STEP), gated.update(v, i * STEP)
+        assert (a.anomalous, a.firing, a.transition) == (b.anomalous, b.firing, b.transition), i
+        assert b.expected.hex() == a.expected.hex(), i
+        if a.score != b.score:
+            differ += 1
+            assert math.isclose(b.score, a.score * damping, rel_tol=1e-12), i
+    print(f"{differ} of {len(values)} scores damped by score_needs_raw")
+    assert differ > 0
+    clone = AdaptiveDetector.from_state(gated.params, json.loads(json.dumps(gated.to_state())))
+    for i, v in enumerate(values[:500], start=len(values)):
+        a, b = gated.update(v, i * STEP), clone.update(v, i * STEP)
+        assert (a.score.hex(), a.transition) == (b.score.hex(), b.transition), i
+
+
 def test_state_of_other_bucket_width_is_rejected() -> None:
     det = SeasonalDetector(SeasonalParams())
     det.update(1.0, 0.0)
