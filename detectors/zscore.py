@@ -125,7 +125,7 @@ class _Constants:
         ]
         self.fading = params.fading_factor
         self.keep = 1.0 - params.fading_factor
-        #: All of them, in the order :meth:`ZScoreDetector._scan` unpacks them (one load).
+        #: All of them, in the order :meth:`ZScoreDetector.update_many` unpacks them (one load).
         self.scan = (
             self.warmup,
             self.threshold,
@@ -278,6 +278,17 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         self._seen = 0  # points learned, counted up to ``warmup`` only
         self._outliers = OutlierGate(params.learn_anomalies, params.relearn_after)
 
+    def _learn(self, x: float) -> None:
+        window = self._window
+        if window is not None:
+            window.learn(x)
+        elif self._seen:
+            c = self._c
+            self._mean = c.fading * x + c.keep * self._mean
+            self._sq = c.fading * (x * x) + c.keep * self._sq
+        else:
+            self._mean, self._sq = x, x * x
+
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` against the baseline, then learn it (see the class docstring).
 
@@ -288,7 +299,50 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         ts:
             Its event time in epoch seconds (unused by this detector).
         """
-        return self._scan((float(value),), every=True)[0][1]
+        x = float(value)
+        c = self._c
+        window = self._window
+        if window is None:
+            mean = self._mean
+            var = self._sq - mean * mean
+        else:
+            mean, var = window.stats()
+        seen = self._seen
+        if not -MAX_ABS_VALUE < x < MAX_ABS_VALUE:  # not usable (false for nan too)
+            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
+        if seen < c.warmup:
+            self._learn(x)
+            self._seen = seen + 1
+            return Verdict(0.0, mean if seen else _NAN, False, self._hysteresis.firing)
+
+        std = math.sqrt(var) if var > 0.0 else 0.0
+        floor = c.min_std_ratio * abs(mean)
+        if floor < c.min_std:
+            floor = c.min_std
+        if std < floor:
+            std = floor
+        z = (x - mean) / std
+        magnitude = abs(z)
+        direction = c.direction
+        if direction == 0.0:
+            score = magnitude
+        else:
+            score = z * direction
+            if score < 0.0:
+                score = 0.0
+        threshold = c.threshold
+        anomalous = score > threshold
+
+        outliers = self._outliers
+        if magnitude <= threshold:  # the common case of OutlierGate.admits, inline
+            outliers.run = 0
+            self._learn(x)
+        elif outliers.admits(True):
+            self._learn(x)
+
+        hysteresis = self._hysteresis
+        transition = hysteresis.step(anomalous)
+        return Verdict(score, mean, anomalous, hysteresis.firing, transition)
 
     def update_many(
         self, values: Sequence[float], times: Sequence[float]
@@ -300,12 +354,8 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         >>> [(i, v.transition.value) for i, v in det.update_many([5.0, 5.1, 4.9, 60.0], range(4))]
         [(3, 'fired')]
         """
-        return self._scan(values, every=False)
-
-    def _scan(self, values: Iterable[float], every: bool) -> list[tuple[int, Verdict]]:
-        """Score and learn ``values`` in turn; ``(i, verdict)`` for each of them with ``every``,
-        else only for those firing or changing the alert state. One loop over local variables:
-        the per-point path of both :meth:`update` and :meth:`update_many`."""
+        # What update() does point by point, in one loop over local variables (the
+        # conformance checks hold the two to the same verdicts and states).
         warmup, threshold, direction, fading, keep, min_std, min_std_ratio = self._c.scan
         window = self._window
         mean, sq, seen = self._mean, self._sq, self._seen
@@ -318,7 +368,7 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
                 mean, var = window.stats()
             usable = -MAX_ABS_VALUE < x < MAX_ABS_VALUE  # false for nan too
             if not usable or seen < warmup:  # not scored; the alert state does not move
-                if every or hysteresis.firing:
+                if hysteresis.firing:
                     found.append(
                         (i, Verdict(0.0, mean if seen else _NAN, False, hysteresis.firing))
                     )
@@ -351,7 +401,7 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
                     if anomalous or hysteresis.firing or hysteresis._run
                     else None  # a normal point on a quiet series: step() would change nothing
                 )
-                if every or transition is not None or hysteresis.firing:
+                if transition is not None or hysteresis.firing:
                     found.append(
                         (i, Verdict(score, mean, anomalous, hysteresis.firing, transition))
                     )
