@@ -61,6 +61,13 @@ STATE_TABLE = "series-state"
 #: topic sooner, so with its default (5 minutes) the worker ignored that input for minutes.
 CONSUMER_METADATA_MAX_AGE_MS = 5_000
 
+#: The producer's batch size per partition, in bytes (Faust's default: 16 KiB). A record that
+#: finds its partition's batch full waits until the sender takes that batch, which it does only
+#: once its previous request to the broker is answered: with 16 KiB (about 30 alert records)
+#: an alert storm or a checkpoint stalled the worker for a round trip every 30 records. Below the
+#: brokers' default record batch limit (``message.max.bytes``, 1 MiB) and Faust's request limit.
+PRODUCER_MAX_BATCH_BYTES = 512 * 1024
+
 
 def _raw_topic(
     app: KestrelApp, names: str | tuple[str, ...], partitions: int, *, compacted: bool = False
@@ -103,6 +110,7 @@ def _new_app(config: Config) -> KestrelApp:
         # Alerts, dead letters and checkpoints come in bursts: 5 ms of batching sends a burst in a
         # few requests instead of one request per record.
         producer_linger=0.005,
+        producer_max_batch_size=PRODUCER_MAX_BATCH_BYTES,
         consumer_auto_offset_reset="earliest",
         consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         stream_wait_empty=False,
