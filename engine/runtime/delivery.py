@@ -41,13 +41,13 @@ def wire_delivery(worker: Worker) -> None:
             if app.consumer_generation_id != generation or app.should_stop:
                 return
             await asyncio.sleep(0.05)
+        alerts = []
         for record in records:
             try:
-                alert = Alert.from_dict(orjson.loads(record.value or b""))
+                alerts.append(Alert.from_dict(orjson.loads(record.value or b"")))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("alerts topic: skipping an unreadable record: %s", exc)
-                continue
-            await notifier.ingest(alert)
+        await notifier.ingest(alerts)
 
     # Subscribe to the alerts topic; its records come to deliver() in batches (see transport).
     app.topics.add(worker.topics.alerts)

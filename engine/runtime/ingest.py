@@ -23,7 +23,7 @@ import orjson
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite
 from engine.core.traces import TraceExamples
-from engine.model.alert import Alert, alert_labels
+from engine.model.alert import Alert, AlertStatus, Severity, alert_labels
 from engine.runtime.worker import Worker
 from engine.sinks import Backpressure, Sink, SinkBatch
 
@@ -111,13 +111,20 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     silences, counted = worker.silences, metrics.alerts.labels
     recorded = []
     decorate = worker.pipeline.decorate  # override labels and annotations, summary template
+    counters: dict[tuple[str, Severity, AlertStatus], Any] = {}  # labels() costs a few µs
     for alert in alerts:
         alert = decorate(alert)
-        if silences.is_silenced(alert_labels(alert), now):
+        if len(silences) and silences.is_silenced(alert_labels(alert), now):
             alert = replace(alert, silenced=True)
             metrics.silenced_records.inc()
         recorded.append(alert)
-        counted(alert.detector, alert.severity.value, alert.status.value).inc()
+        which = (alert.detector, alert.severity, alert.status)
+        counter = counters.get(which)
+        if counter is None:
+            counter = counters[which] = counted(
+                alert.detector, alert.severity.value, alert.status.value
+            )
+        counter.inc()
         value = orjson.dumps(alert.to_dict())
         await send(name, alert.fingerprint.encode(), value, 0, None, None)
     return recorded

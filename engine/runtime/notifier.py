@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -153,15 +153,18 @@ class Notifier:
         await self._save_state(orjson.dumps(dispatcher.to_state()))
         log.info("notifier inactive")
 
-    async def ingest(self, alert: Alert) -> None:
-        """Take one alert transition from the alerts topic.
+    async def ingest(self, alerts: Sequence[Alert]) -> None:
+        """Take alert transitions from the alerts topic, in their order there.
 
         Only the owner of the alerts partition receives alerts; Faust may hand them over before
         the activation (which reads the saved state) is complete, so this waits for it.
         """
         await self._activated.wait()
-        assert self.dispatcher is not None
-        self.dispatcher.ingest(alert, self._clock())
+        dispatcher = self.dispatcher
+        assert dispatcher is not None
+        now = self._clock()
+        for alert in alerts:
+            dispatcher.ingest(alert, now)
         self._dirty = True
 
     async def flush(self) -> None:

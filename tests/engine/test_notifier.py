@@ -75,9 +75,9 @@ class Harness:
 async def test_a_group_that_gets_through_later_leaves_nothing_to_replay() -> None:
     h = Harness()
     firing = make_alert()
-    await h.notifier.ingest(firing)
+    await h.notifier.ingest([firing])
     await h.flush_at(T0)  # the firing notification is given up on
-    await h.notifier.ingest(replace(firing, status=AlertStatus.RESOLVED, ended_at=T0 + 5))
+    await h.notifier.ingest([replace(firing, status=AlertStatus.RESOLVED, ended_at=T0 + 5)])
     await h.flush_at(T0 + 5)  # and so is the resolved one
     dead = [r for r in h.dlq if isinstance(r, DeadNotification)]
     assert [d.notification.status for d in dead] == [AlertStatus.FIRING, AlertStatus.RESOLVED]
@@ -94,14 +94,14 @@ async def test_a_group_that_gets_through_later_leaves_nothing_to_replay() -> Non
     assert (superseded.notification_id, superseded.by) == (first, second)
     assert delivered.notification_id == second
     # Nothing more to tell: a later success of the group adds no marker.
-    await h.notifier.ingest(make_alert(started_at=T0 + 20))
+    await h.notifier.ingest([make_alert(started_at=T0 + 20)])
     await h.flush_at(T0 + 20)
     assert len(h.channel.delivered) == 2 and h.dlq[len(dead) + 2 :] == []
 
 
 async def test_a_notification_given_up_on_again_is_remembered_once() -> None:
     h = Harness()
-    await h.notifier.ingest(make_alert())
+    await h.notifier.ingest([make_alert()])
     for t in range(0, 6, 2):  # the same notification fails at three flushes
         await h.flush_at(T0 + t)
     dead = [r for r in h.dlq if isinstance(r, DeadNotification)]
