@@ -540,11 +540,12 @@ class Pipeline:
 
         Alert transitions are appended to ``out``, log events to ``logs`` (for the sinks).
         ``now`` is the wall clock (epoch seconds; see :meth:`log`). Events too late to use are
-        counted in :attr:`late_events`. This is the hot path: a metric sample's series is found
-        inline (key, cache lookup, lateness); then the series judges it.
+        counted in :attr:`late_events`. This is the hot path: the metric samples of one series
+        are judged as one run, in their order (lateness, alerts and states are those of
+        judging them one by one).
         """
-        # Metric samples are grouped by series (one dict lookup and two appends each), then each
-        # series judges its run in one call: the per-point work is the detectors' own loops.
+        # Metric samples are grouped by series (a key, a dict lookup and an append each), then
+        # each series judges its run in one call: the per-point work is the detectors' loops.
         # Log events are counted as they come; their series are not metric series, so the
         # order between the two does not matter.
         runs: dict[str, list[MetricSample]] = {}
@@ -603,9 +604,7 @@ class Pipeline:
         lateness = self._lateness
         last = series.last_ts
         # The common case, a run in time order that starts in time: none of it is late.
-        if (last is None or times[0] >= last - lateness) and (
-            len(times) == 1 or sorted(times) == times
-        ):
+        if (last is None or times[0] >= last - lateness) and sorted(times) == times:
             return values, times
         kept_values: list[float] = []
         kept_times: list[float] = []

@@ -47,7 +47,8 @@ def wire_delivery(worker: Worker) -> None:
                 alerts.append(Alert.from_dict(orjson.loads(record.value or b"")))
             except (ValueError, KeyError, TypeError) as exc:
                 log.error("alerts topic: skipping an unreadable record: %s", exc)
-        await notifier.ingest(alerts)
+        if alerts:
+            await notifier.ingest(alerts)
 
     # Subscribe to the alerts topic; its records come to deliver() in batches (see transport).
     app.topics.add(worker.topics.alerts)
