@@ -106,6 +106,8 @@ class AdaptiveParams(DetectorParams):
     The defaults are the shipped settings (``kestrel evaluate`` measures them on NAB).
     """
 
+    added_later: ClassVar[frozenset[str]] = frozenset({"score_needs_raw"})
+
     seasonal: SeasonalParams = Field(
         default_factory=SeasonalParams,
         description="Forecaster bank of the pattern residual (its hysteresis fields are unused).",

@@ -66,6 +66,20 @@ class DetectorParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
+    #: Parameters added after states were saved without them, that change verdicts but not what
+    #: a saved state means: while at their default they are left out of :meth:`state_key`, so
+    #: adding one does not make every series saved before it start a new warm-up.
+    added_later: ClassVar[frozenset[str]] = frozenset()
+
+    def state_key(self) -> str:
+        """These parameters as JSON, less :attr:`added_later` ones at their default: a saved
+        state carries a hash of it, and is restored only into the same parameters."""
+        fields = type(self).model_fields
+        at_default = {
+            name for name in self.added_later if getattr(self, name) == fields[name].default
+        }
+        return self.model_dump_json(exclude=at_default)
+
 
 class Input(enum.StrEnum):
     """What a detector consumes (:attr:`Detector.input`)."""

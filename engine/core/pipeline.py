@@ -79,7 +79,7 @@ class StateWrite:
 @lru_cache(maxsize=4096)
 def _params_hash(params: DetectorParams) -> str:
     """A short hash of ``params``; one string object per parameter set, shared by its series."""
-    return hashlib.sha1(params.model_dump_json().encode()).hexdigest()[:12]
+    return hashlib.sha1(params.state_key().encode()).hexdigest()[:12]
 
 
 class _State:

@@ -9,8 +9,16 @@ from typing import Any
 import orjson
 import pytest
 
+from detectors.adaptive import AdaptiveParams
 from engine.config import Config, parse_config
-from engine.core.pipeline import ERROR_RATIO, EVENT_COUNT, LATENCY, Pipeline, StateWrite
+from engine.core.pipeline import (
+    ERROR_RATIO,
+    EVENT_COUNT,
+    LATENCY,
+    Pipeline,
+    StateWrite,
+    _params_hash,
+)
 from engine.model.alert import Alert, AlertStatus
 from engine.model.events import LogEvent, MetricSample
 
@@ -680,6 +688,26 @@ def test_metrics_run_the_adaptive_detector_by_default() -> None:
     for i in range(300, 305):
         pipeline.metric(sample(400.0, T0 + 60 * i), 0, out)
     assert [(a.detector, a.status.value) for a in out] == [("adaptive", "firing")]
+
+
+def test_a_parameter_added_later_at_its_default_keeps_states_saved_before_it() -> None:
+    # What the previous release saved with the default adaptive parameters (before
+    # score_needs_raw existed) must still be restored; the option turned on is another detector.
+    saved_by_previous_release = "fb9259277503"
+    assert _params_hash(AdaptiveParams()) == saved_by_previous_release
+    assert _params_hash(AdaptiveParams(score_needs_raw=True)) != saved_by_previous_release
+    cfg = make_config(series={"metric_detectors": ["adaptive"]})
+    p = Pipeline(cfg)
+    run_metrics(p, gaussian(100, seed=3), T0)
+    store = {w.key: w.value for w in p.checkpoint()}
+    (raw,) = store.values()
+    (watch,) = orjson.loads(raw)["s"]["watches"]
+    assert watch["phash"] == saved_by_previous_release
+    # Restored, not started afresh: the next point gets the same verdict as in the original.
+    again = Pipeline(cfg, loader=store.get)
+    assert run_metrics(again, [400.0], T0 + 1000.0) == run_metrics(p, [400.0], T0 + 1000.0)
+    assert again.restored == 1
+    assert {w.key: w.value for w in again.checkpoint()} == {w.key: w.value for w in p.checkpoint()}
 
 
 @pytest.mark.parametrize("batched", [False, True], ids=["point by point", "one batch"])
