@@ -52,7 +52,7 @@ it shows events (the worker is idle, waiting for its group), and the clock start
 reading that showed none (so the figure errs low by up to one polling interval); then every
 0.5 s, until it shows all of them, and the clock stops at
 ``kestrel_last_batch_timestamp_seconds``, the wall-clock time the worker finished judging its
-last batch. (Polling a busy worker 20 times a second cost it about 8% of its time.)
+last batch. (Polling a busy worker 20 times a second took 2-4% of its profile.)
 
 Proof of work: every contender counts its anomalous points and the counts are printed. The
 expected count is computed here by running :class:`ZScore` over the workload in order; with this
@@ -648,7 +648,7 @@ def _run_kestrel(
         # Timed from the last poll (every 50 ms, while the worker waits to join its group)
         # that saw nothing consumed, to the wall-clock time the worker says it judged its last
         # batch. Once the events flow it is polled only every 0.5 s: a scrape of /metrics costs
-        # the worker a few ms, and polling it 20 times a second cost it about 8% of its time.
+        # the worker a few ms, and polling it 20 times a second took 2-4% of its profile.
         first_t = None
         empty_t = time.time()
         n = fired = last = 0.0
