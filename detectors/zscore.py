@@ -109,7 +109,6 @@ class _Constants:
         "keep",
         "min_std",
         "min_std_ratio",
-        "scan",
         "threshold",
         "warmup",
     )
@@ -125,16 +124,6 @@ class _Constants:
         ]
         self.fading = params.fading_factor
         self.keep = 1.0 - params.fading_factor
-        #: All of them, in the order :meth:`ZScoreDetector.update_many` unpacks them (one load).
-        self.scan = (
-            self.warmup,
-            self.threshold,
-            self.direction,
-            self.fading,
-            self.keep,
-            self.min_std,
-            self.min_std_ratio,
-        )
 
 
 class _WindowBaseline:
@@ -356,7 +345,9 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         """
         # What update() does point by point, in one loop over local variables (the
         # conformance checks hold the two to the same verdicts and states).
-        warmup, threshold, direction, fading, keep, min_std, min_std_ratio = self._c.scan
+        c = self._c  # read once a run, kept in locals for the loop
+        warmup, threshold, direction = c.warmup, c.threshold, c.direction
+        fading, keep, min_std, min_std_ratio = c.fading, c.keep, c.min_std, c.min_std_ratio
         window = self._window
         mean, sq, seen = self._mean, self._sq, self._seen
         outliers, hysteresis = self._outliers, self._hysteresis

@@ -570,7 +570,6 @@ class Pipeline:
             else:
                 run.append(ev)
         lookup = self._cache.get
-        lateness = self._lateness
         for key, run in runs.items():
             series = lookup(key)
             if series is None:
@@ -581,15 +580,9 @@ class Pipeline:
                 series.used = True
                 series.partition = partition
             assert isinstance(series, _Series)
-            if len(run) == 1:  # a run of one point: the point's own path, inline, is shorter
+            if len(run) == 1:  # a run of one point: the point's own path is shorter
                 ev = run[0]
-                ts = ev.ts
-                last = series.last_ts
-                if last is not None and ts < last - lateness:
-                    self.late_events += 1
-                    continue
-                series.dirty = True
-                series.observe(ev.value, ts, out)
+                self._point(series, ev.value, ev.ts, out)
                 continue
             values, times = self._in_time(series, [e.value for e in run], [e.ts for e in run])
             if times:
