@@ -98,18 +98,17 @@ def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
 async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
     """Write alert transitions to the alerts topic, marking the silenced ones; returns them.
 
-    They go straight to the producer, to the alerts topic's one partition: Faust's
-    ``Topic.send`` builds several objects and futures per message, which cost more than the
-    detection of a whole batch when an incident makes many transitions. Faust flushes the
-    producer before it commits the input offsets, so a transition is on the topic before the
-    records that caused it are committed.
+    They go to the alerts topic's one partition in whole record batches
+    (:meth:`KestrelApp.send_records`): sent one by one, through Faust or aiokafka, they cost
+    more than the detection of a whole batch when an incident makes many transitions. Faust
+    flushes the producer before it commits the input offsets, so a transition is on the topic
+    before the records that caused it are committed.
     """
     now = worker.clock()
     metrics, topic = worker.metrics, worker.topics.alerts
     await topic.maybe_declare()  # once: Faust remembers it
-    send, name = worker.app.producer.send, topic.get_topic_name()
     silences, counted = worker.silences, metrics.alerts.labels
-    recorded = []
+    recorded, records = [], []
     decorate = worker.pipeline.decorate  # override labels and annotations, summary template
     counters: dict[tuple[str, Severity, AlertStatus], Any] = {}  # labels() costs a few µs
     for alert in alerts:
@@ -125,8 +124,8 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
                 alert.detector, alert.severity.value, alert.status.value
             )
         counter.inc()
-        value = orjson.dumps(alert.to_dict())
-        await send(name, alert.fingerprint.encode(), value, 0, None, None)
+        records.append((alert.fingerprint.encode(), orjson.dumps(alert.to_dict())))
+    await worker.app.send_records(topic.get_topic_name(), 0, records)
     return recorded
 
 

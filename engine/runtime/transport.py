@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
@@ -67,6 +67,28 @@ class KestrelApp(faust.App):
 
     def _new_transport(self) -> Any:
         return Transport(self.conf.broker_consumer, self)
+
+    async def send_records(
+        self, topic: str, partition: int, records: Iterable[tuple[bytes | None, bytes]]
+    ) -> None:
+        """Queue ``(key, value)`` records for one partition in order, in whole record batches.
+
+        aiokafka's ``send`` creates a future and takes its accumulator's path once per record,
+        and Faust's ``Topic.send`` builds several more objects per record: for a burst of
+        records this builds each batch here and hands it over in one call. Returns once the
+        batches are queued; :meth:`flush` (which Faust awaits before each commit) waits until
+        the broker has them, as it does for records sent one by one.
+        """
+        producer = cast(_Producer, self.producer)._ensure_producer()
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                await producer.send_batch(batch, topic, partition=partition)
+                batch = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None)  # an empty batch takes any
+        if batch.record_count():
+            batch.close()
+            await producer.send_batch(batch, topic, partition=partition)
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
