@@ -28,6 +28,13 @@ from the beginning, in its own process (a fresh consumer group each time):
     sinks off (the Redis mirror and the cold store, which keeps the alert history: each is work
     the peers do not do, and the store is a consumer group of its own that ``kestrel store`` can
     run in another process; ``bench/cold_store.py`` measures detection with it on and off).
+    zscore keeps its default ``fire_after = 3``: an isolated spike is an anomalous point, counted
+    in ``kestrel_anomalous_points_total``, and makes no alert.
+``kestrel-alerts``
+    The same, with ``fire_after = 1``: every anomalous point also fires an alert, which resolves
+    5 normal points later. Each spike then costs two alert records that the worker writes to its
+    alerts topic, reads back and routes through its notifier (in the same process): an alert
+    storm of 2% of the events, work the peers do not do.
 ``kestrel-default``
     The same worker with its default detectors (other work than the peers': its alert count is
     shown, not compared); the table's last line gives its rate over ``kestrel``'s.
@@ -57,18 +64,16 @@ last batch. (Polling a busy worker 20 times a second took 2-4% of its profile.)
 Proof of work: every contender counts its anomalous points and the counts are printed. The
 expected count is computed here by running :class:`ZScore` over the workload in order; with this
 workload it equals the number of injected spikes (the noise is bounded, so no natural point comes
-near 4 sigma). Kestrel counts alerts, not points, so its zscore is configured with
-``fire_after = 1`` (an alert fires on the first anomalous point); its default ``resolve_after``
-of 5 resolves it within 5 normal points, before the next spike (``--spike-every`` must be more
-than 5), so every spike fires exactly one alert and
-``kestrel_alerts_total{detector="zscore",status="firing"}`` equals the number of anomalous
-points. A count that differs from the expected one is marked ``!`` in the table.
+near 4 sigma). ``kestrel`` reports ``kestrel_anomalous_points_total{detector="zscore"}``.
+``kestrel-alerts`` reports ``kestrel_alerts_total{detector="zscore",status="firing"}``: with
+``fire_after = 1`` an alert fires on the first anomalous point, and the default
+``resolve_after`` of 5 resolves it before the next spike (``--spike-every`` must be more than
+5), so every spike fires exactly one alert. A count that differs from the expected one is marked
+``!`` in the table.
 
-The spikes cost Kestrel more than the others: each one makes two alert records (fired, then
-resolved) that the worker writes to its alerts topic and routes through its notifier, in the
-same process. With 100-event messages and the default density that is a large share of its
-time; ``--spike-every 1000`` (no spike in a 200-point series) shows the rate without alerts, but
-then the anomaly counts prove nothing.
+With 100-event messages and the default spike density, the alert storm is a large share of
+``kestrel-alerts``' time; ``--spike-every 1000`` (no spike in a 200-point series) shows the
+rate without anomalies, but then the anomaly counts prove nothing.
 
 Figures are the median over ``--rounds`` rounds (the order of the contenders rotates from round
 to round). A contender that does not finish within ``--timeout`` seconds is reported as a
@@ -107,7 +112,15 @@ from river import stats
 
 REPO = Path(__file__).resolve().parent.parent
 
-CONTENDERS = ("plain", "bytewax", "quixstreams", "faust", "kestrel", "kestrel-default")
+CONTENDERS = (
+    "plain",
+    "bytewax",
+    "quixstreams",
+    "faust",
+    "kestrel",
+    "kestrel-alerts",
+    "kestrel-default",
+)
 #: Contenders doing other work than the reference loop: their anomaly counts are not compared.
 OTHER_WORK = {"kestrel-default"}
 PEER_PACKAGES = {"bytewax": "bytewax", "quixstreams": "quixstreams"}
@@ -117,6 +130,7 @@ LABELS = {
     "quixstreams": "quixstreams (Application, sdf.update)",
     "faust": "bare Faust agent (50 ms fetch wait)",
     "kestrel": "Kestrel worker, metrics -> zscore",
+    "kestrel-alerts": "Kestrel worker, zscore, an alert per anomaly",
     "kestrel-default": "Kestrel worker, default detectors",
 }
 
@@ -555,8 +569,10 @@ def _run_child(
 
 
 def _kestrel_config(
-    bootstrap: str, run: str, topic: str, port: int, data_dir: Path, default: bool = False
+    bootstrap: str, run: str, topic: str, port: int, data_dir: Path, name: str = "kestrel"
 ) -> str:
+    """The worker's config for contender ``name`` (``kestrel``, ``kestrel-alerts`` or
+    ``kestrel-default``)."""
     text = f"""
 [kafka]
 broker = "kafka://{bootstrap}"
@@ -579,28 +595,30 @@ enabled = false
 web_port = {port}
 data_dir = "{data_dir}"
 [[overrides]]
-# Only zscore, as the peers do; an alert fires on the first anomalous point, so alerts count
-# anomalous points (the spikes are 40 points apart; an alert resolves after 5 normal ones).
+# Only zscore, as the peers do.
 match = "*"
 use = ["zscore"]
-detectors.zscore.fire_after = 1
 detectors.zscore.warmup = {WARMUP}
 detectors.zscore.fading_factor = {FADING_FACTOR}
 detectors.zscore.threshold = {THRESHOLD}
 """
-    if default:  # the default detectors, with their own settings
+    if name == "kestrel-alerts":
+        # An alert fires on the first anomalous point (the spikes are 40 points apart; an alert
+        # resolves after 5 normal ones), so alerts count anomalous points.
+        text += "detectors.zscore.fire_after = 1\n"
+    elif name == "kestrel-default":  # the default detectors, with their own settings
         text = text[: text.index("[[overrides]]")]
     return text
 
 
-def _kestrel_counts(port: int, topic: str) -> tuple[float, float, float]:
-    """(events consumed from ``topic``, alerts fired, wall-clock time its last input batch
-    was judged) from the worker's /metrics."""
+def _kestrel_counts(port: int, topic: str) -> tuple[float, float, float, float]:
+    """(events consumed from ``topic``, alerts fired, anomalous points, wall-clock time its
+    last input batch was judged) from the worker's /metrics."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    events = fired = last = 0.0
+    events = fired = points = last = 0.0
     for family in text_string_to_metric_families(text):
         for s in family.samples:
             if family.name == "kestrel_last_batch_timestamp_seconds":
@@ -611,7 +629,9 @@ def _kestrel_counts(port: int, topic: str) -> tuple[float, float, float]:
                 events = s.value
             elif family.name == "kestrel_alerts" and s.labels.get("status") == "firing":
                 fired += s.value
-    return events, fired, last
+            elif family.name == "kestrel_anomalous_points":
+                points += s.value
+    return events, fired, points, last
 
 
 def _run_kestrel(
@@ -621,14 +641,14 @@ def _run_kestrel(
     workdir: Path,
     timeout: float,
     profile: Path | None = None,
-    default: bool = False,
+    name: str = "kestrel",
 ) -> Outcome:
     from engine.devtools.broker import free_port, wait_for_port
 
     port = free_port()
     cfg = workdir / "kestrel.toml"
     run = f"peers-{workdir.name}"
-    cfg.write_text(_kestrel_config(bootstrap, run, topic, port, workdir, default))
+    cfg.write_text(_kestrel_config(bootstrap, run, topic, port, workdir, name))
     log = workdir / "log.txt"
     cmd = [sys.executable, "-m", "engine.cli", "worker", "--config", str(cfg)]
     if profile is not None:
@@ -651,9 +671,9 @@ def _run_kestrel(
         # the worker a few ms, and polling it 20 times a second took 2-4% of its profile.
         first_t = None
         empty_t = time.time()
-        n = fired = last = 0.0
+        n = last = 0.0
         while time.monotonic() < deadline and proc.poll() is None:
-            n, fired, last = _kestrel_counts(port, topic)
+            n, _, _, last = _kestrel_counts(port, topic)
             if n == 0:
                 empty_t = time.time()
             elif first_t is None:
@@ -668,14 +688,18 @@ def _run_kestrel(
         assert first_t is not None
         rate = events / max(last - first_t, 1e-9)
         # Alerts are recorded just after their batch is counted: wait until the count settles.
+        # ``kestrel`` shows its anomalous points; ``kestrel-alerts`` its alerts (one per
+        # anomalous point), and ``kestrel-default`` its alerts (other work: shown, not compared).
+        counted = 2 if name == "kestrel" else 1  # (the index in _kestrel_counts)
+        found = _kestrel_counts(port, topic)[counted]
         settle = time.monotonic() + 5
         while time.monotonic() < settle:
             time.sleep(0.3)
-            again = _kestrel_counts(port, topic)[1]
-            if again == fired:
+            again = _kestrel_counts(port, topic)[counted]
+            if again == found:
                 break
-            fired = again
-        return Outcome(rate=rate, anomalies=int(fired))
+            found = again
+        return Outcome(rate=rate, anomalies=int(found))
     finally:
         if profile is not None:
             # py-spy writes its file on SIGINT, then the worker is stopped as usual.
@@ -853,7 +877,7 @@ def run_bench(args: argparse.Namespace) -> None:
                             workdir,
                             args.timeout,
                             Path(args.profile) if args.profile else None,
-                            default=name == "kestrel-default",
+                            name=name,
                         )
                     else:
                         outcome = _run_child(
@@ -869,7 +893,7 @@ def run_bench(args: argparse.Namespace) -> None:
                     shown = outcome.problem or f"{outcome.rate:,.0f} events/s"
                     if outcome.anomalies is not None:
                         shown += f", {outcome.anomalies:,} anomalies"
-                    print(f"round {r + 1} {form:7} {name:11} {shown}", flush=True)
+                    print(f"round {r + 1} {form:7} {name:15} {shown}", flush=True)
     print()
     print_table(names, results, workload.expected, args.batch)
     print(f"({time.monotonic() - t_start:.0f} s in all)")

@@ -253,8 +253,9 @@ class ValueDetector(Detector[P]):
 
         ``values[i]`` was observed at ``times[i]`` (epoch seconds), in event-time order. The
         state afterwards is exactly what point-by-point updates leave, and the result lists
-        ``(i, verdict)`` for every point whose verdict is firing or changes the alert state (a
-        transition): a quiet verdict makes no alert, so it need not be built. This is the
+        ``(i, verdict)`` for every point whose verdict is anomalous, firing or changes the alert
+        state (a transition): a quiet verdict makes no alert and is not counted, so it need not
+        be built. This is the
         pipeline's path for a batch's points of one series; a detector overrides it when it
         can judge a run faster than one call per point (the default makes those calls).
         """
@@ -264,8 +265,8 @@ class ValueDetector(Detector[P]):
 def notable_verdicts(
     update: Callable[[float, float], Verdict], values: Sequence[float], times: Sequence[float]
 ) -> list[tuple[int, Verdict]]:
-    """``(i, verdict)`` of the firing or state-changing verdicts of ``update`` over a run of
-    points (see :meth:`ValueDetector.update_many`), one ``update`` call per point.
+    """``(i, verdict)`` of the anomalous, firing or state-changing verdicts of ``update`` over a
+    run of points (see :meth:`ValueDetector.update_many`), one ``update`` call per point.
 
     >>> from detectors.zscore import ZScoreDetector, ZScoreParams
     >>> det = ZScoreDetector(ZScoreParams(warmup=3, fire_after=1, resolve_after=1))
@@ -276,7 +277,7 @@ def notable_verdicts(
     found: list[tuple[int, Verdict]] = []
     for i, value in enumerate(values):
         verdict = update(value, times[i])
-        if verdict.firing or verdict.transition is not None:
+        if verdict.anomalous or verdict.firing or verdict.transition is not None:
             found.append((i, verdict))
     return found
 

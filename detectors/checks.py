@@ -427,9 +427,10 @@ def _update_many_equals_point_by_point_updates(s: _Subject) -> None:
     expected = [
         (i, _key(v))
         for i, v in enumerate(one.update(x, t) for x, t in zip(values, times, strict=True))
-        if v.firing or v.transition is not None
+        if v.anomalous or v.firing or v.transition is not None
     ]
     assert any(v[4] is Transition.FIRED for _, v in expected), "the shift must fire"
+    assert any(v[2] for _, v in expected), "the shift must be anomalous"
     got, start = [], 0
     for size in itertools.cycle((1, 2, 7, 64, 150)):
         if start >= len(values):

@@ -337,7 +337,7 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
         self, values: Sequence[float], times: Sequence[float]
     ) -> list[tuple[int, Verdict]]:
         """:meth:`update` for a run of points (floats), building only the verdicts that matter
-        to alerts (see :meth:`~detectors.base.ValueDetector.update_many`).
+        to alerts and counts (see :meth:`~detectors.base.ValueDetector.update_many`).
 
         >>> det = ZScoreDetector(ZScoreParams(warmup=3, fire_after=1))
         >>> [(i, v.transition.value) for i, v in det.update_many([5.0, 5.1, 4.9, 60.0], range(4))]
@@ -392,7 +392,7 @@ class ZScoreDetector(ValueDetector[ZScoreParams]):
                     if anomalous or hysteresis.firing or hysteresis._run
                     else None  # a normal point on a quiet series: step() would change nothing
                 )
-                if transition is not None or hysteresis.firing:
+                if anomalous or transition is not None or hysteresis.firing:
                     found.append(
                         (i, Verdict(score, mean, anomalous, hysteresis.firing, transition))
                     )

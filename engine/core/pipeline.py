@@ -113,7 +113,7 @@ class _Watch(AlertTracker):
     is resolved at the new detector's first normal verdict instead of being left firing for ever.
     """
 
-    __slots__ = ("orphaned", "phash", "scorer")
+    __slots__ = ("anomalies", "orphaned", "phash", "scorer")
 
     def __init__(
         self,
@@ -123,9 +123,11 @@ class _Watch(AlertTracker):
         severity: Severity,
         repeat_interval: float,
         saved: Mapping[str, Any] | None,
+        anomalies: dict[str, int],
     ) -> None:
         kind, params = choice.kind, choice.params
         super().__init__(name, labels, kind, severity, repeat_interval)
+        self.anomalies = anomalies  # the pipeline's count of anomalous points, by detector
         self.phash = _params_hash(params)
         self.scorer: Any = None
         self.orphaned = False
@@ -141,7 +143,11 @@ class _Watch(AlertTracker):
             self.orphaned = self.started_at is not None
 
     def judge(self, verdict: Verdict, value: float, ts: float) -> Alert | None:
-        """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`)."""
+        """The alert ``verdict`` causes (see :class:`~engine.core.tracking.AlertTracker`); an
+        anomalous verdict is counted."""
+        if verdict.anomalous:
+            anomalies = self.anomalies
+            anomalies[self.detector] = anomalies.get(self.detector, 0) + 1
         if self.orphaned and not verdict.firing:
             verdict = replace(verdict, transition=Transition.RESOLVED)
             self.orphaned = False
@@ -171,6 +177,7 @@ class _Series(_State):
         name: str,
         labels: dict[str, str],
         saved: Mapping[str, Any] | None,
+        anomalies: dict[str, int],
     ) -> None:
         super().__init__(role)
         sid = series_id(name, labels)
@@ -178,7 +185,8 @@ class _Series(_State):
         by_kind = {w["kind"]: w for w in saved["watches"]} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
         self.watches = tuple(
-            _Watch(c, name, labels, severity, repeat, by_kind.get(c.kind)) for c in choices
+            _Watch(c, name, labels, severity, repeat, by_kind.get(c.kind), anomalies)
+            for c in choices
         )
         self.last_ts: float | None = saved["last_ts"] if saved else None
 
@@ -192,6 +200,7 @@ class _Series(_State):
             # The common case, a quiet point on a quiet series, causes no alert.
             if (
                 verdict.transition is None
+                and not verdict.anomalous
                 and not verdict.firing
                 and not w.orphaned
                 and w.started_at is None
@@ -216,8 +225,9 @@ class _Series(_State):
                     if alert is not None:
                         out.append(alert)
                 continue
-            # Only firing and state-changing verdicts can make an alert: while an incident is
-            # open the detector is firing (the two are saved and restored together).
+            # Only anomalous, firing and state-changing verdicts can make an alert or count:
+            # while an incident is open the detector is firing (the two are saved and restored
+            # together).
             for i, verdict in w.scorer.update_many(values, times):
                 alert = w.judge(verdict, values[i], times[i])
                 if alert is not None:
@@ -234,9 +244,15 @@ class _ExportedSeries(_Series):
     __slots__ = ("__weakref__", "last_value", "sid")
 
     def __init__(
-        self, cfg: Config, role: str, name: str, labels: dict[str, str], saved: Any
+        self,
+        cfg: Config,
+        role: str,
+        name: str,
+        labels: dict[str, str],
+        saved: Any,
+        anomalies: dict[str, int],
     ) -> None:
-        super().__init__(cfg, role, name, labels, saved)
+        super().__init__(cfg, role, name, labels, saved, anomalies)
         self.sid = series_id(name, labels)
         self.last_value = math.nan
         for w in self.watches:
@@ -291,7 +307,7 @@ class _PatternWatch(_Watch):
     def observe_message(self, event: LogEvent, out: list[Alert]) -> None:
         """Judge one log message; an alert carries its template."""
         v = self.scorer.observe(event.message, event.level, event.ts)
-        if v.transition is None and not v.firing and not self.orphaned:
+        if v.transition is None and not v.anomalous and not v.firing and not self.orphaned:
             return
         # The observed value: the template's rate ratio for a jump, one message for a new one.
         alert = self.judge(v, 1.0 if v.new else v.rate_ratio, event.ts)
@@ -311,7 +327,13 @@ class _Service(_State):
 
     __slots__ = ("count", "errors", "idle_since", "patterns", "windows")
 
-    def __init__(self, cfg: Config, service: str, saved: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        service: str,
+        saved: Mapping[str, Any] | None,
+        anomalies: dict[str, int],
+    ) -> None:
         super().__init__("service")
         labels = {"service": service}
         w = cfg.windows
@@ -319,16 +341,18 @@ class _Service(_State):
         if saved:
             self.windows.load_state(saved["windows"])
         self.errors = _ErrorSeries(
-            cfg, "error", ERROR_RATIO, labels, saved["errors"] if saved else None
+            cfg, "error", ERROR_RATIO, labels, saved["errors"] if saved else None, anomalies
         )
         self.count = _Series(
-            cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None
+            cfg, "event_count", EVENT_COUNT, labels, saved["count"] if saved else None, anomalies
         )
         choices, severity = cfg.plan("pattern", PATTERNS, series_id(PATTERNS, labels))
         saved_patterns = {p["kind"]: p for p in saved.get("patterns", ())} if saved else {}
         repeat = cfg.alerts.repeat_interval_seconds
         self.patterns = [
-            _PatternWatch(c, PATTERNS, labels, severity, repeat, saved_patterns.get(c.kind))
+            _PatternWatch(
+                c, PATTERNS, labels, severity, repeat, saved_patterns.get(c.kind), anomalies
+            )
             for c in choices
         ]
         self.idle_since = 0.0  # wall-clock seconds, not saved
@@ -374,6 +398,9 @@ class Pipeline:
         self._lateness = config.windows.allowed_lateness_seconds
         self._idle = config.windows.idle_advance_seconds
         self.late_events = 0
+        #: Points each detector judged anomalous since start, by detector kind (whether or not
+        #: they made an alert: ``fire_after`` and the incident rules decide that).
+        self.anomalies: dict[str, int] = {}
         #: Adds [[overrides]] labels and annotations and the summary template to transitions.
         self.decorate = AlertDecorator.for_config(config)
         #: Series whose anomaly view is exported, by series id (gone when their state is).
@@ -627,12 +654,16 @@ class Pipeline:
             return self._entry(
                 key, partition, lambda saved: self._exported(name, kept, saved), events
             )
+        anomalies = self.anomalies
         return self._entry(
-            key, partition, lambda saved: _Series(cfg, "metric", name, kept, saved), events
+            key,
+            partition,
+            lambda saved: _Series(cfg, "metric", name, kept, saved, anomalies),
+            events,
         )
 
     def _exported(self, name: str, labels: dict[str, str], saved: Any) -> _Series:
-        series = _ExportedSeries(self.config, "metric", name, labels, saved)
+        series = _ExportedSeries(self.config, "metric", name, labels, saved, self.anomalies)
         self.exported[series.sid] = series
         return series
 
@@ -667,7 +698,10 @@ class Pipeline:
             derived = self.behaviour.observe(event, partition, out, now)
             if derived:
                 self.judge(derived, partition, now, out, [])
-        svc = self._entry("l|" + service, partition, lambda saved: _Service(cfg, service, saved))
+        anomalies = self.anomalies
+        svc = self._entry(
+            "l|" + service, partition, lambda saved: _Service(cfg, service, saved, anomalies)
+        )
         if svc is None:
             return False
         assert isinstance(svc, _Service)
@@ -687,7 +721,7 @@ class Pipeline:
             lat = self._entry(
                 "p|" + orjson.dumps([service, op]).decode(),
                 partition,
-                lambda saved: _Series(cfg, "latency", LATENCY, labels, saved),
+                lambda saved: _Series(cfg, "latency", LATENCY, labels, saved, anomalies),
             )
             if lat is not None:
                 self._point(lat, event.duration_ms, event.ts, out)

@@ -223,7 +223,9 @@ def build_worker(
                 sinks=lambda: {s.name: s.counts for s in sinks},
                 mirror_up=lambda: None if mirror is None else mirror.healthy,
                 untracked=lambda: limit.untracked,
-            )
+                anomalies=lambda: pipeline.anomalies,
+            ),
+            detectors=config.detector_kinds(),
         )
     )
     registry.register(SeriesCollector(pipeline.exported_views))  # [metrics] export_series

@@ -168,7 +168,7 @@ class LiveCounts:
     ``queued_alerts``: alerts waiting in notification groups; ``sinks``: each sink's outcome
     counts by sink name; ``mirror_up``: whether the Redis mirror's last write succeeded (``None``
     when there is no mirror); ``untracked``: events of new series not tracked for the series
-    limit, by kind.
+    limit, by kind; ``anomalies``: points judged anomalous, by detector.
     """
 
     states_loaded: Callable[[], Mapping[str, int]]
@@ -178,6 +178,7 @@ class LiveCounts:
     sinks: Callable[[], Mapping[str, Mapping[str, int]]]
     mirror_up: Callable[[], bool | None] = lambda: None
     untracked: Callable[[], Mapping[str, int]] = dict
+    anomalies: Callable[[], Mapping[str, int]] = dict
 
 
 class LiveCollector(Collector):
@@ -191,8 +192,9 @@ class LiveCollector(Collector):
     3.0
     """
 
-    def __init__(self, counts: LiveCounts) -> None:
+    def __init__(self, counts: LiveCounts, detectors: Iterable[str] = ()) -> None:
         self._counts = counts
+        self._detectors = tuple(detectors)  # shown at 0 before their first anomaly
 
     def collect(self) -> Iterator[Metric]:
         """The current values (every label child shown, at 0 when nothing happened yet)."""
@@ -223,6 +225,16 @@ class LiveCollector(Collector):
         for kind in SERIES_KINDS:
             untracked.add_metric([kind], refused.get(kind, 0))
         yield untracked
+        anomalous = CounterMetricFamily(
+            "kestrel_anomalous_points",
+            "Points (values, windows, log messages) each detector judged anomalous, whether or "
+            "not they made an alert (fire_after and the incident rules decide that).",
+            labels=["detector"],
+        )
+        found = c.anomalies()
+        for det in sorted({*self._detectors, *found}):
+            anomalous.add_metric([det], found.get(det, 0))
+        yield anomalous
         muted = CounterMetricFamily(
             "kestrel_notifications_muted",
             "Alerts left out of notifications, by why: silenced or inhibited.",

@@ -14,6 +14,7 @@ def test_live_counts_are_read_at_each_scrape() -> None:
     sinks = {"redis": {"written": 0, "failed": 0, "skipped": 0}, "dlq": {"failed": 0}}
     queued = [0]
     up = [True]
+    anomalies: dict[str, int] = {}
     registry = CollectorRegistry()
     registry.register(
         LiveCollector(
@@ -24,7 +25,9 @@ def test_live_counts_are_read_at_each_scrape() -> None:
                 queued_alerts=lambda: queued[0],
                 sinks=lambda: sinks,
                 mirror_up=lambda: up[0],
-            )
+                anomalies=lambda: anomalies,
+            ),
+            detectors=("adaptive", "zscore"),
         )
     )
 
@@ -33,17 +36,22 @@ def test_live_counts_are_read_at_each_scrape() -> None:
 
     assert value("kestrel_series_states_loaded_total", {"source": "changelog"}) == 0
     assert value("kestrel_series_tracked", {"kind": "latency"}) == 0  # shown before any exists
+    assert value("kestrel_anomalous_points_total", {"detector": "zscore"}) == 0  # (the same)
     loaded["changelog"] = 5
     notifier["inhibited"] = 2
     sinks["redis"]["failed"] = 3
     sinks["dlq"]["failed"] = 1
     queued[0] = 4
+    anomalies.update(zscore=6, new_pattern=1)  # (a detector the config no longer uses)
     assert value("kestrel_series_states_loaded_total", {"source": "changelog"}) == 5
     assert value("kestrel_series_tracked", {"kind": "metric"}) == 7
     assert value("kestrel_notifications_muted_total", {"reason": "inhibited"}) == 2
     assert value("kestrel_redis_mirror_events_total", {"outcome": "failed"}) == 3
     assert value("kestrel_dlq_write_errors_total") == 1
     assert value("kestrel_notification_queue_alerts") == 4
+    assert value("kestrel_anomalous_points_total", {"detector": "zscore"}) == 6
+    assert value("kestrel_anomalous_points_total", {"detector": "adaptive"}) == 0
+    assert value("kestrel_anomalous_points_total", {"detector": "new_pattern"}) == 1
     assert value("kestrel_redis_mirror_up") == 1
     up[0] = False
     assert value("kestrel_redis_mirror_up") == 0

@@ -201,6 +201,34 @@ def test_late_metric_samples_are_counted_and_not_learned() -> None:
     assert p.late_events == 2
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["point by point", "in batches"])
+def test_anomalous_points_are_counted_by_detector_whether_or_not_they_alert(
+    batched: bool,
+) -> None:
+    # zscore's default fire_after is 3: isolated spikes are anomalous points but make no alert;
+    # the spikes of host b come three in a row and fire (each of the three is counted).
+    p = Pipeline(make_config())
+    events = [sample(v, T0 + 10.0 * i, host="a") for i, v in enumerate(gaussian(300, seed=1))]
+    events += [sample(v, T0 + 10.0 * i, host="b") for i, v in enumerate(gaussian(300, seed=3))]
+    for i in (100, 150, 200, 250):  # host a: four isolated spikes
+        events[i] = sample(400.0, T0 + 10.0 * i, host="a")
+    for i in (400, 401, 402):  # host b: one incident of three points
+        events[i] = sample(400.0, T0 + 10.0 * (i - 300), host="b")
+    events.sort(key=lambda e: e.ts)
+    out: list[Alert] = []
+    if batched:
+        for start in range(0, len(events), 64):
+            p.judge(events[start : start + 64], 0, WALL, out, [])
+    else:
+        for ev in events:
+            p.judge([ev], 0, WALL, out, [])
+    assert [(a.labels["host"], a.status) for a in out] == [
+        ("b", AlertStatus.FIRING),
+        ("b", AlertStatus.RESOLVED),
+    ]
+    assert p.anomalies == {"zscore": 7}
+
+
 @pytest.mark.parametrize("detectors", [["zscore"], ["adaptive", "zscore"]])
 def test_a_batch_is_judged_as_its_events_one_by_one(detectors: list[str]) -> None:
     # The pipeline judges a batch series by series (each detector takes a series' run of points
@@ -237,6 +265,7 @@ def test_a_batch_is_judged_as_its_events_one_by_one(detectors: list[str]) -> Non
             [a for a in alone if a.fingerprint == fp]
         )
     assert len(batched) == len(alone)
+    assert many.anomalies == one.anomalies
     assert by_key(many.checkpoint()) == by_key(one.checkpoint())
 
 

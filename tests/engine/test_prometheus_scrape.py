@@ -225,6 +225,7 @@ def test_metrics_pass_promtool_lint(worker: WorkerProcess) -> None:
         "kestrel_redis_mirror_events_total",
         "kestrel_dlq_write_errors_total",
         "kestrel_notifications_muted_total",
+        "kestrel_anomalous_points_total",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
         "python_gc_collections_total",
