@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
+import msgspec
+
 from engine.model.levels import ERROR_LEVELS
 
 __all__ = [
@@ -54,14 +56,22 @@ class InvalidEvent(ValueError):
         self.reason = reason
 
 
-@dataclass(slots=True)
-class MetricSample:
-    """One metric sample: ``name``, ``value`` (finite float), ``ts`` (epoch s), ``labels``."""
+class MetricSample(msgspec.Struct, gc=False):
+    """One metric sample: ``name``, ``value`` (finite float), ``ts`` (epoch s), ``labels``.
+
+    A msgspec ``Struct``, so that a JSON message in Kestrel's schema decodes straight into
+    samples (``ts`` is the ``timestamp`` field there; see :mod:`engine.formats.kestrel_json`),
+    with no dict per event in between. Not tracked by the garbage collector (``gc=False``): a
+    sample holds a name, numbers and a dict of strings, so it cannot be part of a cycle.
+
+    >>> MetricSample("cpu", 0.5, 1700000000.0, {"host": "a"}).labels
+    {'host': 'a'}
+    """
 
     name: str
     value: float
-    ts: float
-    labels: dict[str, str]
+    ts: float = msgspec.field(name="timestamp")
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 @dataclass(slots=True)
