@@ -30,9 +30,9 @@ The alert's fingerprint is not changed: it identifies the series and detector.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 
 import jinja2
+from msgspec.structs import replace
 
 from alert_channels.templates import alert_context, compile_template, render
 from engine.config import Config, Override

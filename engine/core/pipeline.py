@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
+import msgspec
 import orjson
 
 from detectors.base import DetectorParams, Transition, Verdict, WindowDetector
@@ -314,7 +315,7 @@ class _PatternWatch(_Watch):
         if alert is not None:
             what = "new log pattern" if v.new else "log pattern rate jump"
             out.append(
-                replace(
+                msgspec.structs.replace(
                     alert,
                     summary=f"{alert.series_id}: {what} at {event.level}: {v.template[:200]}",
                     annotations={"template": v.template[:1000], "template_id": v.template_id},

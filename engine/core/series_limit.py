@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Final
+
+from msgspec.structs import replace
 
 from detectors.base import Transition, Verdict
 from engine.config import Config

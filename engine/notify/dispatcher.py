@@ -29,8 +29,10 @@ notifies nothing twice; it counts them as ``replayed``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from msgspec.structs import replace
 
 from engine.model.alert import Alert, AlertStatus, alert_labels
 from engine.model.notification import Notification

@@ -15,10 +15,10 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 import orjson
+from msgspec.structs import replace
 
 from engine.core.batch import Record, process_batch
 from engine.core.pipeline import StateWrite

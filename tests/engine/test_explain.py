@@ -91,7 +91,7 @@ def test_board_is_bounded() -> None:
 
 
 def _fields(alert: Alert) -> dict[str, object]:
-    return {f: getattr(alert, f) for f in alert.__dataclass_fields__}
+    return {f: getattr(alert, f) for f in alert.__struct_fields__}
 
 
 def test_series_are_listed_firing_first_filtered_and_limited() -> None:

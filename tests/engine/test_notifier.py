@@ -4,8 +4,8 @@ through later (no service needed: a fake channel, an in-memory DLQ)."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
+from msgspec.structs import replace
 from prometheus_client import CollectorRegistry
 
 from alert_channels.errors import RetryableDeliveryError
