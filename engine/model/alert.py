@@ -145,6 +145,17 @@ class Alert(msgspec.Struct, frozen=True, gc=False):
             "annotations": dict(self.annotations),
         }
 
+    def to_json(self) -> bytes:
+        """:meth:`to_dict` as JSON bytes (a ``nan`` written as ``null``), encoded from the fields
+        directly: a ``kestrel.alerts`` record.
+
+        >>> a = Alert("f", AlertStatus.FIRING, Severity.INFO, "cpu", {"host": "a"}, "zscore",
+        ...           1.0, math.nan, 3.0, 0.0, None, "s")
+        >>> import orjson; orjson.loads(a.to_json()) == orjson.loads(orjson.dumps(a.to_dict()))
+        True
+        """
+        return _JSON.encode(self)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Alert:
         """Parse what :meth:`to_dict` produced; raises ``KeyError``/``ValueError`` on bad input."""
@@ -167,6 +178,8 @@ class Alert(msgspec.Struct, frozen=True, gc=False):
             annotations=_texts(data.get("annotations") or {}),
         )
 
+
+_JSON: Final = msgspec.json.Encoder()
 
 #: The enums by value: a dict lookup costs a fraction of an enum call (alerts are read back
 #: from the alerts topic one by one).

@@ -17,7 +17,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from msgspec.structs import replace
 
 from engine.core.batch import Record, process_batch
@@ -124,7 +123,7 @@ async def _record(worker: Worker, alerts: list[Alert]) -> list[Alert]:
                 alert.detector, alert.severity.value, alert.status.value
             )
         counter.inc()
-        records.append((alert.fingerprint.encode(), orjson.dumps(alert.to_dict())))
+        records.append((alert.fingerprint.encode(), alert.to_json()))
     await worker.app.send_records(topic.get_topic_name(), 0, records)
     return recorded
 

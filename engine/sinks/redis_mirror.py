@@ -180,7 +180,7 @@ class RedisMirror(Sink):
             keys.add(self.alerts_key)
             pipe.xadd(
                 self.alerts_key,
-                {"status": alert.status.value, "alert": orjson.dumps(alert.to_dict())},
+                {"status": alert.status.value, "alert": alert.to_json()},
                 minid=minid,
                 approximate=True,
             )
