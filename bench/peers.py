@@ -105,7 +105,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from river import stats
@@ -611,9 +611,17 @@ detectors.zscore.threshold = {THRESHOLD}
     return text
 
 
-def _kestrel_counts(port: int, topic: str) -> tuple[float, float, float, float]:
-    """(events consumed from ``topic``, alerts fired, anomalous points, wall-clock time its
-    last input batch was judged) from the worker's /metrics."""
+class _Counts(NamedTuple):
+    """What a Kestrel worker's /metrics says of one run."""
+
+    events: float  # consumed from the workload's topic
+    fired: float  # alerts fired
+    points: float  # anomalous points, every detector
+    last: float  # wall-clock time its last input batch was judged
+
+
+def _kestrel_counts(port: int, topic: str) -> _Counts:
+    """The worker's :class:`_Counts` for ``topic``, from its /metrics."""
     import httpx
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -631,7 +639,7 @@ def _kestrel_counts(port: int, topic: str) -> tuple[float, float, float, float]:
                 fired += s.value
             elif family.name == "kestrel_anomalous_points":
                 points += s.value
-    return events, fired, points, last
+    return _Counts(events, fired, points, last)
 
 
 def _run_kestrel(
@@ -673,7 +681,8 @@ def _run_kestrel(
         empty_t = time.time()
         n = last = 0.0
         while time.monotonic() < deadline and proc.poll() is None:
-            n, _, _, last = _kestrel_counts(port, topic)
+            counts = _kestrel_counts(port, topic)
+            n, last = counts.events, counts.last
             if n == 0:
                 empty_t = time.time()
             elif first_t is None:
@@ -690,12 +699,12 @@ def _run_kestrel(
         # Alerts are recorded just after their batch is counted: wait until the count settles.
         # ``kestrel`` shows its anomalous points; ``kestrel-alerts`` its alerts (one per
         # anomalous point), and ``kestrel-default`` its alerts (other work: shown, not compared).
-        counted = 2 if name == "kestrel" else 1  # (the index in _kestrel_counts)
-        found = _kestrel_counts(port, topic)[counted]
+        counted = "points" if name == "kestrel" else "fired"
+        found = getattr(_kestrel_counts(port, topic), counted)
         settle = time.monotonic() + 5
         while time.monotonic() < settle:
             time.sleep(0.3)
-            again = _kestrel_counts(port, topic)[counted]
+            again = getattr(_kestrel_counts(port, topic), counted)
             if again == found:
                 break
             found = again

@@ -312,21 +312,16 @@ def decode_message(data: bytes, kind: Kind, not_after: float = math.inf) -> Deco
 _SAMPLES: Final = msgspec.json.Decoder(MetricSample | list[MetricSample])
 
 
-def _decode_samples(
-    decoder: msgspec.json.Decoder[MetricSample | list[MetricSample]],
-    value: bytes,
-    context: DecodeContext,
-    events: list[Event],
-) -> bool:
+def _decode_samples(value: bytes, context: DecodeContext, events: list[Event]) -> bool:
     """Append the samples of a metric message to ``events`` if every one is valid as decoded
     (a name, a finite value, a timestamp in epoch seconds not after ``context.not_after``);
     ``False`` (nothing appended) if the message needs the general path.
 
     >>> events = []
-    >>> _decode_samples(_SAMPLES, b'[{"name": "cpu", "value": 1, "timestamp": 5}]',
+    >>> _decode_samples(b'[{"name": "cpu", "value": 1, "timestamp": 5}]',
     ...                 DecodeContext("metrics"), events), events
     (True, [MetricSample(name='cpu', value=1.0, ts=5.0, labels={})])
-    >>> _decode_samples(_SAMPLES, b'{"name": "cpu", "value": 1, "timestamp": "5"}',
+    >>> _decode_samples(b'{"name": "cpu", "value": 1, "timestamp": "5"}',
     ...                 DecodeContext("metrics"), events), len(events)
     (False, 1)
     """
@@ -339,7 +334,7 @@ def _decode_samples(
     if len(value) > 1000 and value.count(b"[") + value.count(b"{") > 1000:
         return False
     try:
-        doc = decoder.decode(value)
+        doc = _SAMPLES.decode(value)
     except msgspec.DecodeError:  # (its ValidationError too)
         return False
     not_after = context.not_after
@@ -372,12 +367,12 @@ class KestrelJsonDecoder:
     'WARNING'
     """
 
-    __slots__ = ("_fast", "_samples", "kind")
+    __slots__ = ("_fast", "_metric", "kind")
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self._fast = _fast_metric if kind == METRIC else _fast_log
-        self._samples = _SAMPLES if kind == METRIC else None
+        self._metric = kind == METRIC
 
     def __call__(self, value: bytes, context: DecodeContext, out: Decoded | None = None) -> Decoded:
         """Decode one message value into ``out`` (see :func:`decode_message`).
@@ -391,7 +386,7 @@ class KestrelJsonDecoder:
         if out is None:
             out = Decoded()
         events = out.events
-        if self._samples is not None and _decode_samples(self._samples, value, context, events):
+        if self._metric and _decode_samples(value, context, events):
             return out
         try:
             doc = orjson.loads(value)
