@@ -15,9 +15,9 @@ PEERS_STAMP := $(PEERS_VENV)/.installed
 APT_PACKAGES := redis-server prometheus prometheus-alertmanager docker-compose default-jre-headless maven openssl chromium chromium-driver postgresql
 APT_BINARIES := redis-server prometheus promtool prometheus-alertmanager amtool docker-compose java mvn openssl chromium chromedriver pg_ctlcluster
 
-.PHONY: setup system-packages kafka demo test lint typecheck unit bench bench-peers clean
+.PHONY: setup compiled system-packages kafka demo test lint typecheck unit bench bench-peers clean
 
-setup: $(STAMP) system-packages kafka
+setup: compiled system-packages kafka
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] >= (3, 11), "Kestrel needs Python 3.11 or newer, found " + sys.version'
@@ -25,6 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
+
+# mypyc compiles the detector modules detectors/compiled.py names, in place (setup.py; pure
+# Python when it cannot), whenever one is not compiled or older than its source: Python imports
+# the extension, so it would shadow an edit (the tests refuse to start then).
+compiled: $(STAMP)
+	@$(BIN)/python -m detectors.compiled || $(BIN)/python setup.py -q build_ext --inplace --force
 
 system-packages:
 	@missing=""; for b in $(APT_BINARIES); do command -v $$b >/dev/null || [ -x /usr/bin/$$b ] || missing="$$missing $$b"; done; \
@@ -40,7 +46,7 @@ system-packages:
 kafka: $(STAMP) system-packages
 	@$(BIN)/python -m engine.devtools.apache_kafka fetch
 
-demo: $(STAMP)
+demo: compiled
 	$(BIN)/kestrel demo --duration $${DURATION:-60}
 
 lint: $(STAMP)
@@ -71,4 +77,5 @@ bench-peers: $(STAMP) $(PEERS_STAMP)
 	$(BIN)/python bench/peers.py --peers-python $(PEERS_VENV)/bin/python $(ARGS)
 
 clean:
-	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .mypy_cache .ruff_cache build
+	rm -f detectors/*.so kestrel_detectors__mypyc*.so

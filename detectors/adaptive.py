@@ -60,10 +60,9 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from collections.abc import Sequence
 from math import sqrt, tanh
 from typing import Any, ClassVar, Final, Self
-
-from pydantic import Field
 
 from detectors._state import (
     decode_doubles,
@@ -74,12 +73,13 @@ from detectors._state import (
     get_mapping,
     load_hysteresis,
 )
+from detectors.adaptive_params import AdaptiveParams
 from detectors.base import DetectorParams, Transition, ValueDetector, Verdict
 from detectors.guards import MAX_ABS_VALUE
 from detectors.hysteresis import Hysteresis
 from detectors.likelihood import AnomalyLikelihood, read_likelihood_state
-from detectors.params import Fading, FireAfter, ResolveAfter, Threshold, Warmup, constants_for
-from detectors.seasonal import SeasonalBaseline, SeasonalParams
+from detectors.params import constants_for
+from detectors.seasonal import SeasonalBaseline
 
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 
@@ -89,6 +89,11 @@ _LOWEST: Final = -MAX_ABS_VALUE
 # The layout of AdaptiveDetector._f: level mean and variance, peak, the pattern and level
 # likelihoods' long-run mean and variance, then the two rings (short_window slots each).
 _FIRED: Final = Transition.FIRED
+# The transition of a judged point (AdaptiveDetector._judge), and the Verdict's for each.
+_QUIET: Final = 0
+_FIRES: Final = 1
+_RESOLVES: Final = 2
+_TRANSITIONS: Final = (None, Transition.FIRED, Transition.RESOLVED)
 
 _F_LEVEL_MEAN: Final = 0
 _F_LEVEL_VAR: Final = 1
@@ -98,114 +103,6 @@ _F_PATTERN_VAR: Final = 4
 _F_LEVEL_LIK_MEAN: Final = 5
 _F_LEVEL_LIK_VAR: Final = 6
 _F_RING: Final = 7
-
-
-class AdaptiveParams(DetectorParams):
-    """Parameters of :class:`AdaptiveDetector`; counts are in points, scores in likelihood units.
-
-    The defaults are the shipped settings (``kestrel evaluate`` measures them on NAB).
-    """
-
-    added_later: ClassVar[frozenset[str]] = frozenset({"score_needs_raw"})
-
-    seasonal: SeasonalParams = Field(
-        default_factory=SeasonalParams,
-        description="Forecaster bank of the pattern residual (its hysteresis fields are unused).",
-    )
-    level_fading: Fading = Field(
-        0.0005,
-        description="Weight of the newest value in the long-run level (memory ~1/level_fading).",
-    )
-    level_clip: float = Field(
-        3.0,
-        gt=0.0,
-        description="Deviations beyond this many standard deviations enter the level clipped.",
-    )
-    short_window: int = Field(
-        5, ge=1, le=1000, description="Points in the likelihood's short average."
-    )
-    likelihood_fading: Fading = Field(
-        0.001,
-        description="Weight of the newest short average in the likelihood's long run.",
-    )
-    raw_cap: float = Field(
-        8.0, gt=0.0, description="Raw scores are capped here before the likelihood."
-    )
-    peak_decay: float = Field(
-        0.999,
-        gt=0.0,
-        le=1.0,
-        description="Per-point decay of the recent peak used by the novelty gate.",
-    )
-    damping: float = Field(
-        1e-3,
-        ge=0.0,
-        lt=1.0,
-        description="Factor applied to a score that does not exceed the recent peak.",
-    )
-    record_tolerance: float = Field(
-        0.01,
-        gt=0.0,
-        description=(
-            "A value beyond the range seen so far by more than this fraction of the range is a "
-            "new record (dimensionless)."
-        ),
-    )
-    record_min_z: float = Field(
-        4.0,
-        ge=0.0,
-        description=(
-            "A new record counts only if it is also this many long-run standard deviations from "
-            "the long-run level (records of plain noise are not news)."
-        ),
-    )
-    record_score: float = Field(
-        5.0,
-        gt=0.0,
-        description=(
-            "Likelihood a new record counts as (the score units); plus up to 0.1 growing with "
-            "the excess, so records stay distinct."
-        ),
-    )
-    alert_min_raw: float = Field(
-        3.0,
-        ge=0.0,
-        description=(
-            "An alert also needs this point's own raw evidence (pattern residual or long-run "
-            "z-score, in their scale units) above this; 0 turns the check off."
-        ),
-    )
-    alert_sure_raw: float = Field(
-        6.0,
-        ge=0.0,
-        description=(
-            "Raw evidence (pattern residual or long-run z-score, in their scale units) from which "
-            "one anomalous point fires; weaker evidence must be confirmed within "
-            "confirm_within points. 6: 0.8 false pages per 100,000 points of Gaussian noise "
-            "(11.9 with 0, which pages every incident; 0 gains 2 points of shipped NAB score "
-            "on the shared part)."
-        ),
-    )
-    confirm_within: int = Field(
-        10,
-        ge=1,
-        le=100,
-        description=(
-            "Points after a weakly anomalous one in which a point whose likelihood and raw "
-            "evidence are above threshold and alert_min_raw confirms it (fires)."
-        ),
-    )
-    score_needs_raw: bool = Field(
-        False,
-        description=(
-            "The score column too needs raw evidence above alert_min_raw: a novel point without "
-            "it is scored damped, as its alert would be refused (the alerts are unchanged)."
-        ),
-    )
-    warmup: Warmup = 60
-    threshold: Threshold = 4.3
-    fire_after: FireAfter = 1
-    resolve_after: ResolveAfter = 30
 
 
 def _optional(value: float) -> float | None:
@@ -351,11 +248,29 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
 
     def update(self, value: float, ts: float) -> Verdict:
         """Score ``value`` (series units) observed at ``ts`` (epoch seconds), then learn it."""
-        x = float(value)
+        score, expected, anomalous, firing, change = self._judge(float(value), ts)
+        return Verdict(score, expected, anomalous, firing, _TRANSITIONS[change])
+
+    def update_many(
+        self, values: Sequence[float], times: Sequence[float]
+    ) -> list[tuple[int, Verdict]]:
+        """:meth:`update` over a run of a series' points (see :meth:`ValueDetector.update_many`):
+        one call, and a :class:`Verdict` only for the points that matter to alerts."""
+        found: list[tuple[int, Verdict]] = []
+        for i in range(len(values)):
+            score, expected, anomalous, firing, change = self._judge(float(values[i]), times[i])
+            if anomalous or firing or change:
+                verdict = Verdict(score, expected, anomalous, firing, _TRANSITIONS[change])
+                found.append((i, verdict))
+        return found
+
+    def _judge(self, x: float, ts: float) -> tuple[float, float, bool, bool, int]:
+        """:meth:`update`'s work: the verdict's fields, the transition as ``_QUIET``, ``_FIRES``
+        or ``_RESOLVES`` (compiled, a tuple of C values: no object per point)."""
         hysteresis = self._hysteresis
         # usable(x) and a finite ts, inlined: nan fails every comparison, inf - inf is nan.
         if not _LOWEST < x < MAX_ABS_VALUE or ts - ts != 0.0:
-            return Verdict(0.0, _NAN, False, hysteresis.firing)
+            return 0.0, _NAN, False, hysteresis.firing, _QUIET
         c = self._c
         raw_pattern, expected = self._pattern.step(x, ts)
 
@@ -454,7 +369,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
 
         if seen < c.warmup:
             self._seen = seen + 1
-            return Verdict(0.0, expected, False, hysteresis.firing)
+            return 0.0, expected, False, hysteresis.firing, _QUIET
         peak = f[_F_PEAK]
         decayed = peak * c.peak_decay
         f[_F_PEAK] = likelihood if likelihood > decayed else decayed
@@ -486,24 +401,24 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
                     ):
                         self._paging = True
                         self._armed = 0
-                        return Verdict(score, expected, True, True, _FIRED)
+                        return score, expected, True, True, _FIRES
                     if armed:
                         self._armed = armed - 1
-                return Verdict(score, expected, anomalous, paging)
+                return score, expected, anomalous, paging, _QUIET
             if transition is _FIRED:
                 if raw_pattern >= c.alert_sure_raw or raw >= c.alert_sure_raw:
                     self._paging = True
-                    return Verdict(score, expected, True, True, _FIRED)
+                    return score, expected, True, True, _FIRES
                 self._armed = c.confirm_within  # weak: wait for a confirming point
-                return Verdict(score, expected, True, False)
+                return score, expected, True, False, _QUIET
             # Resolved: the incident is over; it pages a resolution if it paged.
             self._armed = 0
             if paging:
                 self._paging = False
-                return Verdict(score, expected, anomalous, False, transition)
-            return Verdict(score, expected, anomalous, False)
+                return score, expected, anomalous, False, _RESOLVES
+            return score, expected, anomalous, False, _QUIET
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
-        return Verdict(score, expected, False, False)
+        return score, expected, False, False, _QUIET
 
     def expected_band(self) -> tuple[float, float, float] | None:
         """The long-run level and ``record_min_z`` long-run standard deviations either side.

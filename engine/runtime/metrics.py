@@ -38,6 +38,7 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from detectors.compiled import compiled_modules
 from engine.model.alert import AlertStatus, Severity
 from engine.model.events import REASONS
 from engine.sinks.redis_mirror import MIRROR_OUTCOMES
@@ -276,9 +277,22 @@ class LiveCollector(Collector):
 
 def register_process_metrics(registry: CollectorRegistry, version: str) -> None:
     """Add ``kestrel_build_info`` and the standard ``process_*``, ``python_gc_*`` and
-    ``python_info`` metrics."""
-    Info("kestrel_build", "Kestrel's version and the Python running it.", registry=registry).info(
-        {"version": version, "python": platform.python_version()}
+    ``python_info`` metrics.
+
+    ``kestrel_build_info`` has the version, the Python, and ``compiled``: the detector modules
+    running compiled by mypyc (comma-separated, ``none`` for a pure-Python build; see
+    :mod:`detectors.compiled`).
+    """
+    Info(
+        "kestrel_build",
+        "Kestrel's version, the Python running it and its compiled detector modules.",
+        registry=registry,
+    ).info(
+        {
+            "version": version,
+            "python": platform.python_version(),
+            "compiled": ",".join(compiled_modules()) or "none",
+        }
     )
     ProcessCollector(registry=registry)
     GCCollector(registry=registry)

@@ -74,3 +74,5 @@ def test_build_info_and_process_metrics() -> None:
     info = next(m for m in registry.collect() if m.name == "kestrel_build")
     (sample,) = info.samples
     assert sample.name == "kestrel_build_info" and sample.labels["version"] == __version__
+    # make compiles the hot detector modules (tests/detectors/test_compiled.py checks the build).
+    assert sample.labels["compiled"] == "detectors.seasonal,detectors.adaptive"
