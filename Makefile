@@ -78,4 +78,4 @@ bench-peers: $(STAMP) $(PEERS_STAMP)
 
 clean:
 	rm -rf $(VENV) $(PEERS_VENV) *.egg-info .mypy_cache .ruff_cache build
-	rm -f detectors/*.so kestrel_detectors__mypyc*.so
+	rm -f detectors/*.so

@@ -50,7 +50,7 @@ def _extensions() -> list[Any]:
                 _MYPY_OPTIONS + checked,
                 only_compile_paths=_compiled_sources(),
                 opt_level="3",
-                group_name="kestrel_detectors",
+                group_name="detectors.native",  # its shared library: detectors/native__mypyc
             )
         )
     except SystemExit as exc:  # mypyc exits when the type check fails

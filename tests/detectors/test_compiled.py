@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 # are not finite, a repeated timestamp, a gap; the state saved and restored half way. Prints
 # every verdict and the final states as JSON (repr of floats: exact).
 _DRIVE = r"""
-import json, math, random, sys
+import json, math, random
 from detectors.adaptive import AdaptiveDetector
 from detectors.adaptive_params import AdaptiveParams
 from detectors.seasonal import SeasonalDetector
@@ -77,8 +77,8 @@ for name, params in variants.items():
 seasonal = SeasonalParams()
 out["seasonal"] = run(lambda: SeasonalDetector(seasonal),
                       lambda s: SeasonalDetector.from_state(seasonal, s), series(2))
-out["compiled"] = [m for m in sys.modules if m.startswith("detectors.")
-                   and getattr(sys.modules[m], "__file__", "").endswith(".so")]
+from detectors.compiled import compiled_modules
+out["compiled"] = compiled_modules()
 print(json.dumps(out))
 """
 
@@ -120,6 +120,27 @@ def test_the_hot_modules_are_compiled() -> None:
     assert stale_modules() == []
 
 
+def test_the_installed_package_loads_them_from_anywhere(tmp_path: Path) -> None:
+    """As the ``kestrel`` command does: not from the project directory, not on its path (an
+    editable install maps only the packages, so every compiled piece must be inside one)."""
+    code = (
+        "import json, sys; from detectors.compiled import compiled_modules; "
+        "print(json.dumps([compiled_modules(), sys.path]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    compiled, path = json.loads(done.stdout)
+    assert str(REPO) not in path
+    assert compiled == list(COMPILED)
+
+
 def test_an_edited_source_makes_its_extension_stale(tmp_path: Path) -> None:
     import os
 
@@ -139,7 +160,7 @@ def test_an_edited_source_makes_its_extension_stale(tmp_path: Path) -> None:
 def test_compiled_and_pure_modules_give_the_same_verdicts_and_states(pure_tree: Path) -> None:
     compiled = json.loads(_python(_DRIVE, REPO))
     pure = json.loads(_python(_DRIVE, pure_tree))
-    assert sorted(compiled.pop("compiled")) == sorted(COMPILED)
+    assert compiled.pop("compiled") == list(COMPILED)
     assert pure.pop("compiled") == []
     for name, run in compiled.items():
         transitions = [v[-1] for v in run["verdicts"] if v[-1] != "None"]
