@@ -42,7 +42,7 @@ def _extensions() -> list[Any]:
         print(f"kestrel: building pure Python ({exc}); see setup.py", file=sys.stderr)
         return []
     old = Path.cwd()
-    os.chdir(HERE)  # mypyc takes paths relative to the project (and its pyproject settings)
+    os.chdir(HERE)  # mypyc names the modules by their paths relative to the project
     try:
         checked = sorted(str(path.relative_to(HERE)) for path in HERE.glob("detectors/*.py"))
         return list(
