@@ -59,9 +59,8 @@ def extension_path(name: str) -> Path | None:
     if package != __package__:
         raise ValueError(f"{name}: not a module of {__package__}")
     spec = importlib.machinery.PathFinder.find_spec(module, [str(Path(__file__).parent)])
-    if spec is None or not _is_extension(spec.origin) or spec.origin is None:
-        return None
-    return Path(spec.origin)
+    origin = None if spec is None else spec.origin
+    return Path(origin) if origin is not None and _is_extension(origin) else None
 
 
 def stale_modules(names: Iterable[str] = COMPILED) -> list[str]:

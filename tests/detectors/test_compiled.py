@@ -9,6 +9,7 @@ inputs must give the same verdicts and states as the compiled modules here.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -141,9 +142,7 @@ def test_the_installed_package_loads_them_from_anywhere(tmp_path: Path) -> None:
     assert compiled == list(COMPILED)
 
 
-def test_an_edited_source_makes_its_extension_stale(tmp_path: Path) -> None:
-    import os
-
+def test_an_edited_source_makes_its_extension_stale() -> None:
     for name in COMPILED:
         extension = extension_path(name)
         assert extension is not None
