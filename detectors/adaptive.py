@@ -86,8 +86,6 @@ __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 _NAN: Final = math.nan
 _LOWEST: Final = -MAX_ABS_VALUE
 
-# The layout of AdaptiveDetector._f: level mean and variance, peak, the pattern and level
-# likelihoods' long-run mean and variance, then the two rings (short_window slots each).
 _FIRED: Final = Transition.FIRED
 # The transition of a judged point (AdaptiveDetector._judge), and the Verdict's for each.
 _QUIET: Final = 0
@@ -95,14 +93,8 @@ _FIRES: Final = 1
 _RESOLVES: Final = 2
 _TRANSITIONS: Final = (None, Transition.FIRED, Transition.RESOLVED)
 
-_F_LEVEL_MEAN: Final = 0
-_F_LEVEL_VAR: Final = 1
-_F_PEAK: Final = 2
-_F_PATTERN_MEAN: Final = 3
-_F_PATTERN_VAR: Final = 4
-_F_LEVEL_LIK_MEAN: Final = 5
-_F_LEVEL_LIK_VAR: Final = 6
-_F_RING: Final = 7
+# The saved state's doubles begin with these (AdaptiveDetector._scalars), then the rings.
+_SCALARS: Final = 7
 
 
 def _optional(value: float) -> float | None:
@@ -208,20 +200,28 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
 
     # The two anomaly likelihoods are AnomalyLikelihood written out inline: they step together,
     # so they share the ring's fill count and position (and the per-point call overhead).
-    # Memory: the scalars that change on every point and both rings live in one array of
-    # doubles, ``_f`` (layout in _F_*): a float in a slot costs 32 bytes, in an array 8.
+    # Memory and speed: compiled (detectors/compiled.py), the float attributes are C doubles in
+    # the object (8 bytes each, read and written without a float object); both rings share one
+    # array of doubles, ``_rings`` (pattern then level; a float object would cost 32 bytes).
     __slots__ = (
         "_armed",
         "_c",
-        "_f",
         "_hysteresis",
+        "_level_lik_mean",
+        "_level_lik_var",
+        "_level_mean",
         "_level_seen",
+        "_level_var",
         "_paging",
         "_pattern",
+        "_pattern_mean",
+        "_pattern_var",
+        "_peak",
         "_record_high",
         "_record_low",
         "_ring_filled",
         "_ring_pos",
+        "_rings",
         "_seen",
     )
 
@@ -231,10 +231,13 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         self._pattern = SeasonalBaseline(params.seasonal)
         # Two AnomalyLikelihood (see __slots__); it checks the parameters.
         AnomalyLikelihood(params.short_window, params.likelihood_fading, params.raw_cap)
-        # Level mean (nan: not yet), level variance, peak, each likelihood's long-run mean and
-        # variance, then the two rings (pattern, level) of short_window raw scores each.
-        # (Made from one list: extending an array over-allocates.)
-        self._f = array("d", [_NAN, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0] + [0.0] * 2 * params.short_window)
+        # Level mean (nan: not yet) and variance, peak, each likelihood's long-run mean and
+        # variance; the two rings (pattern, level) of short_window raw scores each, made from
+        # one list (extending an array over-allocates).
+        self._level_mean, self._level_var, self._peak = _NAN, 0.0, 0.0
+        self._pattern_mean, self._pattern_var = 0.0, 1.0
+        self._level_lik_mean, self._level_lik_var = 0.0, 1.0
+        self._rings = array("d", [0.0] * 2 * params.short_window)
         self._ring_filled = self._ring_pos = 0
         # Not yet is nan (compared as floats on the hot path), saved as None.
         self._record_low = self._record_high = _NAN
@@ -275,15 +278,15 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         raw_pattern, expected = self._pattern.step(x, ts)
 
         # Long-run level z-score of x, then learn x (clipped) into the level.
-        f = self._f
-        mean = f[_F_LEVEL_MEAN]
+        rings = self._rings
+        mean = self._level_mean
         if mean != mean:
-            f[_F_LEVEL_MEAN] = x
+            self._level_mean = x
             raw_level = 0.0
         else:
             delta = x - mean
             seen = self._level_seen
-            var = f[_F_LEVEL_VAR]
+            var = self._level_var
             # The variance starts at 0: divide by the weight learned so far (bias correction),
             # so young series are not judged against an underestimated spread. The weight
             # reaches 1.0 exactly (see _Constants.settled) and then stays there.
@@ -298,8 +301,8 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
                 if size > limit:
                     delta = limit if delta > 0.0 else -limit
             fading = c.level_fading
-            f[_F_LEVEL_MEAN] = mean + fading * delta
-            f[_F_LEVEL_VAR] = c.level_keep * (var + fading * delta * delta)
+            self._level_mean = mean + fading * delta
+            self._level_var = c.level_keep * (var + fading * delta * delta)
             if seen < c.settled:  # from then on the count changes nothing: stop (no new int)
                 self._level_seen = seen + 1
 
@@ -314,33 +317,34 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         window = c.short_window
         filled = self._ring_filled
         if filled < window:
-            f[_F_RING + filled] = raw_pattern
-            f[_F_RING + window + filled] = raw
+            rings[filled] = raw_pattern
+            rings[window + filled] = raw
             self._ring_filled = filled = filled + 1
         else:
             pos = self._ring_pos
-            f[_F_RING + pos] = raw_pattern
-            f[_F_RING + window + pos] = raw
+            rings[pos] = raw_pattern
+            rings[window + pos] = raw
             pos += 1
             self._ring_pos = 0 if pos == filled else pos
         if c.sum_five:
             # The default window: sum() written out, which costs half as much (see sum_five);
-            # one unpacking reads every slot of _f after the level's two.
-            _, _, _, mean, var, level_mean, level_var, a, b, d, e, g, h, k, m, n, o = f
+            # one unpacking reads both rings.
+            a, b, d, e, g, h, k, m, n, o = rings
             pattern_sum = 0.0 + a + b + d + e + g
             level_sum = 0.0 + h + k + m + n + o
         else:
-            mean, var, level_mean, level_var = f[_F_PATTERN_MEAN:_F_RING]
-            pattern_sum = sum(f[_F_RING : _F_RING + window])
-            level_sum = sum(f[_F_RING + window :])
+            pattern_sum = sum(rings[:window])
+            level_sum = sum(rings[window:])
         fading, keep = c.likelihood_fading, c.likelihood_keep
+        mean, var = self._pattern_mean, self._pattern_var
         delta = pattern_sum / filled - mean
-        f[_F_PATTERN_MEAN] = mean + fading * delta
-        f[_F_PATTERN_VAR] = keep * (var + fading * delta * delta)
+        self._pattern_mean = mean + fading * delta
+        self._pattern_var = keep * (var + fading * delta * delta)
         likelihood = delta / (sqrt(var) + 1e-9)
+        level_mean, level_var = self._level_lik_mean, self._level_lik_var
         delta = level_sum / filled - level_mean
-        f[_F_LEVEL_LIK_MEAN] = level_mean + fading * delta
-        f[_F_LEVEL_LIK_VAR] = keep * (level_var + fading * delta * delta)
+        self._level_lik_mean = level_mean + fading * delta
+        self._level_lik_var = keep * (level_var + fading * delta * delta)
         level_likelihood = delta / (sqrt(level_var) + 1e-9)
         if level_likelihood > likelihood:
             likelihood = level_likelihood
@@ -370,10 +374,11 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         if seen < c.warmup:
             self._seen = seen + 1
             return 0.0, expected, False, hysteresis.firing, _QUIET
-        peak = f[_F_PEAK]
+        peak = self._peak
         decayed = peak * c.peak_decay
-        f[_F_PEAK] = likelihood if likelihood > decayed else decayed
-        if hysteresis.firing:
+        self._peak = likelihood if likelihood > decayed else decayed
+        firing = hysteresis.firing
+        if firing:
             # An open alert: its points are not news (score damped), but they keep it open.
             score = likelihood * c.damping
             anomalous = likelihood > c.threshold
@@ -386,7 +391,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             anomalous = score > c.threshold and evident
         if score < 0.0:
             score = 0.0
-        if anomalous or hysteresis.firing or hysteresis._run:
+        if anomalous or firing or hysteresis._run:
             # The incident (hysteresis) opens and closes as ever (it gates the score); it pages
             # when its evidence is sure, or once a weakly anomalous start is confirmed.
             transition = hysteresis.step(anomalous)
@@ -420,6 +425,30 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return score, expected, False, False, _QUIET
 
+    def _scalars(self) -> list[float]:
+        """The scalars as saved (``_SCALARS`` of them, before the rings)."""
+        return [
+            self._level_mean,
+            self._level_var,
+            self._peak,
+            self._pattern_mean,
+            self._pattern_var,
+            self._level_lik_mean,
+            self._level_lik_var,
+        ]
+
+    def _set_scalars(self, values: Sequence[float]) -> None:
+        """Load what :meth:`_scalars` returned."""
+        (
+            self._level_mean,
+            self._level_var,
+            self._peak,
+            self._pattern_mean,
+            self._pattern_var,
+            self._level_lik_mean,
+            self._level_lik_var,
+        ) = values
+
     def expected_band(self) -> tuple[float, float, float] | None:
         """The long-run level and ``record_min_z`` long-run standard deviations either side.
 
@@ -427,10 +456,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         the detector's kinds of evidence); the band is for charts, the verdict weighs more.
         ``None`` before any value.
         """
-        mean = self._f[_F_LEVEL_MEAN]
+        mean = self._level_mean
         if mean != mean:  # nan: nothing learned yet
             return None
-        seen, var = self._level_seen, self._f[_F_LEVEL_VAR]
+        seen, var = self._level_seen, self._level_var
         c = self._c
         if seen and seen < c.settled:
             var /= 1.0 - c.level_keep**seen
@@ -457,12 +486,14 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         """The whole mutable state as a JSON-serialisable dict (no non-finite floats).
 
         ``floats`` packs the doubles (base64 of little-endian doubles, ``nan`` = not yet): the
-        detector's array ``_f`` (see ``_F_*``), then the record range's low and high.
+        detector's scalars (``_scalars``), its rings, then the record range's low and high.
         """
         return {
             "format": 2,
             "pattern": self._pattern.to_state(),
-            "floats": encode_doubles([*self._f, self._record_low, self._record_high]),
+            "floats": encode_doubles(
+                [*self._scalars(), *self._rings, self._record_low, self._record_high]
+            ),
             "filled": self._ring_filled,
             "pos": self._ring_pos,
             "level_seen": self._level_seen,
@@ -492,7 +523,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             raise ValueError(f"detector state: unknown adaptive format {state['format']!r}")
         else:
             window = params.short_window
-            size = len(detector._f) + 2
+            size = _SCALARS + len(detector._rings) + 2
             floats = decode_doubles(
                 state.get("floats"), "floats", size, f" (short_window {window})"
             )
@@ -501,7 +532,8 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
                 raise ValueError("detector state: ring 'filled' or 'pos' out of range")
             detector._record_high = floats.pop()
             detector._record_low = floats.pop()
-            detector._f = floats
+            detector._set_scalars(floats[:_SCALARS])
+            detector._rings = floats[_SCALARS:]
             detector._ring_filled, detector._ring_pos = filled, pos
             detector._level_seen = get_int(state, "level_seen")
             detector._armed = get_int(state, "armed")
@@ -523,14 +555,20 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         level_ring, _, _, level_mean, level_var = level
         self._ring_filled, self._ring_pos = filled, pos
         mean = _NAN if state.get("level_mean") is None else get_float(state, "level_mean")
-        f = self._f
-        f[_F_LEVEL_MEAN] = mean
-        f[_F_LEVEL_VAR] = get_float(state, "level_var")
-        f[_F_PEAK] = get_float(state, "peak")
-        f[_F_PATTERN_MEAN], f[_F_PATTERN_VAR] = pattern_mean, pattern_var
-        f[_F_LEVEL_LIK_MEAN], f[_F_LEVEL_LIK_VAR] = level_mean, level_var
-        f[_F_RING : _F_RING + window] = array("d", pattern_ring)
-        f[_F_RING + window :] = array("d", level_ring)
+        self._set_scalars(
+            [
+                mean,
+                get_float(state, "level_var"),
+                get_float(state, "peak"),
+                pattern_mean,
+                pattern_var,
+                level_mean,
+                level_var,
+            ]
+        )
+        f = self._rings
+        f[:window] = array("d", pattern_ring)
+        f[window:] = array("d", level_ring)
         self._level_seen = min(get_int(state, "level_seen"), self._c.settled)
         for key in ("record_low", "record_high"):
             if state.get(key) is not None:
