@@ -10,13 +10,13 @@ Which decoder reads a topic is configuration (:class:`InputSpec`), never a topic
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
 from engine.model.events import Decoded, Kind, Rejected
 
-__all__ = ["SAMPLE_BYTES", "DecodeContext", "Decoder", "InputSpec", "too_large"]
+__all__ = ["SAMPLE_BYTES", "DecodeContext", "Decoder", "InputSpec", "RunDecoder", "too_large"]
 
 #: How much of a message over the size limit is kept on the dead-letter topic.
 SAMPLE_BYTES: Final = 64 * 1024
@@ -63,6 +63,20 @@ class Decoder(Protocol):
     def __call__(
         self, value: bytes, context: DecodeContext, out: Decoded | None = None
     ) -> Decoded: ...
+
+
+class RunDecoder(Decoder, Protocol):
+    """A :class:`Decoder` that can also decode a run of messages (one partition's, in order)
+    in one call, when they are all of the plain kind it reads fastest.
+
+    :meth:`decode_run` appends the events of every message to ``out`` and returns ``True`` only
+    if that is exactly what calling the decoder on each message would do with no rejection,
+    each message's ``not_after`` being at least the one given (the run's earliest). Otherwise
+    it appends nothing and returns ``False``, and the caller decodes the run message by
+    message (which says what is wrong with which).
+    """
+
+    def decode_run(self, values: Sequence[bytes], not_after: float, out: Decoded) -> bool: ...
 
 
 def too_large(value: bytes, max_bytes: int) -> Rejected:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from engine.config import parse_config
 from engine.core.batch import process_batch
 from engine.core.pipeline import Pipeline
 from engine.formats import FORMATS, DecodeContext, Decoder, InputSpec
-from engine.formats.kestrel_json import KestrelJsonDecoder, decode_message
+from engine.formats.kestrel_json import KestrelJsonDecoder, _decode_samples, decode_message
 from engine.formats.timestamps import parse_timestamp
 from engine.model.alert import series_id
 from engine.model.events import LOG, METRIC, REASONS, Decoded, LogEvent, MetricSample
@@ -529,6 +530,113 @@ def test_a_batch_counts_every_message_event_and_rejection(
         assert headers["kestrel-reason"].decode() in REASONS
     assert len(result.logs) == events["logs"]
     assert sum(pipeline.series_counts().values()) <= sum(events.values()) * 2
+
+
+# -- a run of messages decoded in one call: taken only when it is what each message gives ------
+
+
+def _pieces(values: list[bytes], cuts: list[int]) -> list[bytes]:
+    """The concatenation of ``values`` cut at ``cuts`` (positions in it): the same text, split
+    at other places than its messages' boundaries."""
+    text = b"".join(values)
+    points = sorted({0, len(text), *(c % (len(text) + 1) for c in cuts)})
+    return [text[i:j] for i, j in pairwise(points) if j > i]
+
+
+_plain_run = st.lists(valid_metrics.map(encode), min_size=1, max_size=8)
+_runs = st.one_of(
+    _plain_run,  # one valid sample a message: the run is taken whole when ASCII
+    st.lists(_message(METRIC), min_size=1, max_size=8),  # any messages
+    st.tuples(_plain_run, st.lists(st.integers(0, 10**4), max_size=6)).map(
+        lambda p: _pieces(*p)  # samples split across messages, several in one
+    ),
+    st.tuples(_plain_run, st.sampled_from([b"", b" ", b"\n", b"},{", b"}\n{"])).map(
+        lambda p: [p[1].join(p[0])]  # several samples in one message
+    ),
+)
+
+
+@FUZZ
+@given(values=_runs, not_after=st.sampled_from([0.0, 1e9, 1e11, math.inf]))
+def test_a_run_is_decoded_whole_only_as_each_message_alone_is(
+    values: list[bytes], not_after: float
+) -> None:
+    """``decode_run`` takes a run only when each message alone gives one valid sample, and
+    then gives the same events; it takes every run of single samples that the typed decoder
+    reads."""
+    decoder = KestrelJsonDecoder(METRIC)
+    whole = Decoded()
+    taken = decoder.decode_run(values, not_after, whole)
+    alone = [decoder(v, DecodeContext("t", not_after)) for v in values]
+    one_each = all(len(d.events) == 1 and not d.rejected for d in alone)
+    if taken:
+        assert one_each
+        assert whole.events == [d.events[0] for d in alone]
+        assert all(v[:1] == b"{" for v in values)
+    else:
+        assert whole == Decoded()  # nothing appended
+    # Each one a single object that the typed decoder reads (not the general path's leniency:
+    # ``labels: null``, string timestamps, escapes, ...), on one line, and the run is taken.
+    plain = all(
+        v[:1] == b"{"
+        and v[-1:] == b"}"
+        and b"\n" not in v
+        and len(v) <= 1000
+        and _decode_samples(v, DecodeContext("t", not_after), [])
+        for v in values
+    )
+    if plain:
+        assert taken
+
+
+def test_a_run_split_across_messages_is_not_taken_whole() -> None:
+    """Two messages that are one sample between them, with one holding two: as many samples
+    as messages, but not one each."""
+    a, b, c = (encode({"name": n, "value": 1, "timestamp": 5}) for n in "abc")
+    cut = a.index(b'"value"')  # between two fields: the newline that joins them is whitespace
+    values = [a[:cut], a[cut:], b + b" " + c]
+    whole = Decoded()
+    assert not KestrelJsonDecoder(METRIC).decode_run(values, 10.0, whole)
+    assert whole == Decoded()
+    assert KestrelJsonDecoder(METRIC).decode_run([a, b, c], 10.0, whole)
+    assert whole.events == [MetricSample(n, 1.0, 5.0) for n in "abc"]
+
+
+@FUZZ
+@given(
+    drawn=st.lists(
+        st.tuples(
+            st.one_of(valid_metrics.map(encode), _message(METRIC)),
+            st.none() | st.just(-1) | st.integers(SENT - 10**9, SENT + 10**9),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    max_bytes=st.sampled_from([64, 1 << 20]),
+    max_future=st.sampled_from([1.0, 1e12]),
+)
+def test_a_partition_batch_gives_the_same_result_whole_or_message_by_message(
+    drawn: list[tuple[bytes, int | None]], max_bytes: int, max_future: float
+) -> None:
+    """``process_batch`` offers a list of one partition's records to ``decode_run`` (a tuple
+    it reads message by message): the results are the same."""
+    records = [_Rec("metrics", 0, offset, ts, value) for offset, (value, ts) in enumerate(drawn)]
+    results = [
+        process_batch(
+            Pipeline(CONFIG),
+            batch,
+            decoders=TOPICS,
+            max_bytes=max_bytes,
+            max_future_seconds=max_future,
+            now=SENT / 1000,
+        )
+        for batch in (records, tuple(records))
+    ]
+    whole, one_by_one = results
+    assert whole.counts == one_by_one.counts
+    assert whole.dead == one_by_one.dead
+    assert whole.alerts == one_by_one.alerts
+    assert whole.newest_timestamp == one_by_one.newest_timestamp
 
 
 # -- what fuzzing found, kept as examples -----------------------------------------------------
