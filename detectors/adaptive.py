@@ -93,8 +93,18 @@ _FIRES: Final = 1
 _RESOLVES: Final = 2
 _TRANSITIONS: Final = (None, Transition.FIRED, Transition.RESOLVED)
 
-# The saved state's doubles begin with these (AdaptiveDetector._scalars), then the rings.
-_SCALARS: Final = 7
+# The scalars of an AdaptiveDetector, in the order its saved state's doubles begin with them
+# (then come the rings).
+_SCALAR_NAMES: Final = (
+    "_level_mean",
+    "_level_var",
+    "_peak",
+    "_pattern_mean",
+    "_pattern_var",
+    "_level_lik_mean",
+    "_level_lik_var",
+)
+_SCALARS: Final = len(_SCALAR_NAMES)
 
 
 def _optional(value: float) -> float | None:
@@ -426,28 +436,13 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         return score, expected, False, False, _QUIET
 
     def _scalars(self) -> list[float]:
-        """The scalars as saved (``_SCALARS`` of them, before the rings)."""
-        return [
-            self._level_mean,
-            self._level_var,
-            self._peak,
-            self._pattern_mean,
-            self._pattern_var,
-            self._level_lik_mean,
-            self._level_lik_var,
-        ]
+        """The scalars as saved (``_SCALAR_NAMES``, before the rings)."""
+        return [getattr(self, name) for name in _SCALAR_NAMES]
 
     def _set_scalars(self, values: Sequence[float]) -> None:
         """Load what :meth:`_scalars` returned."""
-        (
-            self._level_mean,
-            self._level_var,
-            self._peak,
-            self._pattern_mean,
-            self._pattern_var,
-            self._level_lik_mean,
-            self._level_lik_var,
-        ) = values
+        for name, value in zip(_SCALAR_NAMES, values, strict=True):
+            setattr(self, name, value)
 
     def expected_band(self) -> tuple[float, float, float] | None:
         """The long-run level and ``record_min_z`` long-run standard deviations either side.

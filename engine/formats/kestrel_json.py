@@ -345,11 +345,17 @@ def _decode_samples(value: bytes, context: DecodeContext, events: list[Event]) -
             return True
         return False
     assert isinstance(doc, list)
-    for sample in doc:
+    return _extend_if_valid(doc, not_after, events)
+
+
+def _extend_if_valid(samples: list[MetricSample], not_after: float, events: list[Event]) -> bool:
+    """Append ``samples`` to ``events`` if each has a name and a timestamp in epoch seconds
+    not after ``not_after``; ``False`` (nothing appended) otherwise."""
+    for sample in samples:
         ts = sample.ts
         if not (sample.name and 0.0 <= ts <= EPOCH_SECONDS_MAX and ts <= not_after):
             return False
-    events.extend(doc)
+    events.extend(samples)
     return True
 
 
@@ -400,14 +406,7 @@ def _decode_sample_run(values: Sequence[bytes], not_after: float, events: list[E
         samples = _SAMPLE_LINES.decode_lines(joined)
     except msgspec.DecodeError:
         return False
-    if len(samples) != n:
-        return False
-    for sample in samples:
-        ts = sample.ts
-        if not (sample.name and 0.0 <= ts <= EPOCH_SECONDS_MAX and ts <= not_after):
-            return False
-    events.extend(samples)
-    return True
+    return len(samples) == n and _extend_if_valid(samples, not_after, events)
 
 
 class KestrelJsonDecoder:
