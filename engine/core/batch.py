@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from engine.core.pipeline import Pipeline
-from engine.formats import DecodeContext, Decoder, too_large
+from engine.formats import DecodeContext, Decoder, RunDecoder, too_large
 from engine.model.alert import Alert
 from engine.model.events import Decoded, LogEvent, Rejected
 
@@ -182,11 +182,11 @@ def _whole_run(
     contract): no rejection, the same events in the same order, the same counts. The checks
     and the reads run in C (``map``), not as a Python loop over the records.
     """
-    if len(set(map(_PARTITION, records))) != 1 or len(set(map(_TOPIC, records))) != 1:
-        return False
     topic = records[0].topic
-    decode_run = getattr(decoders[topic], "decode_run", None)
-    if decode_run is None:
+    decoder = decoders[topic]
+    if not getattr(decoder, "takes_runs", False):
+        return False
+    if len(set(map(_PARTITION, records))) != 1 or len(set(map(_TOPIC, records))) != 1:
         return False
     values = list(map(_VALUE, records))
     stamps = list(map(_TIMESTAMP, records))
@@ -196,7 +196,9 @@ def _whole_run(
         return False
     decoded = Decoded()
     # Each message's own limit is its Kafka time plus max_future_seconds: the earliest bounds all.
-    if not decode_run(values, min(stamps) / 1000.0 + max_future_seconds, decoded):
+    if not cast(RunDecoder, decoder).decode_run(
+        values, min(stamps) / 1000.0 + max_future_seconds, decoded
+    ):
         return False
     c = result.counts.setdefault(topic, TopicCounts())
     c.messages += len(records)

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.formats.base import DecodeContext, Decoder, InputSpec, too_large
+from engine.formats.base import DecodeContext, Decoder, InputSpec, RunDecoder, too_large
 from engine.formats.influx_line import InfluxLineDecoder
 from engine.formats.json_logs import JsonFields, JsonLogDecoder
 from engine.formats.kestrel_json import KestrelJsonDecoder
@@ -30,6 +30,7 @@ __all__ = [
     "Decoder",
     "InputSpec",
     "KestrelJsonDecoder",
+    "RunDecoder",
     "build_decoder",
     "too_large",
 ]

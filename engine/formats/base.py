@@ -73,8 +73,11 @@ class RunDecoder(Decoder, Protocol):
     if that is exactly what calling the decoder on each message would do with no rejection,
     each message's ``not_after`` being at least the one given (the run's earliest). Otherwise
     it appends nothing and returns ``False``, and the caller decodes the run message by
-    message (which says what is wrong with which).
+    message (which says what is wrong with which). ``takes_runs`` says whether it may take any
+    run at all (the caller skips preparing the run when it does not).
     """
+
+    takes_runs: bool
 
     def decode_run(self, values: Sequence[bytes], not_after: float, out: Decoded) -> bool: ...
 
