@@ -292,7 +292,13 @@ def _throughput(
         end = len(polls) - 1
     else:
         finals = polls[-1][1]
-        start = next(i for i, (_, counts, _) in enumerate(polls) if all(counts))
+        side_by_side = next((i for i, (_, counts, _) in enumerate(polls) if all(counts)), None)
+        if side_by_side is None:  # one worker had every partition until the events ran out
+            raise RuntimeError(
+                f"{label}: the workers never consumed side by side (events each: "
+                f"{', '.join(f'{n:,.0f}' for n in finals)})"
+            )
+        start = side_by_side
         end = next(
             i for i, (_, counts, _) in enumerate(polls) if any(map(operator.eq, counts, finals))
         )
