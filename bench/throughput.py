@@ -7,10 +7,10 @@
 1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
    starts and the time from its first consumed event to its last is measured (from /metrics).
 2. Batched messages: the same N samples in JSON-array messages of ``--batch`` events.
-2b. Scale-out: ``--scale-events`` single-event messages through one worker, then (published
-   again) through ``--scale-out`` workers in one group, timed over the window in which every
-   worker is consuming (started together, they join together, but one may start or finish
-   before another); the ratio of the two rates.
+2b. Scale-out: ``--scale-events`` single-event messages through one worker, then through
+   ``--scale-out`` workers in one group, each time published once every worker holds
+   partitions and timed from the end of the publishing over the window in which every worker
+   is consuming; the ratio of the two rates.
 3. Latency: with a worker caught up, probe series are warmed up and then sent one anomalous
    point each; the time from that publish to the alert record on the alerts topic is measured,
    once on an idle worker and once while other series arrive at half the single-event rate
@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,6 +126,71 @@ async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes
         await p.flush()
     finally:
         await p.stop()
+
+
+async def _create_topic(bootstrap: str, topic: str) -> None:
+    """Create ``topic`` with 4 partitions (as the workers' config expects) if it is missing."""
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+    from aiokafka.errors import TopicAlreadyExistsError
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, 4, 1)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def _publish_at_once(
+    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], gate: Callable[[], None]
+) -> None:
+    """Publish ``messages`` to ``topic`` once ``gate`` returns, keyed as the default
+    partitioner places them, in record batches of up to 1 MiB built before ``gate`` is
+    called: the sending then takes about a second, against 5-6 s with the building (and
+    10-20 s with a ``send`` per message), so the workers are not paced by it."""
+    from aiokafka.partitioner import DefaultPartitioner
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        partitions = sorted(await producer.partitions_for(topic))
+        partitioner = DefaultPartitioner()
+        batches: list[tuple[int, BatchBuilder]] = []
+        open_batches: dict[int, BatchBuilder] = {}
+        for key, value in messages:
+            partition = partitioner(key, partitions, partitions)
+            batch = open_batches.get(partition)
+            if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
+                batch = open_batches[partition] = producer.create_batch()
+                batches.append((partition, batch))
+                batch.append(key=key, value=value, timestamp=None)
+        await asyncio.to_thread(gate)
+        for partition, batch in batches:
+            await producer.send_batch(batch, topic, partition=partition)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _wait_assigned(procs: list[BenchWorker], timeout: float = 120.0) -> None:
+    """Wait until every worker is ready and holds input partitions, twice in a row 0.5 s
+    apart (the group has settled)."""
+    deadline = time.monotonic() + timeout
+    settled = 0
+    while settled < 2:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the workers did not all join their group with partitions")
+        ready = True
+        for w in procs:
+            try:
+                health = _http().get(f"http://127.0.0.1:{w.port}/health").json()
+            except (httpx.HTTPError, ValueError):
+                health = {}
+            ready = ready and health.get("status") == "ok" and bool(health.get("partitions"))
+        settled = settled + 1 if ready else 0
+        time.sleep(0.5)
 
 
 @functools.cache
@@ -239,21 +304,29 @@ def _throughput(
     messages: list[tuple[bytes, bytes]],
     n_events: int,
     workers: int = 1,
+    gated: bool = False,
 ) -> Throughput:
-    """Events/s of ``workers`` processes in one group over pre-published ``messages``, and the
-    CPU the workers and the broker used meanwhile (cores: CPU seconds per second).
+    """Events/s of ``workers`` processes in one group over ``messages``, and the CPU the
+    workers and the broker used meanwhile (cores: CPU seconds per second).
 
     The workers' /metrics are polled every 50 ms until they consume, then every 0.2 s (a scrape
-    costs the worker too). One worker: timed from the last poll that saw nothing consumed (so
-    the figure errs low, by up to 50 ms) to the wall-clock time the worker says it judged its
-    last batch. Several workers: started together, they join the group together, but one may
-    still start consuming before another or finish its share first; so the rate is taken over
-    the window in which every worker is consuming, from the first poll where each has consumed
-    something to the first where one has consumed all it will (at least 2 s).
+    costs the worker too). Unless ``gated``, one worker reads messages published before it
+    starts: timed from the last poll that saw nothing consumed (so the figure errs low, by up
+    to 50 ms) to the wall-clock time the worker says it judged its last batch. Several workers,
+    or a ``gated`` run, are started on an empty topic and the messages are published
+    (:func:`_publish_at_once`) once every worker holds partitions: started together, one
+    could otherwise join seconds after another (on Apache Kafka one joined after the other
+    had read 1,000,000 events). The rate is then taken over the window in which every worker
+    is consuming and the publishing is done, up to the first poll where one has consumed all
+    it will (for one worker, the time it judged its last batch; at least 1 s).
     """
+    gated = gated or workers > 1
     run = f"{label}{os.getpid()}"
     topic = f"metrics-{run}"
-    asyncio.run(_publish(broker.bootstrap, topic, messages))
+    if gated:
+        asyncio.run(_create_topic(broker.bootstrap, topic))
+    else:
+        asyncio.run(_publish(broker.bootstrap, topic, messages))
     procs = []
     for i in range(workers):
         port = free_port()
@@ -262,8 +335,24 @@ def _throughput(
         # Started together, so they join the group together (one generation, no rebalance
         # while the first has the whole topic to itself).
         procs.append(BenchWorker(cfg, port, tmp / f"{label}-{i}.log", wait=False))
-    for w in procs:
-        w.wait_serving()
+
+    def gate() -> None:
+        for w in procs:
+            w.wait_serving()
+        if gated:
+            _wait_assigned(procs)
+
+    published = 0.0
+    try:
+        if gated:
+            asyncio.run(_publish_at_once(broker.bootstrap, topic, messages, gate))
+            published = time.time()
+        else:
+            gate()
+    except BaseException:
+        for w in procs:
+            w.stop()
+        raise
     pids, brokers = [w.proc.pid for w in procs], broker_pids(broker)
 
     def cpu() -> tuple[float, float]:
@@ -287,12 +376,14 @@ def _throughput(
     finally:
         for w in procs:
             w.stop()
-    if workers == 1:
+    if not gated:
         start = max((i for i, (_, counts, _) in enumerate(polls) if counts[0] == 0), default=0)
         end = len(polls) - 1
     else:
         finals = polls[-1][1]
-        side_by_side = next((i for i, (_, counts, _) in enumerate(polls) if all(counts)), None)
+        side_by_side = next(
+            (i for i, (t, counts, _) in enumerate(polls) if all(counts) and t >= published), None
+        )
         if side_by_side is None:  # one worker had every partition until the events ran out
             raise RuntimeError(
                 f"{label}: the workers never consumed side by side (events each: "
@@ -306,7 +397,7 @@ def _throughput(
     if workers == 1 and last_batch > t0:
         t1 = last_batch  # the CPU read at the last poll: the worker idled since it
     window = t1 - t0
-    if workers > 1 and window < 2.0:
+    if gated and window < 1.0:
         raise RuntimeError(
             f"{label}: the workers consumed side by side for only {window:.2f} s; "
             "publish more events (--scale-events)"
@@ -538,7 +629,9 @@ def main() -> None:
             n = args.scale_out
             many_samples = _samples(args.scale_events, random.Random(2))
             # The baseline: one worker on the same workload (a run as long as the group's).
-            base = _throughput(broker, tmp, "scalebase", many_samples, args.scale_events)
+            base = _throughput(
+                broker, tmp, "scalebase", many_samples, args.scale_events, gated=True
+            )
             print(
                 f"single-event messages, 1 worker, {args.scale_events:,} events: "
                 f"{base.rate:,.0f} events/s; {base.cpu_note()}",
