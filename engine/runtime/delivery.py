@@ -11,20 +11,45 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
+from aiokafka.errors import KafkaError
 
 from engine.core.batch import Record
 from engine.model.alert import Alert
 from engine.notify import Silence
+from engine.runtime.kafka_clients import KafkaAccessError
 from engine.runtime.topic_view import TopicView, read_last
 from engine.runtime.worker import Worker
 
-__all__ = ["wire_delivery"]
+__all__ = ["read_saved_state", "wire_delivery"]
 
 log = logging.getLogger("kestrel.worker")
+
+
+async def read_saved_state(
+    read: Callable[[], Awaitable[bytes | None]],
+    keep_trying: Callable[[], bool],
+    *,
+    first_delay: float = 0.5,
+    max_delay: float = 5.0,
+) -> tuple[bool, bytes | None]:
+    """The notifier's saved state from ``read``, read again (after ``first_delay`` seconds,
+    doubling up to ``max_delay``) while no broker answers, so that an outage during a rebalance
+    does not crash the worker: ``(True, state)``, or ``(False, None)`` once ``keep_trying``
+    says no (the worker stops, or the group rebalanced and the next assignment reads it)."""
+    delay = first_delay
+    while True:
+        try:
+            return True, await read()
+        except (KafkaAccessError, KafkaError) as exc:
+            if not keep_trying():
+                return False, None
+            log.warning("notifier: cannot read its saved state (%s); again in %.1f s", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, max_delay)
 
 
 def wire_delivery(worker: Worker) -> None:
@@ -67,7 +92,13 @@ def wire_delivery(worker: Worker) -> None:
             if worker.silence_view is not None:  # know the silences before sending anything
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(worker.silence_view.ready.wait(), 10.0)
-            notifier.activate(await read_last(cfg.kafka, state_topic))
+            generation = app.consumer_generation_id
+            found, state = await read_saved_state(
+                lambda: read_last(cfg.kafka, state_topic),
+                lambda: not app.should_stop and app.consumer_generation_id == generation,
+            )
+            if found:
+                notifier.activate(state)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]
     async def on_revoked_alerts(sender: Any, revoked: Any, **kwargs: Any) -> None:
