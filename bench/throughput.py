@@ -39,7 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,17 +117,6 @@ def _samples(n: int, rng: random.Random) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def _publish(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    p = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
-    await p.start()
-    try:
-        for key, value in messages:
-            await p.send(topic, value, key=key)
-        await p.flush()
-    finally:
-        await p.stop()
-
-
 async def _create_topic(bootstrap: str, topic: str) -> None:
     """Create ``topic`` with 4 partitions (as the workers' config expects) if it is missing."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -143,30 +132,64 @@ async def _create_topic(bootstrap: str, topic: str) -> None:
         await admin.close()
 
 
-async def _publish_at_once(
-    bootstrap: str, topic: str, messages: list[tuple[bytes, bytes]], gate: Callable[[], None]
-) -> None:
-    """Publish ``messages`` to ``topic`` once ``gate`` returns, keyed as the default
-    partitioner places them, in record batches of up to 1 MiB built before ``gate`` is
-    called: the sending then takes about a second, against 5-6 s with the building (and
-    10-20 s with a ``send`` per message), so the workers are not paced by it."""
+async def _placement(producer: AIOKafkaProducer, topic: str) -> Callable[[bytes], int]:
+    """Where the producer's default partitioner puts a key in ``topic``, remembered per key (it
+    hashes in Python, a few us a key)."""
     from aiokafka.partitioner import DefaultPartitioner
 
+    partitions = sorted(await producer.partitions_for(topic))
+    partitioner = DefaultPartitioner()
+    known: dict[bytes, int] = {}
+
+    def place(key: bytes) -> int:
+        partition = known.get(key)
+        if partition is None:
+            partition = known[key] = partitioner(key, partitions, partitions)
+        return partition
+
+    return place
+
+
+def _record_batches(
+    producer: AIOKafkaProducer,
+    place: Callable[[bytes], int],
+    messages: Iterable[tuple[bytes, bytes]],
+) -> list[tuple[int, BatchBuilder]]:
+    """``messages`` (key, value) appended to record batches of ``producer`` (up to its
+    ``max_batch_size``), one open batch per partition (``place`` of the key): ``(partition,
+    batch)`` in the order they were opened, so sending them in turn keeps each partition's order.
+
+    A ``send`` per message costs a future and the accumulator's path each: it held one process
+    to about 57,000 messages/s, and 1,000,000 messages took 10-20 s to publish.
+    """
+    batches: list[tuple[int, BatchBuilder]] = []
+    open_batches: dict[int, BatchBuilder] = {}
+    for key, value in messages:
+        partition = place(key)
+        batch = open_batches.get(partition)
+        if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
+            batch = open_batches[partition] = producer.create_batch()
+            batches.append((partition, batch))
+            batch.append(key=key, value=value, timestamp=None)
+    return batches
+
+
+async def _publish(
+    bootstrap: str,
+    topic: str,
+    messages: list[tuple[bytes, bytes]],
+    gate: Callable[[], None] | None = None,
+) -> None:
+    """Publish ``messages`` (key, value) to ``topic``, keyed as the default partitioner places
+    them, in record batches of up to 1 MiB (:func:`_record_batches`) all built before the first
+    is sent; with ``gate``, once it returns. Sending 1,000,000 messages then takes about a
+    second (5-6 s with the building), so workers already waiting are not paced by it."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=1 << 20)
     await producer.start()
     try:
-        partitions = sorted(await producer.partitions_for(topic))
-        partitioner = DefaultPartitioner()
-        batches: list[tuple[int, BatchBuilder]] = []
-        open_batches: dict[int, BatchBuilder] = {}
-        for key, value in messages:
-            partition = partitioner(key, partitions, partitions)
-            batch = open_batches.get(partition)
-            if batch is None or batch.append(key=key, value=value, timestamp=None) is None:
-                batch = open_batches[partition] = producer.create_batch()
-                batches.append((partition, batch))
-                batch.append(key=key, value=value, timestamp=None)
-        await asyncio.to_thread(gate)
+        batches = _record_batches(producer, await _placement(producer, topic), messages)
+        if gate is not None:
+            await asyncio.to_thread(gate)
         for partition, batch in batches:
             await producer.send_batch(batch, topic, partition=partition)
         await producer.flush()
@@ -258,7 +281,7 @@ class BenchWorker:
 def assigned_partitions(port: int) -> int:
     """How many partitions the worker serving ``port`` holds (0 until it has joined)."""
     try:
-        return len(httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).json()["partitions"])
+        return len(_http().get(f"http://127.0.0.1:{port}/health").json()["partitions"])
     except (httpx.HTTPError, ValueError, KeyError):
         return 0
 
@@ -314,7 +337,7 @@ def _throughput(
     starts: timed from the last poll that saw nothing consumed (so the figure errs low, by up
     to 50 ms) to the wall-clock time the worker says it judged its last batch. Several workers,
     or a ``gated`` run, are started on an empty topic and the messages are published
-    (:func:`_publish_at_once`) once every worker holds partitions: started together, one
+    (:func:`_publish`) once every worker holds partitions: started together, one
     could otherwise join seconds after another (on Apache Kafka one joined after the other
     had read 1,000,000 events). The rate is then taken over the window in which every worker
     is consuming and the publishing is done, up to the first poll where one has consumed all
@@ -345,7 +368,7 @@ def _throughput(
     published = 0.0
     try:
         if gated:
-            asyncio.run(_publish_at_once(broker.bootstrap, topic, messages, gate))
+            asyncio.run(_publish(broker.bootstrap, topic, messages, gate))
             published = time.time()
         else:
             gate()
@@ -410,41 +433,23 @@ def _throughput(
 
 
 async def _background(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
-    """Publish ordinary samples of 1,000 other series at ``rate`` events/s for ``seconds``.
-
-    Every 10 ms the events due are appended to one record batch per partition (keyed as the
-    producer's default partitioner would place them) and the batches are sent: ``send`` per
-    event costs a future and the accumulator's path each, which held one process to about
-    57,000 events/s, below the load this bench asks of it.
-    """
-    from aiokafka.partitioner import DefaultPartitioner
-
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    """Publish ordinary samples of 1,000 other series at ``rate`` events/s for ``seconds``:
+    every 10 ms, the events due in record batches (:func:`_record_batches`)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     rng = random.Random(3)
     sent, started, tick = 0, time.monotonic(), 0.01
     try:
-        partitions = sorted(await producer.partitions_for(topic))
-        partitioner = DefaultPartitioner()
+        place = await _placement(producer, topic)
         keys = [f"bg_{series}".encode() for series in range(1000)]
-        place = [partitioner(key, partitions, partitions) for key in keys]
         while time.monotonic() - started < seconds:
-            due = int((time.monotonic() - started) * rate) - sent
-            batches: dict[int, BatchBuilder] = {}
-            for _ in range(max(0, due)):
+            due = []
+            for _ in range(int((time.monotonic() - started) * rate) - sent):
                 series = sent % 1000
                 doc = {"name": f"bg_{series}", "value": rng.gauss(100, 5), "timestamp": T0}
-                partition = place[series]
-                batch = batches.get(partition)
-                if batch is None:
-                    batch = batches[partition] = producer.create_batch()
-                value = orjson.dumps(doc)
-                if batch.append(key=keys[series], value=value, timestamp=None) is None:
-                    await producer.send_batch(batch, topic, partition=partition)  # full
-                    batch = batches[partition] = producer.create_batch()
-                    batch.append(key=keys[series], value=value, timestamp=None)
+                due.append((keys[series], orjson.dumps(doc)))
                 sent += 1
-            for partition, batch in batches.items():
+            for partition, batch in _record_batches(producer, place, due):
                 await producer.send_batch(batch, topic, partition=partition)
             await asyncio.sleep(tick)
         await producer.flush()

@@ -190,14 +190,15 @@ def _whole_run(
         return False
     values = list(map(_VALUE, records))
     stamps = list(map(_TIMESTAMP, records))
-    if None in values or None in stamps or min(stamps) <= 0:
+    if None in values or None in stamps:
         return False
-    if max(map(len, values)) > max_bytes:
+    oldest = min(stamps)
+    if oldest <= 0 or max(map(len, values)) > max_bytes:
         return False
     decoded = Decoded()
     # Each message's own limit is its Kafka time plus max_future_seconds: the earliest bounds all.
     if not cast(RunDecoder, decoder).decode_run(
-        values, min(stamps) / 1000.0 + max_future_seconds, decoded
+        values, oldest / 1000.0 + max_future_seconds, decoded
     ):
         return False
     c = result.counts.setdefault(topic, TopicCounts())

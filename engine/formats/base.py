@@ -77,7 +77,8 @@ class RunDecoder(Decoder, Protocol):
     run at all (the caller skips preparing the run when it does not).
     """
 
-    takes_runs: bool
+    @property
+    def takes_runs(self) -> bool: ...
 
     def decode_run(self, values: Sequence[bytes], not_after: float, out: Decoded) -> bool: ...
 

@@ -423,14 +423,18 @@ class KestrelJsonDecoder:
     'WARNING'
     """
 
-    __slots__ = ("_fast", "_metric", "kind", "takes_runs")
+    __slots__ = ("_fast", "_metric", "kind")
 
     def __init__(self, kind: Kind) -> None:
         self.kind = kind
         self._fast = _fast_metric if kind == METRIC else _fast_log
         self._metric = kind == METRIC
-        #: A log topic's runs go message by message (see :class:`~engine.formats.base.RunDecoder`).
-        self.takes_runs = self._metric
+
+    @property
+    def takes_runs(self) -> bool:
+        """A metric topic's: a log topic's runs go message by message (see
+        :class:`~engine.formats.base.RunDecoder`)."""
+        return self._metric
 
     def decode_run(self, values: Sequence[bytes], not_after: float, out: Decoded) -> bool:
         """Decode a run of messages in one call if each is one valid metric sample (see
