@@ -31,33 +31,43 @@ __all__ = ["flush_sinks", "wire_ingest"]
 log = logging.getLogger("kestrel.worker")
 
 
-def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
-    """Write states to the changelog; the table keeps a copy only of those not in memory."""
+async def _write_states(worker: Worker, writes: Sequence[StateWrite]) -> None:
+    """Write states to the changelog; the table keeps a copy only of those not in memory.
+
+    The changed states go to their partitions in whole record batches
+    (:meth:`KestrelApp.send_records`), the records Faust's ``send_changelog`` would send (the
+    table's keys and values are raw bytes) without its several objects per record: a worker
+    with 100,000 series, each sending a point every 5 s, spent more CPU writing checkpoints
+    than judging. Faust flushes the producer before each commit, so the states are on the
+    changelog before the offsets they cover are committed.
+    """
     table = worker.table
     data = table.data
-    changed = 0
+    records: dict[int, list[tuple[bytes | None, bytes]]] = {}
     for w in writes:
         if w.resident:
             data.pop(w.key, None)
         else:
             data[w.key] = w.value
         if w.changed:
-            table.send_changelog(w.partition, w.key, w.value)
-            changed += 1
-    if changed:
-        worker.metrics.checkpoints.inc(changed)
+            records.setdefault(w.partition, []).append((w.key, w.value))
+    if not records:
+        return
+    topic = table.changelog_topic.get_topic_name()
+    for partition, pending in records.items():
+        await worker.app.send_records(topic, partition, pending)
+    worker.metrics.checkpoints.inc(sum(map(len, records.values())))
 
 
 async def _checkpoint(worker: Worker) -> None:
-    """Write the changed states a chunk at a time, waiting for the producer's buffer to ebb.
+    """Write the changed states a chunk at a time, letting other work run between chunks.
 
     Events may be judged between two chunks (see :meth:`Pipeline.checkpoint_chunks`); the
     memory a checkpoint holds is a chunk's, not every changed state's at once.
     """
-    buffer = worker.app.producer.buffer
     for writes in worker.pipeline.checkpoint_chunks():
-        _write_states(worker, writes)
-        await buffer.wait_until_ebb()
+        await _write_states(worker, writes)
+        await asyncio.sleep(0)
 
 
 def _restore(worker: Worker, tp: Any, records: Sequence[Record]) -> None:
@@ -221,16 +231,19 @@ def wire_ingest(worker: Worker) -> None:
         parts = {tp.partition for tp in revoked if tp.topic in inputs}
         if parts:
             writes = pipeline.release(parts)
-            _write_states(worker, writes)
+            await _write_states(worker, writes)
             log.info("partitions %s revoked: %d state(s) saved", sorted(parts), len(writes))
 
     @app.on_before_shutdown.connect  # type: ignore[arg-type]
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
-        _write_states(worker, pipeline.checkpoint())
+        async def save() -> None:
+            await _write_states(worker, pipeline.checkpoint())
+            await app.producer.flush()
+
         # Bounded, so that the other shutdown hooks still run when the broker is gone (the flush
         # would wait for it for ever).
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(app.producer.flush(), wcfg.shutdown_timeout_seconds / 2)
+            await asyncio.wait_for(save(), wcfg.shutdown_timeout_seconds / 2)
 
     @app.on_partitions_assigned.connect  # type: ignore[arg-type]
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
