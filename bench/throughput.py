@@ -4,6 +4,7 @@
                                [--scale-events 1000000] [--scale-rounds 3]
                                [--broker tansu|apache]
                                [--parts single,batched,scaleout,latency]
+                               [--load-rate EVENTS_PER_S] [--load-series 1000]
 
 1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
    starts and the time from its first consumed event to its last is measured (from /metrics).
@@ -16,8 +17,11 @@
    between identical runs.
 3. Latency: with a worker caught up, probe series are warmed up and then sent one anomalous
    point each; the time from that publish to the alert record on the alerts topic is measured,
-   once on an idle worker and once while other series arrive at half the single-event rate
-   measured in step 1 (published from this process: the producer shares the machine too).
+   once on an idle worker and once while ``--load-series`` other series (1,000) arrive at half
+   the single-event rate measured in step 1 (``--load-rate`` sets another; published by a
+   child process, which shares the machine too). Many series at a low rate each (say 100,000
+   series at 20,000 events/s: a point every 5 s each, as scraped metrics arrive) make about
+   one state checkpoint per event, which the default load (100 points a second each) hides.
 
 Steps 1, 2 and 2b also print the CPU the workers and the broker used over the timed window, in
 cores (CPU seconds per second, from ``/proc``), and the workers' CPU time per event: on a
@@ -435,22 +439,28 @@ def _throughput(
     )
 
 
-async def _background(bootstrap: str, topic: str, rate: float, seconds: float) -> int:
-    """Publish ordinary samples of 1,000 other series at ``rate`` events/s for ``seconds``:
-    every 10 ms, the events due in record batches (:func:`_record_batches`)."""
+async def _background(
+    bootstrap: str, topic: str, rate: float, seconds: float, series: int = 1000
+) -> int:
+    """Publish ordinary samples of ``series`` other series, in turn, at ``rate`` events/s for
+    ``seconds``: every 10 ms, the events due in record batches (:func:`_record_batches`)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     rng = random.Random(3)
     sent, started, tick = 0, time.monotonic(), 0.01
     try:
         place = await _placement(producer, topic)
-        keys = [f"bg_{series}".encode() for series in range(1000)]
+        keys = [f"bg_{k}".encode() for k in range(series)]
         while time.monotonic() - started < seconds:
             due = []
             for _ in range(int((time.monotonic() - started) * rate) - sent):
-                series = sent % 1000
-                doc = {"name": f"bg_{series}", "value": rng.gauss(100, 5), "timestamp": T0}
-                due.append((keys[series], orjson.dumps(doc)))
+                k = sent % series
+                doc = {
+                    "name": f"bg_{k}",
+                    "value": rng.gauss(100, 5),
+                    "timestamp": T0 + sent // series,
+                }
+                due.append((keys[k], orjson.dumps(doc)))
                 sent += 1
             for partition, batch in _record_batches(producer, place, due):
                 await producer.send_batch(batch, topic, partition=partition)
@@ -461,28 +471,29 @@ async def _background(bootstrap: str, topic: str, rate: float, seconds: float) -
     return sent
 
 
-def _background_child(bootstrap: str, topic: str, rate: float, seconds: float) -> None:
+def _background_child(bootstrap: str, topic: str, rate: float, seconds: float, series: int) -> None:
     """The background load's process (its own CPU, not the measuring loop's)."""
     started = time.monotonic()
-    sent = asyncio.run(_background(bootstrap, topic, rate, seconds))
+    sent = asyncio.run(_background(bootstrap, topic, rate, seconds, series))
     print(f"{sent} {time.monotonic() - started:.3f}", flush=True)
 
 
 def _start_background(
-    bootstrap: str, topic: str, rate: float, seconds: float
+    bootstrap: str, topic: str, rate: float, seconds: float, series: int
 ) -> subprocess.Popen[str]:
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); import throughput; "
         "throughput._background_child(sys.argv[2], sys.argv[3], float(sys.argv[4]), "
-        "float(sys.argv[5]))"
+        "float(sys.argv[5]), int(sys.argv[6]))"
     )
     here = str(Path(__file__).resolve().parent)
     args = [sys.executable, "-c", code, here, bootstrap, topic, str(rate), str(seconds)]
+    args.append(str(series))
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 
 async def _latency(
-    broker: Broker, tmp: Path, probes: int, background_rate: float = 0.0
+    broker: Broker, tmp: Path, probes: int, background_rate: float = 0.0, load_series: int = 1000
 ) -> tuple[list[float], str]:
     """Publish-to-alert latencies (seconds) of ``probes`` probes, and a note on the load.
 
@@ -528,7 +539,7 @@ async def _latency(
         # Long enough for the probes (about 20 a second) after 2 s for the load to settle.
         seconds = 2.0 + probes / 15.0 + 5.0
         if background_rate > 0:
-            load = _start_background(broker.bootstrap, topic, background_rate, seconds)
+            load = _start_background(broker.bootstrap, topic, background_rate, seconds, load_series)
             await asyncio.sleep(2.0)  # let the load settle
         consumed_before = consumed_events(port, topic)
         cpu_before = cpu_seconds(worker.proc.pid), sum(map(cpu_seconds, broker_pids(broker)))
@@ -613,6 +624,12 @@ def main() -> None:
         type=float,
         help="events/s of the background load while probing (default: half the single rate)",
     )
+    ap.add_argument(
+        "--load-series",
+        type=int,
+        default=1000,
+        help="series the background load cycles through (each gets rate/N points a second)",
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     rng = random.Random(1)
@@ -675,9 +692,10 @@ def main() -> None:
                 flush=True,
             )
         load_rate = args.load_rate if args.load_rate is not None else single / 2
-        loads = (("idle worker", 0.0), (f"under a load of {load_rate:,.0f} events/s", load_rate))
+        load = f"under a load of {load_rate:,.0f} events/s over {args.load_series:,} series"
+        loads = (("idle worker", 0.0), (load, load_rate))
         for label, rate in loads if "latency" in parts else ():
-            found, note = asyncio.run(_latency(broker, tmp, args.probes, rate))
+            found, note = asyncio.run(_latency(broker, tmp, args.probes, rate, args.load_series))
             lat = sorted(found)
             p50 = statistics.median(lat) * 1000
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000
