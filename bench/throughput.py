@@ -303,6 +303,10 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class ShortWindow(RuntimeError):
+    """A gated run whose timed window was too short to measure (under 1 s)."""
+
+
 @dataclass(frozen=True)
 class Throughput:
     """A timed run: events/s, and CPU seconds per second of the window, per role."""
@@ -428,7 +432,7 @@ def _throughput(
         t1 = last_batch  # the CPU read at the last poll: the worker idled since it
     window = t1 - t0
     if gated and window < 1.0:
-        raise RuntimeError(
+        raise ShortWindow(
             f"{label}: the workers consumed side by side for only {window:.2f} s; "
             "publish more events (--scale-events)"
         )
@@ -668,24 +672,32 @@ def main() -> None:
             ratios = []
             for r in range(1, args.scale_rounds + 1):
                 # The baseline: one worker on the same workload (a run as long as the group's),
-                # then the group, alternately, so a slow spell of the machine hits both.
-                base = _throughput(
-                    broker, tmp, f"scalebase{r}", many_samples, args.scale_events, gated=True
-                )
-                print(
-                    f"round {r}: single-event messages, 1 worker, {args.scale_events:,} events: "
-                    f"{base.rate:,.0f} events/s; {base.cpu_note()}",
-                    flush=True,
-                )
-                out = _throughput(
-                    broker, tmp, f"scaleout{r}", many_samples, args.scale_events, workers=n
-                )
+                # then the group, alternately, so a slow spell of the machine hits both. A round
+                # whose window is too short is reported and left out of the median.
+                try:
+                    base = _throughput(
+                        broker, tmp, f"scalebase{r}", many_samples, args.scale_events, gated=True
+                    )
+                    print(
+                        f"round {r}: single-event messages, 1 worker, "
+                        f"{args.scale_events:,} events: {base.rate:,.0f} events/s; "
+                        f"{base.cpu_note()}",
+                        flush=True,
+                    )
+                    out = _throughput(
+                        broker, tmp, f"scaleout{r}", many_samples, args.scale_events, workers=n
+                    )
+                except ShortWindow as exc:
+                    print(f"round {r}: left out: {exc}", flush=True)
+                    continue
                 ratios.append(out.rate / base.rate)
                 print(
                     f"round {r}: single-event messages, {n} workers in one group: "
                     f"{out.rate:,.0f} events/s ({ratios[-1]:.2f}x one worker); {out.cpu_note()}",
                     flush=True,
                 )
+            if not ratios:
+                raise SystemExit("scale-out: no round could be timed; raise --scale-events")
             print(
                 f"scale-out, {n} workers / 1: median {statistics.median(ratios):.2f}x over "
                 f"{len(ratios)} round(s) ({', '.join(f'{x:.2f}' for x in ratios)})",
