@@ -491,8 +491,8 @@ def _start_background(
         "float(sys.argv[5]), int(sys.argv[6]))"
     )
     here = str(Path(__file__).resolve().parent)
-    args = [sys.executable, "-c", code, here, bootstrap, topic, str(rate), str(seconds)]
-    args.append(str(series))
+    args = [sys.executable, "-c", code, here, bootstrap, topic]
+    args += [str(rate), str(seconds), str(series)]
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
 
@@ -546,7 +546,8 @@ async def _latency(
             load = _start_background(broker.bootstrap, topic, background_rate, seconds, load_series)
             await asyncio.sleep(2.0)  # let the load settle
         consumed_before = consumed_events(port, topic)
-        cpu_before = cpu_seconds(worker.proc.pid), sum(map(cpu_seconds, broker_pids(broker)))
+        brokers = broker_pids(broker)
+        cpu_before = cpu_seconds(worker.proc.pid), sum(map(cpu_seconds, brokers))
         started = time.monotonic()
         for k in range(probes):
             doc = {"name": f"probe_{k}", "value": 1000.0, "timestamp": T0 + 30}
@@ -556,7 +557,7 @@ async def _latency(
         elapsed = time.monotonic() - started
         consumed = consumed_events(port, topic) - consumed_before
         worker_cpu = (cpu_seconds(worker.proc.pid) - cpu_before[0]) / elapsed
-        broker_cpu = (sum(map(cpu_seconds, broker_pids(broker))) - cpu_before[1]) / elapsed
+        broker_cpu = (sum(map(cpu_seconds, brokers)) - cpu_before[1]) / elapsed
         deadline = time.monotonic() + 60
         while len(latencies) < probes and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=1000)

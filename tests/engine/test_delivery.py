@@ -7,6 +7,7 @@ and the exception crashed the worker (seen once in ``test_faults_worker``'s SIGT
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 from aiokafka.errors import KafkaTimeoutError
 
@@ -14,7 +15,9 @@ from engine.runtime.delivery import read_saved_state
 from engine.runtime.kafka_clients import KafkaAccessError
 
 
-def _reader(failures: list[Exception], state: bytes | None) -> tuple[list[int], object]:
+def _reader(
+    failures: list[Exception], state: bytes | None
+) -> tuple[list[int], Callable[[], Awaitable[bytes | None]]]:
     calls: list[int] = []
 
     async def read() -> bytes | None:
@@ -29,7 +32,7 @@ def _reader(failures: list[Exception], state: bytes | None) -> tuple[list[int], 
 def test_the_saved_state_is_read_again_until_a_broker_answers() -> None:
     failures: list[Exception] = [KafkaAccessError("no broker"), KafkaTimeoutError()]
     calls, read = _reader(failures, b'{"saved": 1}')
-    found = asyncio.run(read_saved_state(read, lambda: True, first_delay=0.01))  # type: ignore[arg-type]
+    found = asyncio.run(read_saved_state(read, lambda: True, first_delay=0.01))
     assert found == (True, b'{"saved": 1}')
     assert len(calls) == 3
 
@@ -37,12 +40,12 @@ def test_the_saved_state_is_read_again_until_a_broker_answers() -> None:
 def test_a_stopping_worker_stops_trying_and_activates_nothing() -> None:
     calls, read = _reader([KafkaAccessError("no broker")] * 5, b"never")
     tries = iter([True, False])
-    found = asyncio.run(read_saved_state(read, lambda: next(tries), first_delay=0.01))  # type: ignore[arg-type]
+    found = asyncio.run(read_saved_state(read, lambda: next(tries), first_delay=0.01))
     assert found == (False, None)
     assert len(calls) == 2
 
 
 def test_no_saved_state_is_a_state_found() -> None:
     calls, read = _reader([], None)
-    assert asyncio.run(read_saved_state(read, lambda: False)) == (True, None)  # type: ignore[arg-type]
+    assert asyncio.run(read_saved_state(read, lambda: False)) == (True, None)
     assert len(calls) == 1
