@@ -84,6 +84,8 @@ from detectors.seasonal import SeasonalBaseline
 __all__ = ["AdaptiveDetector", "AdaptiveParams"]
 
 _NAN: Final = math.nan
+#: The ``_rings`` of every detector with the default window (its rings are attributes): empty.
+_NO_RINGS: Final[array[float]] = array("d")
 _LOWEST: Final = -MAX_ABS_VALUE
 
 _FIRED: Final = Transition.FIRED
@@ -211,8 +213,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     # The two anomaly likelihoods are AnomalyLikelihood written out inline: they step together,
     # so they share the ring's fill count and position (and the per-point call overhead).
     # Memory and speed: compiled (detectors/compiled.py), the float attributes are C doubles in
-    # the object (8 bytes each, read and written without a float object); both rings share one
-    # array of doubles, ``_rings`` (pattern then level; a float object would cost 32 bytes).
+    # the object (8 bytes each, read and written without a float object). The two rings (pattern
+    # then level) are ``_p0``..``_p4`` and ``_q0``..``_q4`` for the default window of 5 (see
+    # _Constants.sum_five), else one array of doubles, ``_rings`` (a float object would cost 32
+    # bytes); :meth:`_ring_values` reads them either way.
     __slots__ = (
         "_armed",
         "_c",
@@ -222,11 +226,21 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         "_level_mean",
         "_level_seen",
         "_level_var",
+        "_p0",
+        "_p1",
+        "_p2",
+        "_p3",
+        "_p4",
         "_paging",
         "_pattern",
         "_pattern_mean",
         "_pattern_var",
         "_peak",
+        "_q0",
+        "_q1",
+        "_q2",
+        "_q3",
+        "_q4",
         "_record_high",
         "_record_low",
         "_ring_filled",
@@ -247,7 +261,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         self._level_mean, self._level_var, self._peak = _NAN, 0.0, 0.0
         self._pattern_mean, self._pattern_var = 0.0, 1.0
         self._level_lik_mean, self._level_lik_var = 0.0, 1.0
-        self._rings = array("d", [0.0] * 2 * params.short_window)
+        self._p0 = self._p1 = self._p2 = self._p3 = self._p4 = 0.0
+        self._q0 = self._q1 = self._q2 = self._q3 = self._q4 = 0.0
+        five = self._c.sum_five
+        self._rings = _NO_RINGS if five else array("d", [0.0] * 2 * params.short_window)
         self._ring_filled = self._ring_pos = 0
         # Not yet is nan (compared as floats on the hot path), saved as None.
         self._record_low = self._record_high = _NAN
@@ -288,7 +305,6 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         raw_pattern, expected = self._pattern.step(x, ts)
 
         # Long-run level z-score of x, then learn x (clipped) into the level.
-        rings = self._rings
         mean = self._level_mean
         if mean != mean:
             self._level_mean = x
@@ -301,7 +317,11 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             # so young series are not judged against an underestimated spread. The weight
             # reaches 1.0 exactly (see _Constants.settled) and then stays there.
             if seen and seen < c.settled:
-                std = sqrt(var / (1.0 - c.level_keep**seen)) + 1e-9 + 1e-6 * abs(mean)
+                std = (
+                    sqrt(var / (1.0 - math.pow(c.level_keep, float(seen))))
+                    + 1e-9
+                    + 1e-6 * abs(mean)
+                )
             else:  # the weight is 1.0 (var / 1.0 == var)
                 std = sqrt(var) + 1e-9 + 1e-6 * abs(mean)
             size = abs(delta)
@@ -327,22 +347,37 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         window = c.short_window
         filled = self._ring_filled
         if filled < window:
-            rings[filled] = raw_pattern
-            rings[window + filled] = raw
+            slot = filled
             self._ring_filled = filled = filled + 1
         else:
-            pos = self._ring_pos
-            rings[pos] = raw_pattern
-            rings[window + pos] = raw
-            pos += 1
+            slot = self._ring_pos
+            pos = slot + 1
             self._ring_pos = 0 if pos == filled else pos
         if c.sum_five:
-            # The default window: sum() written out, which costs half as much (see sum_five);
-            # one unpacking reads both rings.
-            a, b, d, e, g, h, k, m, n, o = rings
-            pattern_sum = 0.0 + a + b + d + e + g
-            level_sum = 0.0 + h + k + m + n + o
+            # The default window: the rings are ten float attributes (C doubles, no float object
+            # read or written; an array's items are boxed on every read), and sum() is written
+            # out (see sum_five).
+            if slot == 0:
+                self._p0 = raw_pattern
+                self._q0 = raw
+            elif slot == 1:
+                self._p1 = raw_pattern
+                self._q1 = raw
+            elif slot == 2:
+                self._p2 = raw_pattern
+                self._q2 = raw
+            elif slot == 3:
+                self._p3 = raw_pattern
+                self._q3 = raw
+            else:
+                self._p4 = raw_pattern
+                self._q4 = raw
+            pattern_sum = 0.0 + self._p0 + self._p1 + self._p2 + self._p3 + self._p4
+            level_sum = 0.0 + self._q0 + self._q1 + self._q2 + self._q3 + self._q4
         else:
+            rings = self._rings
+            rings[slot] = raw_pattern
+            rings[window + slot] = raw
             pattern_sum = sum(rings[:window])
             level_sum = sum(rings[window:])
         fading, keep = c.likelihood_fading, c.likelihood_keep
@@ -435,6 +470,21 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         # A normal point while the alert tracker rests: Hysteresis.step(False) would do nothing.
         return score, expected, False, False, _QUIET
 
+    def _ring_values(self) -> list[float]:
+        """Both rings' values, the pattern's then the level's (each in slot order)."""
+        if self._c.sum_five:
+            pattern = [self._p0, self._p1, self._p2, self._p3, self._p4]
+            return [*pattern, self._q0, self._q1, self._q2, self._q3, self._q4]
+        return list(self._rings)
+
+    def _set_rings(self, values: Sequence[float]) -> None:
+        """Load what :meth:`_ring_values` returned."""
+        if self._c.sum_five:
+            self._p0, self._p1, self._p2, self._p3, self._p4 = values[:5]
+            self._q0, self._q1, self._q2, self._q3, self._q4 = values[5:]
+        else:
+            self._rings = array("d", values)
+
     def _scalars(self) -> list[float]:
         """The scalars as saved (``_SCALAR_NAMES``, before the rings)."""
         return [getattr(self, name) for name in _SCALAR_NAMES]
@@ -457,7 +507,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
         seen, var = self._level_seen, self._level_var
         c = self._c
         if seen and seen < c.settled:
-            var /= 1.0 - c.level_keep**seen
+            var /= 1.0 - math.pow(c.level_keep, float(seen))
         width = c.record_min_z * sqrt(var)
         return mean, mean - width, mean + width
 
@@ -487,7 +537,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             "format": 2,
             "pattern": self._pattern.to_state(),
             "floats": encode_doubles(
-                [*self._scalars(), *self._rings, self._record_low, self._record_high]
+                [*self._scalars(), *self._ring_values(), self._record_low, self._record_high]
             ),
             "filled": self._ring_filled,
             "pos": self._ring_pos,
@@ -518,7 +568,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             raise ValueError(f"detector state: unknown adaptive format {state['format']!r}")
         else:
             window = params.short_window
-            size = _SCALARS + len(detector._rings) + 2
+            size = _SCALARS + 2 * window + 2
             floats = decode_doubles(
                 state.get("floats"), "floats", size, f" (short_window {window})"
             )
@@ -528,7 +578,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
             detector._record_high = floats.pop()
             detector._record_low = floats.pop()
             detector._set_scalars(floats[:_SCALARS])
-            detector._rings = floats[_SCALARS:]
+            detector._set_rings(floats[_SCALARS:])
             detector._ring_filled, detector._ring_pos = filled, pos
             detector._level_seen = get_int(state, "level_seen")
             detector._armed = get_int(state, "armed")
@@ -561,9 +611,7 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
                 level_var,
             ]
         )
-        f = self._rings
-        f[:window] = array("d", pattern_ring)
-        f[window:] = array("d", level_ring)
+        self._set_rings([*pattern_ring, *level_ring])
         self._level_seen = min(get_int(state, "level_seen"), self._c.settled)
         for key in ("record_low", "record_high"):
             if state.get(key) is not None:

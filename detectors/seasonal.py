@@ -253,6 +253,23 @@ def _decode(state: Mapping[str, Any], key: str, size: int) -> array[int]:
     return decode_array(state.get(key), key, "h", size)
 
 
+def _rounded(r: float) -> int:
+    """``round(r)`` (half to even) of a finite ``r``, in native code.
+
+    mypyc compiles ``round`` as a call to the builtin (its argument boxed, its ``__round__``
+    looked up and its arguments parsed): the two calls a point made were a tenth of
+    ``adaptive``'s time per point in a profile. ``r - floor(r)`` is exact for the codes' range.
+
+    >>> [_rounded(x) for x in (2.5, 3.5, -2.5, -1.5, 0.49999999999999994, -0.7)]
+    [2, 4, -2, -2, 0, -1]
+    """
+    f = floor(r)
+    diff = r - f
+    if diff > 0.5 or (diff == 0.5 and f % 2 == 1):
+        return f + 1
+    return f
+
+
 def _quantised(values: array[float]) -> tuple[array[int], float, float]:
     """A profile of doubles (``nan`` = not seen) as ``(codes, offset, step)``."""
     codes = array("h", _EMPTY_BYTES * len(values))
@@ -261,7 +278,7 @@ def _quantised(values: array[float]) -> tuple[array[int], float, float]:
         if value == value:
             r = (value - offset) / step
             if -_CODE_MAX <= r <= _CODE_MAX:
-                codes[k] = round(r)
+                codes[k] = _rounded(r)
             else:
                 offset, step, codes[k] = _requantised(codes, offset, step, value)
     return codes, offset, step
@@ -558,7 +575,7 @@ class SeasonalBaseline:
             offset, step = self._weekly_offset, self._weekly_step
             r = (target - offset) / step  # nan while the profile is empty
             if -_CODE_MAX <= r <= _CODE_MAX:
-                code = round(r)
+                code = _rounded(r)
             else:
                 offset, step, code = _requantised(weekly, offset, step, target)
                 self._weekly_offset, self._weekly_step = offset, step
@@ -577,7 +594,7 @@ class SeasonalBaseline:
             offset, step = self._daily_offset, self._daily_step
             r = (target - offset) / step  # nan while the profile is empty
             if -_CODE_MAX <= r <= _CODE_MAX:
-                code = round(r)
+                code = _rounded(r)
             else:
                 offset, step, code = _requantised(daily, offset, step, target)
                 self._daily_offset, self._daily_step = offset, step

@@ -32,10 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from detectors.adaptive import AdaptiveDetector, AdaptiveParams
 from detectors.base import Transition, ValueDetector, Verdict
-from detectors.seasonal import SeasonalDetector, SeasonalParams
+from detectors.seasonal import SeasonalDetector, SeasonalParams, _rounded
 
 STATES = Path(__file__).parent / "data" / "seasonal_states_f2046d3.json"
 
@@ -260,3 +262,18 @@ def test_states_saved_by_earlier_versions_load_and_continue_identically(
     state = json.loads(json.dumps(detector.to_state()))
     again = cls.from_state(chosen, state)
     assert again.to_state() == state
+
+
+@given(
+    st.one_of(
+        st.floats(min_value=-32767.0, max_value=32767.0),
+        # Exact halves and their neighbours: where half-to-even rounding decides.
+        st.integers(-65534, 65534).map(lambda n: n / 2.0),
+        st.integers(-65534, 65534).map(lambda n: math.nextafter(n / 2.0, math.inf)),
+        st.integers(-65534, 65534).map(lambda n: math.nextafter(n / 2.0, -math.inf)),
+    )
+)
+def test_the_profiles_native_rounding_is_the_builtin_round(r: float) -> None:
+    # The profiles' codes are rounded by _rounded (native code, compiled) instead of round():
+    # any difference would move a code, and a pinned hash above only if the series reaches it.
+    assert _rounded(r) == round(r)
