@@ -5,6 +5,7 @@
                                [--broker tansu|apache]
                                [--parts single,batched,scaleout,latency]
                                [--load-rate EVENTS_PER_S] [--load-series 1000]
+                               [--commit-interval SECONDS]
 
 1. Single-event messages: N metric samples (1,000 series) are published first, then a worker
    starts and the time from its first consumed event to its last is measured (from /metrics).
@@ -65,8 +66,13 @@ from engine.devtools.broker import Broker, EmbeddedBroker, free_port, wait_for_p
 T0 = 1_700_000_000.0
 
 
-def worker_config(broker: Broker, run: str, port: int) -> str:
-    """A worker's config on ``broker``: topics ``metrics-<run>`` etc., web port ``port``."""
+def worker_config(broker: Broker, run: str, port: int, commit_interval: float = 0.0) -> str:
+    """A worker's config on ``broker``: topics ``metrics-<run>`` etc., web port ``port``; with
+    ``commit_interval`` (seconds), its commit interval and checkpoint timer."""
+    every = ""
+    if commit_interval:
+        every = f"commit_interval_seconds = {commit_interval}\n"
+        every += f"checkpoint_interval_seconds = {commit_interval}\n"
     return f"""
 [kafka]
 broker = "{broker.url}"
@@ -82,7 +88,7 @@ dlq = "dlq-{run}"
 enabled = false
 [worker]
 web_port = {port}
-[[overrides]]
+{every}[[overrides]]
 # Latency probes: a simple detector that fires on the first anomalous point.
 match = "probe*"
 use = ["zscore"]
@@ -505,19 +511,25 @@ def _start_background(
 
 
 async def _latency(
-    broker: Broker, tmp: Path, probes: int, background_rate: float = 0.0, load_series: int = 1000
+    broker: Broker,
+    tmp: Path,
+    probes: int,
+    background_rate: float = 0.0,
+    load_series: int = 1000,
+    commit_interval: float = 0.0,
 ) -> tuple[list[float], str]:
     """Publish-to-alert latencies (seconds) of ``probes`` probes, and a note on the load.
 
     The latency of a probe is the Kafka timestamp of its alert record (stamped by the worker's
     producer when it sends the alert) minus the wall-clock time just before the probe was
     published: the worker's delay, not this process's (its consumer only collects the alerts).
-    The background load, if any, is published by a child process of its own.
+    The background load, if any, is published by a child process of its own. ``commit_interval``
+    (seconds, if set) is the worker's commit interval and checkpoint timer.
     """
     run = f"lat{int(background_rate)}x{os.getpid()}"
     port = free_port()
     cfg = tmp / f"{run}.toml"
-    cfg.write_text(worker_config(broker, run, port))
+    cfg.write_text(worker_config(broker, run, port, commit_interval))
     worker = BenchWorker(cfg, port, tmp / f"{run}.log")
     producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=0)
     consumer = AIOKafkaConsumer(
@@ -646,6 +658,14 @@ def main() -> None:
         default=1000,
         help="series the background load cycles through (each gets rate/N points a second)",
     )
+    ap.add_argument(
+        "--commit-interval",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="the latency worker's commit interval and checkpoint timer (default: the config's, "
+        "2.8 and 5 s)",
+    )
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     rng = random.Random(1)
@@ -719,7 +739,9 @@ def main() -> None:
         load = f"under a load of {load_rate:,.0f} events/s over {args.load_series:,} series"
         loads = (("idle worker", 0.0), (load, load_rate))
         for label, rate in loads if "latency" in parts else ():
-            found, note = asyncio.run(_latency(broker, tmp, args.probes, rate, args.load_series))
+            found, note = asyncio.run(
+                _latency(broker, tmp, args.probes, rate, args.load_series, args.commit_interval)
+            )
             lat = sorted(found)
             p50 = statistics.median(lat) * 1000
             p99 = lat[min(len(lat) - 1, int(0.99 * len(lat)))] * 1000

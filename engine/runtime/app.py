@@ -7,10 +7,11 @@ the HTTP endpoints. Agents contain no decisions: they batch, call the pure core
 :class:`~engine.runtime.notifier.Notifier`) and do the I/O.
 
 Crash semantics (at least once): Faust commits consumed offsets every
-``broker_commit_interval`` (2.8 s by default); before each commit the runtime writes the changed
-series states and the notifier's state (``KestrelApp.before_commit``), so saved state is never
-older than the committed offsets. After a crash the messages consumed since the last
-commit (at most 2.8 s of consumption) are consumed again: their points are learned twice and
+``worker.commit_interval_seconds`` (its ``broker_commit_interval``, 2.8 s by default); before
+each commit the runtime writes the changed series states and the notifier's state
+(``KestrelApp.before_commit``), so saved state is never older than the committed offsets. After a
+crash the messages consumed since the last commit (at most that interval of consumption) are
+consumed again: their points are learned twice and
 their alert transitions recorded twice, and the notifier drops transitions older than what it
 took in. A clean stop checkpoints everything; one that waits for the broker longer than
 ``worker.shutdown_timeout_seconds`` is cut short (see :mod:`engine.runtime.process`).
@@ -116,6 +117,7 @@ def _new_app(config: Config) -> KestrelApp:
         consumer_metadata_max_age_ms=CONSUMER_METADATA_MAX_AGE_MS,
         stream_wait_empty=False,
         broker_max_poll_records=wcfg.batch_max_messages,
+        broker_commit_interval=wcfg.commit_interval_seconds,
         table_standby_replicas=0,
         autodiscover=False,
         datadir=wcfg.data_dir,

@@ -147,7 +147,8 @@ class _InLoopConsumerThread(_ConsumerThread):
 class _Consumer(faust_aiokafka.Consumer):
     """Faust's consumer, with the batch path for :attr:`KestrelApp.batch_handlers`.
 
-    On the batch path offsets are committed by Faust's timer only (``broker_commit_interval``),
+    On the batch path offsets are committed by Faust's timer only (``broker_commit_interval``,
+    ``worker.commit_interval_seconds``),
     never after ``broker_commit_every`` records: every commit first checkpoints each series
     changed since the last one (:attr:`KestrelApp.before_commit`), so a count trigger made the
     checkpoint work grow with the event rate (ten full checkpoints a second at 100,000

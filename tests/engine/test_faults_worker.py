@@ -48,7 +48,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from engine.config import Config, load_config
+from engine.config import Config, WorkerSettings, load_config
 from engine.core.pipeline import Pipeline
 from engine.devtools.apache_kafka import ApacheKafka
 from engine.devtools.broker import Broker, free_port
@@ -68,8 +68,8 @@ SERIES = 16
 PHASE_A = 160
 PHASE_B = 30
 SPIKE_LEN = 6
-#: Faust's ``broker_commit_interval`` (its default; Kestrel does not change it).
-COMMIT_INTERVAL = 2.8
+#: How often the workers commit offsets (``worker.commit_interval_seconds``, not set here).
+COMMIT_INTERVAL = WorkerSettings().commit_interval_seconds
 
 AlertKey = tuple[str, str, float]  # (fingerprint, status, started_at)
 

@@ -20,3 +20,14 @@ def test_the_producer_is_idempotent_only_when_asked() -> None:
     assert (on["acks"], on["enable_idempotence"]) == ("all", True)
     off = _producer_settings({})
     assert off["acks"] == 1 and "enable_idempotence" not in off
+
+
+def test_offsets_are_committed_as_often_as_the_config_says() -> None:
+    def interval(worker: dict[str, object]) -> float:
+        cfg = parse_config({"worker": worker, "redis": {"enabled": False}}, "t.toml", {})
+        built = build_worker(cfg, registry=CollectorRegistry(), routes=[], mirror=None)
+        return float(built.app.conf.broker_commit_interval)
+
+    assert interval({}) == 2.8  # Faust's default, which the README's crash semantics quote
+    assert interval({"commit_interval_seconds": 30}) == 30.0
+    assert interval({"commit_interval_seconds": "1m"}) == 60.0  # a duration, like the others
