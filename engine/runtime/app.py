@@ -11,10 +11,10 @@ Crash semantics (at least once): Faust commits consumed offsets every
 each commit the runtime writes the changed series states and the notifier's state
 (``KestrelApp.before_commit``), so saved state is never older than the committed offsets. After a
 crash the messages consumed since the last commit (at most that interval of consumption) are
-consumed again: their points are learned twice and
-their alert transitions recorded twice, and the notifier drops transitions older than what it
-took in. A clean stop checkpoints everything; one that waits for the broker longer than
-``worker.shutdown_timeout_seconds`` is cut short (see :mod:`engine.runtime.process`).
+consumed again: their points are learned twice and their alert transitions recorded twice, and
+the notifier drops transitions older than what it took in. A clean stop checkpoints everything;
+one that waits for the broker longer than ``worker.shutdown_timeout_seconds`` is cut short (see
+:mod:`engine.runtime.process`).
 """
 
 from __future__ import annotations

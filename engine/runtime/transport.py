@@ -148,11 +148,11 @@ class _Consumer(faust_aiokafka.Consumer):
     """Faust's consumer, with the batch path for :attr:`KestrelApp.batch_handlers`.
 
     On the batch path offsets are committed by Faust's timer only (``broker_commit_interval``,
-    ``worker.commit_interval_seconds``),
-    never after ``broker_commit_every`` records: every commit first checkpoints each series
-    changed since the last one (:attr:`KestrelApp.before_commit`), so a count trigger made the
-    checkpoint work grow with the event rate (ten full checkpoints a second at 100,000
-    events/s: the worker used 0.74-0.77 cores at that load with it, 0.53-0.64 without).
+    set by ``worker.commit_interval_seconds``), never after ``broker_commit_every`` records:
+    every commit first checkpoints each series changed since the last one
+    (:attr:`KestrelApp.before_commit`), so a count trigger made the checkpoint work grow with
+    the event rate (ten full checkpoints a second at 100,000 events/s: the worker used
+    0.74-0.77 cores at that load with it, 0.53-0.64 without).
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
