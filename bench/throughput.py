@@ -469,14 +469,13 @@ async def _background(
         place = await _placement(producer, topic)
         keys = [f"bg_{k}".encode() for k in range(series)]
         heads = [b'{"name":"' + key + b'",' for key in keys]
-        cycle, tail = -1, b""
+        tail = b""
         while time.monotonic() - started < seconds:
             due = []
             for _ in range(int((time.monotonic() - started) * rate) - sent):
                 k = sent % series
-                if sent // series != cycle:  # the timestamp advances once per cycle
-                    cycle = sent // series
-                    tail = b',"timestamp":' + orjson.dumps(T0 + cycle) + b"}"
+                if k == 0:  # a new cycle through the series: the timestamp advances
+                    tail = b',"timestamp":' + orjson.dumps(T0 + sent // series) + b"}"
                 due.append((keys[k], heads[k] + pool[sent & 4095] + tail))
                 sent += 1
             for partition, batch in _record_batches(producer, place, due):

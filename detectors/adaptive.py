@@ -473,8 +473,10 @@ class AdaptiveDetector(ValueDetector[AdaptiveParams]):
     def _ring_values(self) -> list[float]:
         """Both rings' values, the pattern's then the level's (each in slot order)."""
         if self._c.sum_five:
-            pattern = [self._p0, self._p1, self._p2, self._p3, self._p4]
-            return [*pattern, self._q0, self._q1, self._q2, self._q3, self._q4]
+            return [
+                *(self._p0, self._p1, self._p2, self._p3, self._p4),
+                *(self._q0, self._q1, self._q2, self._q3, self._q4),
+            ]
         return list(self._rings)
 
     def _set_rings(self, values: Sequence[float]) -> None:
