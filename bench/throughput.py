@@ -19,10 +19,13 @@
 3. Latency: with a worker caught up, probe series are warmed up and then sent one anomalous
    point each; the time from that publish to the alert record on the alerts topic is measured,
    once on an idle worker and once while ``--load-series`` other series (1,000) arrive at half
-   the single-event rate measured in step 1 (``--load-rate`` sets another; published by a
-   child process, which shares the machine too). Many series at a low rate each (say 100,000
-   series at 20,000 events/s: a point every 5 s each, as scraped metrics arrive) make about
-   one state checkpoint per event, which the default load (100 points a second each) hides.
+   the highest single-event rate of one worker measured in steps 1 and 2b (``--load-rate``
+   sets another; published by a child process, which shares the machine too). Many series at
+   a low rate each (say 100,000 series at 20,000 events/s: a point every 5 s each, as scraped
+   metrics arrive) make about one state checkpoint per event, which the default load (100
+   points a second each) hides. Under load, measure on Apache Kafka (``--broker apache``):
+   Tansu's fetches slow down as its partitions grow (``bench/broker_fetch.py``), so there the
+   figure is mostly the broker's.
 
 Steps 1, 2 and 2b also print the CPU the workers and the broker used over the timed window, in
 cores (CPU seconds per second, from ``/proc``), and the workers' CPU time per event: on a
@@ -649,7 +652,8 @@ def main() -> None:
     ap.add_argument(
         "--load-rate",
         type=float,
-        help="events/s of the background load while probing (default: half the single rate)",
+        help="events/s of the background load while probing (default: half the highest "
+        "single-event rate of one worker measured in the run)",
     )
     ap.add_argument(
         "--load-series",
@@ -709,6 +713,7 @@ def main() -> None:
                     base = _throughput(
                         broker, tmp, f"scalebase{r}", many_samples, args.scale_events, gated=True
                     )
+                    single = max(single, base.rate)
                     print(
                         f"round {r}: single-event messages, 1 worker, "
                         f"{args.scale_events:,} events: {base.rate:,.0f} events/s; "
@@ -736,6 +741,8 @@ def main() -> None:
             )
         load_rate = args.load_rate if args.load_rate is not None else single / 2
         load = f"under a load of {load_rate:,.0f} events/s over {args.load_series:,} series"
+        if args.load_rate is None:
+            load += f" (half of {single:,.0f}, the highest one-worker rate above)"
         loads = (("idle worker", 0.0), (load, load_rate))
         for label, rate in loads if "latency" in parts else ():
             found, note = asyncio.run(
