@@ -106,6 +106,8 @@ def _run(cfg: Config, records: list[Rec]) -> tuple[float, int]:
     for i in range(0, len(records), FETCH):
         result = process_batch(
             pipeline,
+            records[0].topic,
+            0,
             records[i : i + FETCH],
             decoders=decoders,
             max_bytes=cfg.worker.max_message_bytes,

@@ -103,19 +103,34 @@ def _run(cfg: Config, topic: str, values: list[bytes], repartition: bool) -> tup
     events = 0
     started = time.process_time()
     for k in range(0, len(records), FETCH):
-        batch = records[k : k + FETCH]
+        batches = {topic: records[k : k + FETCH]}
         if repartition:
             keyed = repartition_batch(
-                batch, decoders=decoders, max_bytes=1 << 20, max_future_seconds=1e9, now=T0
+                topic,
+                0,
+                batches[topic],
+                decoders=decoders,
+                max_bytes=1 << 20,
+                max_future_seconds=1e9,
+                now=T0,
             )
-            batch = [
-                Rec(internal[kind], 0, i, T0 * 1000, key, value)
-                for i, (kind, key, value) in enumerate(keyed.messages)
-            ]
-        result = process_batch(
-            pipeline, batch, decoders=decoders, max_bytes=1 << 20, max_future_seconds=1e9, now=T0
-        )
-        events += sum(c.events for c in result.counts.values())
+            batches = {}
+            for i, (kind, key, value) in enumerate(keyed.messages):
+                batches.setdefault(internal[kind], []).append(
+                    Rec(internal[kind], 0, i, T0 * 1000, key, value)
+                )
+        for source, batch in batches.items():
+            result = process_batch(
+                pipeline,
+                source,
+                0,
+                batch,
+                decoders=decoders,
+                max_bytes=1 << 20,
+                max_future_seconds=1e9,
+                now=T0,
+            )
+            events += sum(c.events for c in result.counts.values())
     return time.process_time() - started, events
 
 

@@ -110,9 +110,11 @@ def _run(cfg: Config, parts: list[list[Rec]]) -> tuple[float, int]:
     settle_gc()
     started = time.process_time()
     for i in range(0, max(len(records) for records in parts), FETCH):
-        for records in parts:
+        for partition, records in enumerate(parts):
             result = process_batch(
                 pipeline,
+                records[0].topic,
+                partition,
                 records[i : i + FETCH],
                 decoders=decoders,
                 max_bytes=wcfg.max_message_bytes,

@@ -1,14 +1,14 @@
-"""One consumed batch of Kafka messages through the decoders and the pipeline, with no I/O.
+"""One partition's fetched batch of Kafka messages through the decoders and the pipeline, no I/O.
 
-The ingest handler gives :func:`process_batch` the raw records of a batch; it gets back what the
-sinks take (alerts, log events, dead letters) and what to count. Which decoder reads a message
-is looked up by its topic; what the pipeline does with an event depends on the event's type.
-Counting happens once per batch and topic, not once per message.
+The ingest handler gives :func:`process_batch` the raw records of one partition's fetch; it gets
+back what the sinks take (alerts, log events, dead letters) and what to count. The topic's
+decoder reads the messages; what the pipeline does with an event depends on the event's type.
+Counting happens once per batch, not once per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Final, Protocol, cast
@@ -22,16 +22,13 @@ __all__ = ["BatchResult", "DeadLetter", "Record", "TopicCounts", "process_batch"
 
 
 class Record(Protocol):
-    """What a consumed Kafka record must offer (aiokafka's ``ConsumerRecord`` does).
+    """What a consumed Kafka record must offer (aiokafka's ``ConsumerRecord`` and the record
+    objects of its record batches do); its topic and partition are those of its batch.
 
     ``timestamp`` is the record's Kafka time in epoch milliseconds (``None`` or negative when
     the record has none).
     """
 
-    @property
-    def topic(self) -> str: ...
-    @property
-    def partition(self) -> int: ...
     @property
     def offset(self) -> int: ...
     @property
@@ -91,14 +88,17 @@ class BatchResult:
 
 def process_batch(
     pipeline: Pipeline,
-    records: Iterable[Record],
+    topic: str,
+    partition: int,
+    records: Sequence[Record],
     *,
     decoders: Mapping[str, Decoder],
     max_bytes: int,
     max_future_seconds: float,
     now: float,
 ) -> BatchResult:
-    """Decode each record, feed the pipeline, and collect what to write and count.
+    """Decode the records of one partition of ``topic``, in offset order, and judge them in one
+    call; collect what to write and count.
 
     ``decoders`` maps each input topic to its decoder; ``now`` is the wall clock (epoch seconds).
     A message over ``max_bytes`` is rejected as ``too_large`` whatever its format. An event
@@ -106,34 +106,24 @@ def process_batch(
     without one, after ``now``) is rejected as ``bad_timestamp``. ``newest_timestamp`` of the
     result is the newest Kafka time seen, in epoch seconds.
 
-    The records of one topic and partition in a row (a fetched partition batch) are decoded
-    into one list and then judged in one call, in order. A list of records that is one such run
-    is offered whole to its decoder's ``decode_run`` first (:func:`_whole_run`).
+    A list of records is offered whole to the decoder's ``decode_run`` first
+    (:func:`_whole_run`); other sequences are read message by message.
     """
     result = BatchResult()
-    if (
-        isinstance(records, list)
-        and records
-        and _whole_run(pipeline, records, decoders, max_bytes, max_future_seconds, now, result)
+    if not records:
+        return result
+    decode = decoders[topic]
+    if isinstance(records, list) and _whole_run(
+        pipeline, topic, partition, records, decode, max_bytes, max_future_seconds, now, result
     ):
         return result
-    counts, dead = result.counts, result.dead
-    context = DecodeContext("")
+    dead = result.dead
+    context = DecodeContext(topic)
     decoded = Decoded()
     rejected = decoded.rejected
-    topic: str | None = None
-    partition = -1
     newest = 0.0
-    c = TopicCounts()
+    c = result.counts[topic] = TopicCounts()
     for message in records:
-        if message.topic != topic or message.partition != partition:
-            if topic is not None:
-                _judge(pipeline, decoded, partition, now, result, c)
-            topic, partition = message.topic, message.partition
-            context.topic = topic
-            c = counts.get(topic) or counts.setdefault(topic, TopicCounts())
-            decode = decoders[topic]
-        c.messages += 1
         data = message.value or b""
         stamp = message.timestamp
         if stamp is not None and stamp > 0:
@@ -153,40 +143,36 @@ def process_batch(
                 invalid[bad.reason] = invalid.get(bad.reason, 0) + 1
                 dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
             rejected.clear()
-    if topic is not None:
-        _judge(pipeline, decoded, partition, now, result, c)
+    c.messages = len(records)
+    _judge(pipeline, decoded, partition, now, result, c)
     result.newest_timestamp = newest
     return result
 
 
-_TOPIC: Final = attrgetter("topic")
-_PARTITION: Final = attrgetter("partition")
 _VALUE: Final = attrgetter("value")
 _TIMESTAMP: Final = attrgetter("timestamp")
 
 
 def _whole_run(
     pipeline: Pipeline,
+    topic: str,
+    partition: int,
     records: list[Record],
-    decoders: Mapping[str, Decoder],
+    decoder: Decoder,
     max_bytes: int,
     max_future_seconds: float,
     now: float,
     result: BatchResult,
 ) -> bool:
-    """Judge ``records`` decoded in one call (:class:`~engine.formats.base.RunDecoder`) if they
-    are of one topic and partition, each has a Kafka time and is within the size limit, and
-    the decoder takes the run whole; ``False`` (nothing done) otherwise.
+    """Judge ``records`` decoded in one call (:class:`~engine.formats.base.RunDecoder`) if each
+    has a Kafka time and is within the size limit, and the decoder takes the run whole;
+    ``False`` (nothing done) otherwise.
 
     What it does is what :func:`process_batch`'s loop does with such records (the decoder's
     contract): no rejection, the same events in the same order, the same counts. The checks
     and the reads run in C (``map``), not as a Python loop over the records.
     """
-    topic = records[0].topic
-    decoder = decoders[topic]
     if not getattr(decoder, "takes_runs", False):
-        return False
-    if len(set(map(_PARTITION, records))) != 1 or len(set(map(_TOPIC, records))) != 1:
         return False
     values = list(map(_VALUE, records))
     stamps = list(map(_TIMESTAMP, records))
@@ -201,9 +187,9 @@ def _whole_run(
         values, oldest / 1000.0 + max_future_seconds, decoded
     ):
         return False
-    c = result.counts.setdefault(topic, TopicCounts())
-    c.messages += len(records)
-    _judge(pipeline, decoded, records[0].partition, now, result, c)
+    c = result.counts[topic] = TopicCounts()
+    c.messages = len(records)
+    _judge(pipeline, decoded, partition, now, result, c)
     result.newest_timestamp = max(stamps) / 1000.0
     return True
 

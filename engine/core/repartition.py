@@ -76,6 +76,8 @@ class RepartitionResult:
 
 
 def repartition_batch(
+    topic: str,
+    partition: int,
     records: Iterable[Record],
     *,
     decoders: Mapping[str, Decoder],
@@ -83,18 +85,19 @@ def repartition_batch(
     max_future_seconds: float,
     now: float,
 ) -> RepartitionResult:
-    """Decode each record and key its events by series (see the module docstring).
+    """Decode the records of one partition of ``topic`` and key their events by series (see
+    the module docstring).
 
     The checks are those of :func:`~engine.core.batch.process_batch` (size limit, future
     timestamps): a record rejected here goes to the dead-letter topic from its source topic.
     """
     result = RepartitionResult()
-    context = DecodeContext("")
+    context = DecodeContext(topic)
     decoded = Decoded()
     events, rejected = decoded.events, decoded.rejected
+    decode = decoders[topic]
+    c = TopicCounts()
     for message in records:
-        topic = message.topic
-        c = result.counts.get(topic) or result.counts.setdefault(topic, TopicCounts())
         c.messages += 1
         data = message.value or b""
         stamp = message.timestamp
@@ -102,15 +105,15 @@ def repartition_batch(
         if len(data) > max_bytes:
             rejected.append(too_large(data, max_bytes))
         else:
-            context.topic, context.not_after = topic, sent_at + max_future_seconds
-            decoders[topic](data, context, decoded)
+            context.not_after = sent_at + max_future_seconds
+            decode(data, context, decoded)
         c.events += len(events)
         result.messages.extend(keyed(event) for event in events)
         events.clear()
         for bad in rejected:
             c.invalid[bad.reason] = c.invalid.get(bad.reason, 0) + 1
-            result.dead.append(
-                DeadLetter(bad, topic, message.partition, message.offset, message.key)
-            )
+            result.dead.append(DeadLetter(bad, topic, partition, message.offset, message.key))
         rejected.clear()
+    if c.messages:
+        result.counts[topic] = c
     return result

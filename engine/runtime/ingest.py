@@ -170,6 +170,8 @@ def wire_ingest(worker: Worker) -> None:
         started = time.perf_counter()
         result = process_batch(
             pipeline,
+            tp.topic,
+            tp.partition,
             records,
             decoders=worker.decoders,
             max_bytes=wcfg.max_message_bytes,

@@ -35,6 +35,8 @@ def wire_repartition(worker: Worker) -> None:
     async def on_batch(tp: Any, records: Sequence[Record]) -> None:
         started = time.perf_counter()
         result = repartition_batch(
+            tp.topic,
+            tp.partition,
             records,
             decoders=worker.decoders,
             max_bytes=wcfg.max_message_bytes,

@@ -30,16 +30,19 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 import faust
-from aiokafka.errors import KafkaError
+from aiokafka.errors import ConsumerStoppedError, KafkaError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP
 from mode.utils.futures import maybe_async
 
+from engine.runtime.fetched import take_fetched
+
 __all__ = ["BatchHandler", "KestrelApp", "Transport"]
 
-#: ``handler(tp, records)``: process one partition's fetched records (aiokafka
-#: ``ConsumerRecord``s, in offset order); they are committed once it returns.
+#: ``handler(tp, records)``: process one partition's fetched records (in offset order, each with
+#: ``offset``, ``timestamp``, ``key`` and ``value``: see :mod:`engine.runtime.fetched`); they are
+#: committed once it returns.
 BatchHandler = Callable[[TP, Sequence[Any]], Awaitable[None]]
 
 
@@ -131,6 +134,28 @@ class _InLoopConsumerThread(_ConsumerThread):
                 self._serving.result()  # it ended before it ran: raise why
         finally:
             self._thread_running = None
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: set[TP] | None,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """Faust's, except that the topics of the batch and restore handlers give their fetched
+        records a whole partition fetch at a time, without a ``ConsumerRecord`` each
+        (:func:`~engine.runtime.fetched.take_fetched`)."""
+        if not self.consumer.flow_active:
+            return {}
+        fetcher = consumer._fetcher
+        if consumer._closed or fetcher._closed:
+            raise ConsumerStoppedError()
+        app = cast(KestrelApp, self.app)
+        whole = app.batch_handlers.keys() | app.restore_handlers.keys()
+        with fetcher._subscriptions.fetch_context():
+            return await take_fetched(
+                fetcher, active_partitions, timeout or 0.0, max_records, whole
+            )
 
     async def call_thread(self, fun: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run ``fun`` (a function or a coroutine function) here: the "thread" is this loop."""

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.config import parse_config
-from engine.core.batch import process_batch
+from engine.core.batch import TopicCounts, process_batch
 from engine.core.pipeline import Pipeline
 from engine.formats import FORMATS, DecodeContext, Decoder, InputSpec
 from engine.formats.kestrel_json import KestrelJsonDecoder, _decode_samples, decode_message
@@ -487,20 +487,39 @@ class _Rec:
 def test_a_batch_counts_every_message_event_and_rejection(
     drawn: list[tuple[tuple[str, bytes], int, int | None]], max_bytes: int, max_future: float
 ) -> None:
+    """Messages of several topics and partitions, each partition's as one batch (as fetched)."""
     now = SENT / 1000
     records = [
         _Rec(topic, partition, offset, ts, value)
         for offset, ((topic, value), partition, ts) in enumerate(drawn)
     ]
+    batches: dict[tuple[str, int], list[_Rec]] = {}
+    for r in records:
+        batches.setdefault((r.topic, r.partition), []).append(r)
     pipeline = Pipeline(CONFIG)
-    result = process_batch(
-        pipeline,
-        records,
-        decoders=TOPICS,
-        max_bytes=max_bytes,
-        max_future_seconds=max_future,
-        now=now,
-    )
+    results = [
+        process_batch(
+            pipeline,
+            topic,
+            partition,
+            batch,
+            decoders=TOPICS,
+            max_bytes=max_bytes,
+            max_future_seconds=max_future,
+            now=now,
+        )
+        for (topic, partition), batch in batches.items()
+    ]
+    counts: dict[str, TopicCounts] = {}
+    for result in results:
+        assert len(result.counts) == 1
+        for topic, c in result.counts.items():
+            total = counts.setdefault(topic, TopicCounts())
+            total.messages += c.messages
+            total.events += c.events
+            for reason, n in c.invalid.items():
+                total.invalid[reason] = total.invalid.get(reason, 0) + n
+    dead_letters = [d for result in results for d in result.dead]
     # What each message should give, decoded alone.
     events: Counter[str] = Counter()
     rejected: Counter[tuple[str, str]] = Counter()
@@ -513,22 +532,21 @@ def test_a_batch_counts_every_message_event_and_rejection(
         alone = TOPICS[r.topic](r.value, DecodeContext(r.topic, sent + max_future))
         events[r.topic] += len(alone.events)
         rejected.update((r.topic, bad.reason) for bad in alone.rejected)
-    counts = result.counts
     assert {t: c.messages for t, c in counts.items()} == Counter(r.topic for r in records)
     assert {t: c.events for t, c in counts.items() if c.events} == +events
     invalid = Counter(
         {(t, reason): n for t, c in counts.items() for reason, n in c.invalid.items()}
     )
     assert invalid == rejected
-    dead = Counter((d.topic, d.rejected.reason) for d in result.dead)
+    dead = Counter((d.topic, d.rejected.reason) for d in dead_letters)
     assert dead == invalid  # every invalid item is dead-lettered, once
     by_offset = {r.offset: r for r in records}
-    for d in result.dead:
+    for d in dead_letters:
         source = by_offset[d.offset]
         assert (d.topic, d.partition, d.key) == (source.topic, source.partition, source.key)
         headers = dict(d.headers())
         assert headers["kestrel-reason"].decode() in REASONS
-    assert len(result.logs) == events["logs"]
+    assert sum(len(result.logs) for result in results) == events["logs"]
     assert sum(pipeline.series_counts().values()) <= sum(events.values()) * 2
 
 
@@ -624,6 +642,8 @@ def test_a_partition_batch_gives_the_same_result_whole_or_message_by_message(
     results = [
         process_batch(
             Pipeline(CONFIG),
+            "metrics",
+            0,
             batch,
             decoders=TOPICS,
             max_bytes=max_bytes,

@@ -97,8 +97,8 @@ def test_the_link_template_must_name_the_trace_id() -> None:
 
 @dataclass
 class Rec:
-    topic: str
-    partition: int
+    """A consumed record (its topic and partition are its batch's)."""
+
     offset: int
     value: bytes | None
     key: bytes | None = None
@@ -135,12 +135,12 @@ def test_a_rekeyed_event_decodes_back_to_itself() -> None:
 def test_repartition_batch_keys_counts_and_dead_letters() -> None:
     decoders = {"tg": build_decoder(InputSpec("tg", "influx_line"))}
     records = [
-        Rec("tg", 0, 0, b"cpu,host=a v=1 1700000000\ncpu,host=b v=2 1700000000"),
-        Rec("tg", 0, 1, b"cpu,host=a v=oops 1700000010"),
-        Rec("tg", 0, 2, b"x" * 100),
+        Rec(0, b"cpu,host=a v=1 1700000000\ncpu,host=b v=2 1700000000"),
+        Rec(1, b"cpu,host=a v=oops 1700000010"),
+        Rec(2, b"x" * 100),
     ]
     result = repartition_batch(
-        records, decoders=decoders, max_bytes=64, max_future_seconds=3600, now=1700000000.0
+        "tg", 0, records, decoders=decoders, max_bytes=64, max_future_seconds=3600, now=1700000000.0
     )
     assert [(k, key) for k, key, _ in result.messages] == [
         ("metric", b"cpu_v{host=a}"),
@@ -181,7 +181,9 @@ def test_spans_through_the_pipeline_give_red_series(group_by: str) -> None:
     value = (DATA / "otlp_traces.json").read_bytes()
     result = process_batch(
         pipeline,
-        [Rec("s", 0, 0, value)],
+        "s",
+        0,
+        [Rec(0, value)],
         decoders=decoders,
         max_bytes=1 << 20,
         max_future_seconds=1e9,
