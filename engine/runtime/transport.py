@@ -7,13 +7,13 @@
 **Batch path.** Faust turns every fetched record into a message, an event, a stream item and
 several event-loop callbacks before an agent sees it: for single-event messages that machinery
 is most of a worker's CPU. The records of Kestrel's own hot topics (the inputs, and the alerts
-topic: :attr:`KestrelApp.batch_handlers`) skip it: the consumer hands each fetched partition
-batch to its topic's handler in one call and then acknowledges it by offset (the next offset to
-commit per partition). Faust
-keeps everything else: group membership and assignment, the changelog tables and their recovery
-(input partitions stay paused until it is done), timers, the web server, the other agents (their
-records take Faust's usual path), and the offset commits, which commit what the handler
-finished (at least once: a batch is committed only after its handler returned).
+topic: :attr:`KestrelApp.batch_handlers`) skip it: the consumer takes each partition's fetch
+whole, without a ``ConsumerRecord`` per record (:mod:`engine.runtime.fetched`), hands it to its
+topic's handler in one call and then acknowledges it by offset (the next offset to commit per
+partition). Faust keeps everything else: group membership and assignment, the changelog tables
+and their recovery (input partitions stay paused until it is done), timers, the web server, the
+other agents (their records take Faust's usual path), and the offset commits, which commit what
+the handler finished (at least once: a batch is committed only after its handler returned).
 
 **Restore path.** Faust restores a table one changelog record at a time (a message, a queue
 item and several calls each: about 30 s for a million states). The records of the topics in
