@@ -3,9 +3,10 @@
     python bench/pipeline.py [--events 200000] [--rounds 3] [--detectors zscore,default]
 
 No broker and no Faust: :func:`engine.core.batch.process_batch` gets records as the consumer
-hands them over (one partition's fetched batch of 1,000 records per call, what the worker's
-consumer hands over when it catches up, the partitions in turn) and does what the ingest handler
-does with them, minus the I/O. The workload is ``bench/peers.py``'s: ``--events`` metric
+hands them over (one partition's fetched batch of 1,000 records per call, the partitions in
+turn: the size of a live worker's fetches at a few hundred thousand events a second; catching
+up, a partition's fetch is up to 1 MiB) and does what the ingest handler does with them, minus
+the I/O. The workload is ``bench/peers.py``'s: ``--events`` metric
 samples over 1,000 series (``load_<k>``, values uniform in 100 +/- 10, a spike of +300 at every
 40th point of a series from point 40 on, so 2% of the points fire and resolve an alert), keyed by
 series to 4 partitions, once as one JSON object per record and once as JSON arrays of 100 events
