@@ -7,10 +7,11 @@ A child process publishes ``--rate`` single-event messages a second (the backgro
 no work per record) reads them. Every 5 s it prints the fetches it made a second, the records
 each brought, and the slowest ``getmany``. A broker that keeps up returns as fast as records
 arrive; one whose fetches slow down as its partitions grow shows it here, with no Kestrel code
-involved. Measured on a 2-core machine at 130,000 events/s: Tansu's fetches went from 52 to 11
-a second over 35 s (each bringing 2,400 then 11,800 records, up to 148 ms), Apache Kafka's
-stayed at 126-136 a second (about 1,000 records, the load's 10 ms ticks). So latency under a
-sustained load is measured on Apache Kafka (``bench/throughput.py --broker apache``).
+involved. Measured on a 2-core machine at 130,000 events/s: Tansu's fetches went from 53 to 16
+a second over 35 s (2,300 then 8,000 records each, the slowest 71-114 ms after the first 5 s),
+Apache Kafka's stayed at 136-146 a second (900-960 records: the load's 10 ms ticks; the slowest
+30-39 ms). So latency under a sustained load is measured on Apache Kafka
+(``bench/throughput.py --broker apache``).
 
 Prints figures; asserts nothing (the machines are shared and noisy).
 """

@@ -469,9 +469,9 @@ async def _background(
 
     The load shares the machine with the worker it loads, so it is made cheaply: each message
     is three pieces of bytes put together (the series' name, a value from a pool of normal
-    draws, the cycle's timestamp) and goes straight into its partition's record batch, about
-    1.5 us in all (building and encoding a dict per event cost 3.6 us more, a list of the due
-    messages and a partition lookup each 0.5 us more).
+    draws, the cycle's timestamp) and goes straight into its partition's record batch: 1.6-1.8
+    us of the load's CPU per event in all (a dict built and encoded per event cost 3.6 us more;
+    a list of the due messages and a partition lookup per message, 0.2-0.3 us more).
     """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
