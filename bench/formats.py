@@ -99,7 +99,7 @@ def _run(cfg: Config, topic: str, values: list[bytes], repartition: bool) -> tup
     decoders = {spec.topic: build_decoder(spec) for spec in cfg.inputs()}
     pipeline = Pipeline(cfg)
     internal = repartition_topics(cfg.kafka.app_id)
-    records = [Rec(topic, 0, i, T0 * 1000, None, v) for i, v in enumerate(values)]
+    records = [Rec(i, T0 * 1000, None, v) for i, v in enumerate(values)]
     events = 0
     started = time.process_time()
     for k in range(0, len(records), FETCH):
@@ -116,9 +116,7 @@ def _run(cfg: Config, topic: str, values: list[bytes], repartition: bool) -> tup
             )
             batches = {}
             for i, (kind, key, value) in enumerate(keyed.messages):
-                batches.setdefault(internal[kind], []).append(
-                    Rec(internal[kind], 0, i, T0 * 1000, key, value)
-                )
+                batches.setdefault(internal[kind], []).append(Rec(i, T0 * 1000, key, value))
         for source, batch in batches.items():
             result = process_batch(
                 pipeline,
